@@ -1,0 +1,13 @@
+"""Entry point: importing a command module registers its command on the shared app."""
+
+from __future__ import annotations
+
+from microaunet_cli.cli import config_cmd, models_cmd  # noqa: F401
+from microaunet_cli.cli.base import app
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,24 @@
+"""``microaunet models``: the registered networks and their sizes."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from microaunet_cli.cli.base import app, console, guarded
+from microaunet_cli.models import count_parameters, create_model, list_models, model_entry
+
+
+@app.command("models")
+@guarded
+def models_command() -> None:
+    """List the registered networks with their parameter counts (default settings)."""
+    table = Table(title="Registered networks (default settings)")
+    table.add_column("name", style="bold")
+    table.add_column("role")
+    table.add_column("parameters", justify="right")
+    table.add_column("description")
+    for name in list_models():
+        entry = model_entry(name)
+        total, _ = count_parameters(create_model(name))
+        table.add_row(name, entry.role, f"{total:,}", entry.summary)
+    console.print(table)

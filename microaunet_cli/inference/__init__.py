@@ -1,0 +1,1 @@
+"""Running trained networks on images: preprocessing, batched prediction."""

@@ -1,0 +1,27 @@
+"""The one place that turns uint8 images into network inputs (training, evaluation, export, predict)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+# ImageNet statistics: the fallback when a prepared data set has no train-split statistics.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def normalize_batch(
+    images: torch.Tensor,
+    mean: Sequence[float],
+    std: Sequence[float],
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """``B×H×W×3`` uint8 (RGB) -> ``B×3×H×W`` float, scaled to [0, 1] then standardised per channel.
+
+    ``mean`` and ``std`` are on the [0, 1] scale (the train split's, from the data manifest).
+    """
+    x = images.permute(0, 3, 1, 2).to(dtype).div_(255.0)
+    m = torch.as_tensor(mean, dtype=dtype, device=x.device).view(1, -1, 1, 1)
+    s = torch.as_tensor(std, dtype=dtype, device=x.device).view(1, -1, 1, 1)
+    return x.sub_(m).div_(s)

@@ -1,0 +1,135 @@
+"""MALUNet (Ruan et al., BIBM 2022): the teacher. 177,943 parameters with the defaults."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from microaunet_cli.models.layers import (
+    DEFAULT_C_LIST,
+    DWConv,
+    UNetBase,
+    channel_pool,
+    global_descriptor,
+    init_malunet_style,
+)
+from microaunet_cli.models.registry import register_model
+
+
+class DilatedGatedAttention(nn.Module):
+    """DGA: four dilated depthwise branches on channel quarters, then a gated attention unit."""
+
+    DILATIONS = (7, 5, 2, 1)
+
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__()
+        quarter = c_in // 4
+        self.branches = nn.ModuleList(
+            nn.Conv2d(quarter, quarter, 3, padding=d, dilation=d, groups=quarter) for d in self.DILATIONS
+        )
+        self.norm = nn.GroupNorm(4, c_in)
+        self.mix = nn.Conv2d(c_in, c_in, 1)
+        self.gate = DWConv(c_in, c_in, 3)
+        self.value = DWConv(c_in, c_in, 5)
+        self.project = DWConv(c_in, c_out, 3)
+        self.shortcut = nn.Conv2d(c_in, c_out, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        chunks = torch.chunk(x, 4, dim=1)
+        x = torch.cat([branch(c) for branch, c in zip(self.branches, chunks)], dim=1)
+        x = F.gelu(self.mix(self.norm(x)))
+        gated = torch.sigmoid(self.gate(x)) * F.gelu(self.value(x))
+        return F.gelu(self.project(gated)) + self.shortcut(x)
+
+
+class InvertedExternalAttention(nn.Module):
+    """IEA: external attention through a 4×-wider memory, softmax over pixels then over memory slots."""
+
+    def __init__(self, channels: int, expansion: int = 4) -> None:
+        super().__init__()
+        slots = channels * expansion
+        self.inp = nn.Conv2d(channels, channels, 1)
+        self.to_slots = nn.Conv1d(channels, slots, 1, bias=False)
+        self.from_slots = nn.Conv1d(slots, channels, 1, bias=False)
+        self.out = nn.Sequential(nn.Conv2d(channels, channels, 1, bias=False), nn.GroupNorm(4, channels))
+        self.tie_memory()
+
+    def tie_memory(self) -> None:
+        """Initialise the read-out memory as the transpose of the write memory."""
+        with torch.no_grad():
+            self.from_slots.weight.copy_(self.to_slots.weight.permute(1, 0, 2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        attn = self.to_slots(self.inp(x).flatten(2))
+        attn = attn.softmax(dim=-1)
+        attn = attn / (attn.sum(dim=1, keepdim=True) + 1e-9)
+        y = self.from_slots(attn).view(b, c, h, w)
+        return F.gelu(self.out(y) + x)
+
+
+class SpatialChannelBridge(nn.Module):
+    """SC_Att_Bridge: a shared spatial attention on every skip, then a cross-stage channel attention."""
+
+    def __init__(self, c_list: Sequence[int]) -> None:
+        super().__init__()
+        total = sum(c_list)
+        self.spatial = nn.Sequential(nn.Conv2d(2, 1, 7, padding=9, dilation=3), nn.Sigmoid())
+        self.mix = nn.Conv1d(1, 1, 3, padding=1, bias=False)
+        self.per_stage = nn.ModuleList(nn.Linear(total, c) for c in c_list)
+
+    def forward(self, *skips: torch.Tensor) -> list[torch.Tensor]:
+        skips = [t * self.spatial(channel_pool(t)) + t for t in skips]
+        desc = self.mix(global_descriptor(tuple(skips)))  # B×1×total
+        out = []
+        for t, fc in zip(skips, self.per_stage):
+            att = torch.sigmoid(fc(desc)).transpose(1, 2).unsqueeze(-1)  # B×C×1×1
+            out.append(t * att + t)
+        return out
+
+
+def _conv3(c_in: int, c_out: int) -> nn.Conv2d:
+    return nn.Conv2d(c_in, c_out, 3, padding=1)
+
+
+class MALUNet(UNetBase):
+    def __init__(
+        self,
+        c_list: Sequence[int] = DEFAULT_C_LIST,
+        bridge: bool = True,
+        num_classes: int = 1,
+        input_channels: int = 3,
+    ) -> None:
+        super().__init__(tuple(c_list), num_classes, input_channels)
+        c = self.c_list
+        self.encoder = nn.ModuleList([
+            _conv3(input_channels, c[0]),
+            _conv3(c[0], c[1]),
+            _conv3(c[1], c[2]),
+            nn.Sequential(InvertedExternalAttention(c[2]), DilatedGatedAttention(c[2], c[3])),
+            nn.Sequential(InvertedExternalAttention(c[3]), DilatedGatedAttention(c[3], c[4])),
+            nn.Sequential(InvertedExternalAttention(c[4]), DilatedGatedAttention(c[4], c[5])),
+        ])
+        self.encoder_norms = nn.ModuleList(nn.GroupNorm(4, ch) for ch in c[:5])
+        self.bridge = SpatialChannelBridge(c[:5]) if bridge else None
+        self.decoder = nn.ModuleList([
+            nn.Sequential(DilatedGatedAttention(c[5], c[4]), InvertedExternalAttention(c[4])),
+            nn.Sequential(DilatedGatedAttention(c[4], c[3]), InvertedExternalAttention(c[3])),
+            nn.Sequential(DilatedGatedAttention(c[3], c[2]), InvertedExternalAttention(c[2])),
+            _conv3(c[2], c[1]),
+            _conv3(c[1], c[0]),
+        ])
+        self.decoder_norms = nn.ModuleList(nn.GroupNorm(4, ch) for ch in (c[4], c[3], c[2], c[1], c[0]))
+        self.head = nn.Conv2d(c[0], num_classes, 1)
+        self.apply(init_malunet_style)
+        for m in self.modules():
+            if isinstance(m, InvertedExternalAttention):
+                m.tie_memory()
+
+
+@register_model("malunet", role="teacher", summary="MALUNet (BIBM 2022): DGA + IEA blocks, SC attention bridge")
+def malunet(**kwargs) -> MALUNet:
+    return MALUNet(**kwargs)

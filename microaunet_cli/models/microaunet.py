@@ -1,0 +1,124 @@
+"""MicroAUNet: the student. Depthwise-separable dilated convs, light attention, a light bridge.
+
+``microaunet`` is the faithful design (84,281 parameters with the defaults).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from microaunet_cli.models.layers import (
+    DEFAULT_C_LIST,
+    DWConv,
+    UNetBase,
+    channel_pool,
+    global_descriptor,
+    init_malunet_style,
+)
+from microaunet_cli.models.registry import register_model
+
+
+class DWDConv(nn.Module):
+    """Depthwise 3×3 (dilation d) -> BN -> ReLU -> pointwise 1×1 -> BN -> ReLU, no conv biases."""
+
+    def __init__(self, c_in: int, c_out: int, dilation: int = 1) -> None:
+        super().__init__()
+        self.depthwise = nn.Conv2d(c_in, c_in, 3, padding=dilation, dilation=dilation, groups=c_in, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_in)
+        self.pointwise = nn.Conv2d(c_in, c_out, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.bn1(self.depthwise(x)))
+        return F.relu(self.bn2(self.pointwise(x)))
+
+
+class DWDBlock(nn.Module):
+    """Residual pair of DWDConvs: a dilated one (d=2) widens the view, a plain one refines."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.dilated = DWDConv(channels, channels, dilation=2)
+        self.plain = DWDConv(channels, channels, dilation=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.gelu(x + self.plain(F.gelu(self.dilated(x))))
+
+
+class LDGA(nn.Module):
+    """Lightweight dilated-guided attention: DW(k3), a sigmoid spatial gate, a DW(k1) projection."""
+
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__()
+        self.context = DWConv(c_in, c_in, 3)
+        self.gate = nn.Conv2d(c_in, 1, 1, bias=False)
+        self.project = DWConv(c_in, c_out, 1)
+        self.shortcut = DWConv(c_in, c_out, 1) if c_in != c_out else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.context(x)
+        y = y * torch.sigmoid(self.gate(y))
+        return self.project(y) + self.shortcut(x)
+
+
+class LSCAB(nn.Module):
+    """Lightweight cross-stage attention bridge: one shared linear for the channel attention of all
+    stages, one shared 7×7 spatial attention, fused with learnable weights α, β."""
+
+    def __init__(self, c_list: Sequence[int]) -> None:
+        super().__init__()
+        self.splits = [int(c) for c in c_list]
+        total = sum(self.splits)
+        self.mix = nn.Conv1d(1, 1, 3, padding=1, bias=False)
+        self.channel_fc = nn.Linear(total, total)
+        self.spatial = nn.Conv2d(2, 1, 7, bias=False)
+        self.alpha = nn.Parameter(torch.tensor(0.5))
+        self.beta = nn.Parameter(torch.tensor(0.5))
+
+    def forward(self, *skips: torch.Tensor) -> list[torch.Tensor]:
+        catt = torch.sigmoid(self.channel_fc(self.mix(global_descriptor(skips)))).squeeze(1)
+        out = []
+        for t, ca in zip(skips, torch.split(catt, self.splits, dim=1)):
+            sa = torch.sigmoid(self.spatial(_pad3(channel_pool(t))))
+            out.append((self.alpha * ca[:, :, None, None] + self.beta * sa) * t + t)
+        return out
+
+
+def _pad3(x: torch.Tensor) -> torch.Tensor:
+    """Reflect-pad by 3; maps too small to reflect (under 4 px, i.e. inputs under 128 px) replicate."""
+    mode = "reflect" if min(x.shape[-2:]) > 3 else "replicate"
+    return F.pad(x, (3, 3, 3, 3), mode=mode)
+
+
+class MicroAUNet(UNetBase):
+    def __init__(
+        self,
+        c_list: Sequence[int] = DEFAULT_C_LIST,
+        bridge: bool = True,
+        num_classes: int = 1,
+        input_channels: int = 3,
+    ) -> None:
+        super().__init__(tuple(c_list), num_classes, input_channels)
+        c = self.c_list
+        self.encoder = nn.ModuleList(
+            [DWDConv(input_channels, c[0])]
+            + [nn.Sequential(DWDBlock(c[i - 1]), LDGA(c[i - 1], c[i])) for i in range(1, 6)]
+        )
+        self.encoder_norms = nn.ModuleList(nn.GroupNorm(4, ch) for ch in c[:5])
+        self.bridge = LSCAB(c[:5]) if bridge else None
+        self.decoder = nn.ModuleList(
+            nn.Sequential(LDGA(c[i], c[i - 1]), DWDBlock(c[i - 1])) for i in range(5, 0, -1)
+        )
+        self.decoder_norms = nn.ModuleList(nn.GroupNorm(4, ch) for ch in (c[4], c[3], c[2], c[1], c[0]))
+        self.head = nn.Conv2d(c[0], num_classes, 1)
+        self.apply(init_malunet_style)
+
+
+@register_model("microaunet", role="student",
+                summary="MicroAUNet, faithful: DWDConv + LDGA blocks, LSCAB bridge")
+def microaunet(**kwargs) -> MicroAUNet:
+    return MicroAUNet(**kwargs)

@@ -1,0 +1,140 @@
+"""Read one image or one mask from disk, refusing anything that would become a silent data bug.
+
+Every reader returns the same thing whatever the file format: images H×W×3 uint8 RGB, masks
+H×W uint8 in {0, 1}. Anything else (grey or 4-channel images, truncated files, masks that are
+really photographs) raises :class:`DataError` naming the file and the fix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from microaunet_cli.errors import DataError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
+TIFF_SUFFIXES = (".tif", ".tiff")
+MASK_THRESHOLD = 128
+# A mask is "binary-ish" when few pixels sit far from both 0 and 255: JPEG masks have soft edges and
+# CVC-ClinicDB masks hold faint values around 8-16, but a photograph saved as a mask has mostly
+# mid-range values (the real data sets peak at 0.05%). Above this fraction of pixels in [32, 224)
+# the file is refused.
+MAX_MIDRANGE_FRACTION = 0.05
+_MIDRANGE = (32, 224)
+
+# OpenCV logs a warning for every odd file; the errors raised here say it better.
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """The colour image at ``path`` as an H×W×3 uint8 RGB array."""
+    path = Path(path)
+    array = _decode(path)
+    array = _to_uint8(array, path, what="image")
+    if array.ndim == 2 or (array.ndim == 3 and array.shape[2] == 1):
+        raise DataError(f"{path}: image is greyscale (one channel); polyp images must be RGB colour. "
+                        f"Replace it with the colour original, or pass --skip-bad to leave it out.")
+    if array.ndim != 3 or array.shape[2] not in (3, 4):
+        raise DataError(f"{path}: image has shape {array.shape}, expected height x width x 3 (RGB). "
+                        f"Re-save it as an RGB PNG or JPEG, or pass --skip-bad to leave it out.")
+    if array.shape[2] == 4:
+        raise DataError(f"{path}: image has 4 channels (RGBA or CMYK); convert it to 3-channel RGB "
+                        f"(e.g. drop the alpha channel), or pass --skip-bad to leave it out.")
+    if path.suffix.lower() not in TIFF_SUFFIXES:
+        array = array[:, :, ::-1]  # OpenCV decodes to BGR; tifffile already gives RGB.
+    return np.ascontiguousarray(array)
+
+
+def read_mask(path: str | Path) -> np.ndarray:
+    """The mask at ``path`` as H×W uint8 in {0, 1} (threshold 128; 3-channel masks reduced)."""
+    path = Path(path)
+    array = _to_uint8(_decode(path), path, what="mask", labels_ok=True)
+    array = _single_channel(array, path)
+    if array.max(initial=0) <= 1:
+        # Label maps stored as 0/1 would all fall under the threshold: take them as labels instead.
+        return array.astype(np.uint8, copy=False)
+    midrange = np.count_nonzero((array >= _MIDRANGE[0]) & (array < _MIDRANGE[1])) / array.size
+    if midrange > MAX_MIDRANGE_FRACTION:
+        raise DataError(f"{path}: mask is not binary ({midrange:.0%} of its pixels are between "
+                        f"{_MIDRANGE[0]} and {_MIDRANGE[1] - 1}); is an image in the masks folder? "
+                        f"Masks must be black (background) and white (polyp); fix it or pass --skip-bad.")
+    return (array >= MASK_THRESHOLD).astype(np.uint8)
+
+
+def _single_channel(array: np.ndarray, path: Path) -> np.ndarray:
+    if array.ndim == 2:
+        return array
+    if array.ndim == 3 and array.shape[2] == 1:
+        return array[:, :, 0]
+    if array.ndim == 3 and array.shape[2] == 4:
+        if array[:, :, 3].min() < 255:
+            raise DataError(f"{path}: mask has a transparent alpha channel; it is ambiguous which channel "
+                            f"holds the polyp. Save the mask as a grey image, or pass --skip-bad.")
+        array = array[:, :, :3]
+    if array.ndim == 3 and array.shape[2] == 3:
+        # CVC-ClinicDB masks are 3 equal channels; taking the maximum also keeps coloured masks.
+        return array.max(axis=2)
+    raise DataError(f"{path}: mask has shape {array.shape}, expected height x width (grey). "
+                    f"Save it as a grey image, or pass --skip-bad to leave it out.")
+
+
+def _to_uint8(array: np.ndarray, path: Path, what: str, labels_ok: bool = False) -> np.ndarray:
+    if array.dtype == np.uint8:
+        return array
+    if array.dtype == np.uint16:
+        if labels_ok and array.max(initial=0) <= 1:
+            return array.astype(np.uint8)
+        # 16-bit files keep the same picture at finer steps; scale rather than clip.
+        return ((array.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    if array.dtype == np.bool_:
+        return array.astype(np.uint8)
+    raise DataError(f"{path}: {what} has pixel type {array.dtype}; expected 8-bit (uint8). "
+                    f"Re-save it as an 8-bit PNG or JPEG, or pass --skip-bad to leave it out.")
+
+
+def _decode(path: Path) -> np.ndarray:
+    if not path.is_file():
+        raise DataError(f"{path}: file not found; check the --src folder.")
+    if path.suffix.lower() in TIFF_SUFFIXES:
+        return _decode_tiff(path)
+    data = path.read_bytes()
+    _check_complete(data, path)
+    # IMREAD_UNCHANGED keeps the real channel count (so grey and RGBA files can be refused) and ignores
+    # EXIF rotation, which would otherwise turn an image but not its mask.
+    array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if array is None:
+        raise DataError(f"{path}: cannot be decoded (corrupt, truncated or not an image); "
+                        f"download it again, or pass --skip-bad to leave it out.")
+    return array
+
+
+def _decode_tiff(path: Path) -> np.ndarray:
+    """TIFF through tifffile: CVC-ClinicDB frames are 3-channel but tagged greyscale, and OpenCV
+    silently returns one channel for them."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages[0]
+            array = page.asarray()
+            planar_separate = page.planarconfig == 2 and array.ndim == 3
+    except Exception as exc:  # tifffile raises many types for broken files
+        raise DataError(f"{path}: cannot be read as TIFF ({type(exc).__name__}: {exc}); "
+                        f"download it again, or pass --skip-bad to leave it out.") from None
+    if planar_separate:
+        array = np.moveaxis(array, 0, -1)  # samples stored as planes: channels first on disk
+    return array
+
+
+def _check_complete(data: bytes, path: Path) -> None:
+    """Refuse truncated JPEG/PNG files: decoders may fill the missing rows with grey and say nothing."""
+    if not data:
+        raise DataError(f"{path}: file is empty; download it again, or pass --skip-bad to leave it out.")
+    if data[:2] == b"\xff\xd8" and b"\xff\xd9" not in data[-1024:]:
+        raise DataError(f"{path}: JPEG file is truncated (no end-of-image marker); "
+                        f"download it again, or pass --skip-bad to leave it out.")
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and b"IEND" not in data[-64:]:
+        raise DataError(f"{path}: PNG file is truncated (no IEND chunk); "
+                        f"download it again, or pass --skip-bad to leave it out.")

@@ -36,15 +36,20 @@ def _enlarge(image: np.ndarray, *masks: np.ndarray) -> tuple[np.ndarray, list[np
 
 
 def _legend(width: int, caption: str, with_gt: bool) -> np.ndarray:
-    """A white strip: colour keys on the first line, the caption on the second."""
-    bar = np.full((44, width, 3), 255, np.uint8)
-    x = 6
+    """A white strip: colour keys on the first line, the caption on the second.
+
+    Sized for a 640-px-wide image and scaled up for larger photographs, so it reads the same in a viewer.
+    """
+    k = max(1.0, width / 640)
+    font, stroke = 0.4 * k, max(1, round(k))
+    bar = np.full((round(44 * k), width, 3), 255, np.uint8)
+    x = round(6 * k)
     keys = ([("ground truth", GT_COLOUR)] if with_gt else []) + [("prediction", PRED_COLOUR)]
     for label, colour in keys:
-        cv2.line(bar, (x, 13), (x + 18, 13), colour, 3)
-        cv2.putText(bar, label, (x + 24, 17), _FONT, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
-        x += 30 + cv2.getTextSize(label, _FONT, 0.4, 1)[0][0] + 12
-    cv2.putText(bar, caption, (6, 36), _FONT, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.line(bar, (x, round(13 * k)), (x + round(18 * k), round(13 * k)), colour, round(3 * k))
+        cv2.putText(bar, label, (x + round(24 * k), round(17 * k)), _FONT, font, (0, 0, 0), stroke, cv2.LINE_AA)
+        x += round(42 * k) + cv2.getTextSize(label, _FONT, font, stroke)[0][0]
+    cv2.putText(bar, caption, (round(6 * k), round(36 * k)), _FONT, font, (0, 0, 0), stroke, cv2.LINE_AA)
     return bar
 
 

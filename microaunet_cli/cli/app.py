@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from microaunet_cli.cli import config_cmd, models_cmd  # noqa: F401
+from microaunet_cli.cli import config_cmd  # noqa: F401
+from microaunet_cli.cli import models_cmd  # noqa: F401
+from microaunet_cli.cli import train_cmd  # noqa: F401
 from microaunet_cli.cli.base import app
 
 

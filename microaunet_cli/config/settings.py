@@ -153,6 +153,8 @@ class OutputSettings(Section):
     runs_dir: Path = Path("runs")
     # Run folder name; None derives "<dataset>-<model>" (teacher) or "<dataset>-<model>-distill".
     name: str | None = None
+    # Replace an existing run folder of the same name instead of refusing to start.
+    overwrite: bool = False
     quiet: bool = False
 
 

@@ -21,7 +21,12 @@ def normalize_batch(
 
     ``mean`` and ``std`` are on the [0, 1] scale (the train split's, from the data manifest).
     """
-    x = images.permute(0, 3, 1, 2).to(dtype).div_(255.0)
-    m = torch.as_tensor(mean, dtype=dtype, device=x.device).view(1, -1, 1, 1)
-    s = torch.as_tensor(std, dtype=dtype, device=x.device).view(1, -1, 1, 1)
-    return x.sub_(m).div_(s)
+    return standardize(images.permute(0, 3, 1, 2).to(dtype).div_(255.0), mean, std)
+
+
+def standardize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """Standardise a ``B×3×H×W`` float batch already on the [0, 1] scale (after augmentation)."""
+    m = torch.as_tensor(mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+    s = torch.as_tensor(std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+    return (x - m) / s
+

@@ -1,0 +1,12 @@
+"""Losses: segmentation (BCE + soft Dice) and the distillation terms of SPEC section 2."""
+
+from microaunet_cli.losses.distill import (
+    bernoulli_kl,
+    feature_mimic,
+    imitation_weight,
+    l2_penalty,
+    pixel_infonce,
+)
+from microaunet_cli.losses.segmentation import bce_dice_loss
+
+__all__ = ["bce_dice_loss", "bernoulli_kl", "feature_mimic", "imitation_weight", "l2_penalty", "pixel_infonce"]

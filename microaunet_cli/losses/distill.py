@@ -1,0 +1,124 @@
+"""Distillation terms (SPEC section 2): Bernoulli KL, feature mimicry, pixel InfoNCE, L2.
+
+Each is a pure function of tensors, so each can be shown to be non-zero and to carry gradient.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def imitation_weight(t: float, stage_length: float) -> float:
+    """ω(t) = ½(1 + cos(π(T − t)/T)): 0 at the start of stage 1, 1 at its end (features first, outputs later)."""
+    if stage_length <= 0:
+        return 1.0
+    t = min(max(t, 0.0), stage_length)
+    return 0.5 * (1.0 + math.cos(math.pi * (stage_length - t) / stage_length))
+
+
+def bernoulli_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Per-pixel KL(σ(z_t/τ) || σ(z_s/τ)) between Bernoulli distributions, mean over pixels, times τ².
+
+    A softmax over one channel is identically 1 (its KL is always 0), so the two-outcome form is used.
+    """
+    zs = student_logits.float() / temperature
+    zt = teacher_logits.float() / temperature
+    pt = torch.sigmoid(zt)
+    kl = pt * (F.logsigmoid(zt) - F.logsigmoid(zs)) + (1 - pt) * (F.logsigmoid(-zt) - F.logsigmoid(-zs))
+    return kl.mean() * temperature**2
+
+
+def _attention_map(feature: torch.Tensor) -> torch.Tensor:
+    """Attention transfer: mean of squared activations over channels, flattened and L2-normalised."""
+    return F.normalize(feature.float().pow(2).mean(dim=1).flatten(1), dim=1)
+
+
+def feature_mimic(
+    student_feats: Sequence[torch.Tensor],
+    teacher_feats: Sequence[torch.Tensor],
+    adapters: Iterable[nn.Module] | None = None,
+    mode: str = "channel_norm",
+) -> torch.Tensor:
+    """Mean over the five skips of the MSE between aligned feature maps.
+
+    ``channel_norm``: each pixel's channel vector L2-normalised (scale-free, keeps the pattern);
+    ``attention``: attention-transfer maps (channel counts may differ). ``adapters`` (1×1 convs) map
+    student channels to the teacher's where they differ.
+    """
+    adapters = list(adapters) if adapters is not None else [nn.Identity()] * len(student_feats)
+    terms = []
+    for s, t, adapt in zip(student_feats, teacher_feats, adapters):
+        if mode == "attention":
+            terms.append(F.mse_loss(_attention_map(s), _attention_map(t.detach())))
+        else:
+            s = F.normalize(adapt(s).float(), dim=1)
+            t = F.normalize(t.detach().float(), dim=1)
+            # Sum over channels, mean over pixels: distance between unit vectors, in [0, 4].
+            terms.append((s - t).pow(2).sum(dim=1).mean())
+    return torch.stack(terms).mean()
+
+
+def pixel_infonce(
+    student_emb: torch.Tensor,
+    teacher_emb: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    student_wrong: torch.Tensor | None = None,
+    teacher_right: torch.Tensor | None = None,
+    n_anchors: int = 256,
+    n_negatives: int = 512,
+    temperature: float = 0.1,
+    preference_weight: float = 2.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Pixel-wise InfoNCE from student anchors to teacher embeddings.
+
+    ``student_emb``, ``teacher_emb``: ``B×D×h×w`` (L2-normalised here). ``labels``: ``B×h×w`` ground
+    truth in {0, 1}. Anchors are sampled student pixels, half from each class where both exist; the
+    positive of an anchor is the teacher embedding at the same pixel (same class by construction);
+    negatives are teacher embeddings sampled from the other class. Anchors where the teacher is right
+    and the student wrong weigh ``preference_weight`` times more (the preference).
+    """
+    d = student_emb.shape[1]
+    s = F.normalize(student_emb.float(), dim=1).permute(0, 2, 3, 1).reshape(-1, d)
+    t = F.normalize(teacher_emb.float(), dim=1).permute(0, 2, 3, 1).reshape(-1, d)
+    y = labels.reshape(-1).long()
+    weight = torch.ones_like(y, dtype=torch.float32)
+    if student_wrong is not None and teacher_right is not None:
+        preferred = (student_wrong.reshape(-1) & teacher_right.reshape(-1)).float()
+        weight = 1.0 + (preference_weight - 1.0) * preferred
+
+    cpu_gen = generator
+    pools = [torch.nonzero(y == c).squeeze(1) for c in (0, 1)]
+    if min(len(p) for p in pools) == 0:
+        # One class only in the batch: no negatives exist, the term is zero (still in the graph).
+        return s.sum() * 0.0
+    per_class = max(n_anchors // 2, 1)
+    losses, weights = [], []
+    for c in (0, 1):
+        anchors = _sample(pools[c], per_class, cpu_gen)
+        negatives = _sample(pools[1 - c], n_negatives, cpu_gen)
+        a = s[anchors]  # n×D
+        pos = (a * t[anchors]).sum(1, keepdim=True) / temperature  # n×1
+        neg = a @ t[negatives].T / temperature  # n×m
+        logits = torch.cat([pos, neg], dim=1)
+        losses.append(torch.logsumexp(logits, dim=1) - logits[:, 0])
+        weights.append(weight[anchors])
+    loss, w = torch.cat(losses), torch.cat(weights)
+    return (loss * w).sum() / w.sum()
+
+
+def _sample(pool: torch.Tensor, n: int, generator: torch.Generator | None) -> torch.Tensor:
+    """n indices drawn uniformly (with replacement) from ``pool``; drawn on the CPU for reproducibility."""
+    picks = torch.randint(len(pool), (n,), generator=generator)
+    return pool[picks.to(pool.device)]
+
+
+def l2_penalty(parameters: Iterable[torch.Tensor]) -> torch.Tensor:
+    """Squared L2 norm of the weights (distinct from AdamW's decoupled weight decay)."""
+    return torch.stack([p.float().pow(2).sum() for p in parameters]).sum()

@@ -1,0 +1,243 @@
+"""The one training loop. Teacher training and distillation differ only by the objective.
+
+Per epoch: shuffle (fixed by seed and epoch) -> batches on the device -> augment -> normalise ->
+objective (under autocast) -> backward -> step; then validate, checkpoint, log. SIGTERM/SIGUSR1 save
+``last.pt`` and stop cleanly; a non-finite loss stops with the last good checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from microaunet_cli.config import RunSettings
+from microaunet_cli.data import PreparedData
+from microaunet_cli.errors import TrainingError
+from microaunet_cli.evaluation.metrics import SegmentationMetrics
+from microaunet_cli.inference.preprocess import normalize_batch, standardize
+from microaunet_cli.training.augment import augment_batch
+from microaunet_cli.training.checkpoint import save_checkpoint
+from microaunet_cli.training.feed import SplitFeed
+from microaunet_cli.training.objectives import StepContext
+from microaunet_cli.training.optim import build_optimizer, build_scheduler
+from microaunet_cli.training.progress import TrainingProgress
+from microaunet_cli.training.run_folder import RunFolder
+from microaunet_cli.training.runtime import Runtime, step_generator
+from microaunet_cli.training.signals import StopFlag
+
+log = logging.getLogger(__name__)
+
+# How often (in batches) processes agree on whether a stop signal arrived; each check is a collective.
+STOP_CHECK_EVERY = 10
+
+
+@dataclass
+class LoopState:
+    epoch: int = 0  # epochs completed
+    step_in_epoch: int = 0  # batches done in the current epoch (non-zero only after a pre-emption)
+    best_mdice: float = -1.0
+    best_epoch: int | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    train_seconds: float = 0.0
+
+
+class TrainingRun:
+    def __init__(self, settings: RunSettings, objective: nn.Module, data: PreparedData, rt: Runtime,
+                 folder: RunFolder, extra_payload: Callable[[], dict] | None = None) -> None:
+        self.s = settings
+        self.rt = rt
+        self.folder = folder
+        self.data = data
+        self.extra_payload = extra_payload or dict
+        self.objective = objective.to(rt.device)
+        if settings.train.channels_last:
+            self.objective.to(memory_format=torch.channels_last)
+        self.model = objective.model
+        self.optimizer = build_optimizer(self.objective.parameters(), settings.optim)
+        self.scheduler = build_scheduler(self.optimizer, settings.schedule, settings.train.epochs)
+        self.scaler = torch.amp.GradScaler(rt.device.type, enabled=rt.amp_dtype == torch.float16)
+        self.step_fn = self._wrap(self.objective)
+        fold = settings.data.fold
+        feed = lambda split: SplitFeed(data.load(split, fold=fold), rt.device,  # noqa: E731
+                                       settings.data.on_device, rt.rank, rt.world_size)
+        self.train_feed = feed("train")
+        self.val_feed = feed("val") if "val" in data.splits and len(data.load("val", fold=fold)) else None
+        self.state = LoopState()
+        self.stop = StopFlag()
+
+    def _wrap(self, objective: nn.Module) -> nn.Module:
+        step: nn.Module = objective
+        if self.rt.distributed:
+            ids = [self.rt.device.index] if self.rt.device.type == "cuda" else None
+            # The distillation stages use different heads: some parameters sit out each stage.
+            step = DistributedDataParallel(objective, device_ids=ids,
+                                           find_unused_parameters=objective.kind == "student")
+        if self.s.train.compile:
+            step = torch.compile(step)
+        return step
+
+    # ---- state ----------------------------------------------------------------------------------
+    def restore(self, ckpt: dict[str, Any]) -> None:
+        self.model.load_state_dict(ckpt["model"])
+        extra = ckpt.get("objective_extra") or {}
+        if extra:
+            self.objective.load_state_dict({**self.objective.state_dict(), **extra})
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        if ckpt.get("scaler"):
+            self.scaler.load_state_dict(ckpt["scaler"])
+        self.state = LoopState(epoch=ckpt["epoch"], step_in_epoch=ckpt.get("step_in_epoch", 0),
+                               best_mdice=ckpt.get("best_mdice", -1.0), best_epoch=ckpt.get("best_epoch"),
+                               history=list(ckpt.get("history", [])),
+                               train_seconds=ckpt.get("train_seconds", 0.0))
+        if "torch_rng" in ckpt:
+            torch.set_rng_state(ckpt["torch_rng"])
+        log.info("resumed at epoch %d%s", self.state.epoch,
+                 f", batch {self.state.step_in_epoch}" if self.state.step_in_epoch else "")
+
+    def payload(self, metrics: dict[str, Any] | None = None) -> dict[str, Any]:
+        st = self.state
+        extra = {k: v for k, v in self.objective.state_dict().items() if not k.startswith("model.")}
+        return {
+            "kind": self.objective.kind,
+            "model": self.model.state_dict(),
+            "objective_extra": extra,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "epoch": st.epoch,
+            "step_in_epoch": st.step_in_epoch,
+            "best_mdice": st.best_mdice,
+            "best_epoch": st.best_epoch,
+            "history": st.history,
+            "train_seconds": st.train_seconds,
+            "settings": self.s.model_dump(mode="json"),
+            "size": self.data.size,
+            "dataset": self.data.dataset,
+            "normalization": {"mean": list(self.data.mean), "std": list(self.data.std)},
+            "metrics": metrics or {},
+            **self.extra_payload(),
+        }
+
+    def save(self, which: str, metrics: dict[str, Any] | None = None) -> None:
+        if self.rt.is_main:
+            save_checkpoint(self.folder.last if which == "last" else self.folder.best, self.payload(metrics))
+
+    # ---- the loop -------------------------------------------------------------------------------
+    def run(self) -> str:
+        """Train to the last epoch; returns "completed" or "preempted"."""
+        epochs = self.s.train.epochs
+        with self.stop.installed(), TrainingProgress(epochs, self.train_feed.num_batches(self.s.train.batch_size),
+                                                     quiet=self.s.output.quiet or not self.rt.is_main) as bar:
+            while self.state.epoch < epochs:
+                row = self.train_epoch(bar)
+                if row is None:
+                    self.save("last")
+                    log.warning("stop signal received: saved %s at epoch %d, batch %d; resume with --resume",
+                                self.folder.last, self.state.epoch, self.state.step_in_epoch)
+                    return "preempted"
+                self.end_epoch(row, bar)
+        return "completed"
+
+    def train_epoch(self, bar: TrainingProgress) -> dict[str, Any] | None:
+        s, st = self.s, self.state
+        self.objective.train()
+        for g in self.optimizer.param_groups:
+            lr = g["lr"]
+        order = self.train_feed.order(st.epoch, s.train.seed, shuffle=True)
+        n_batches = self.train_feed.num_batches(s.train.batch_size)
+        sums: dict[str, torch.Tensor] = {}
+        seen = 0
+        bar.start_epoch(st.epoch, st.step_in_epoch)
+        start = time.perf_counter()
+        for b, _, images, masks in self.train_feed.batches(order, s.train.batch_size, st.step_in_epoch):
+            g = step_generator(s.train.seed, st.epoch, b)
+            ctx = StepContext(epoch=st.epoch, progress=st.epoch + b / n_batches, generator=g)
+            loss, terms = self.train_step(images, masks, ctx, g)
+            for k, v in {"loss": loss, **terms}.items():  # summed on the device: no sync per step
+                sums[k] = sums.get(k, 0.0) + v.detach().float() * images.shape[0]
+            seen += images.shape[0]
+            st.step_in_epoch = b + 1
+            bar.step(loss, lr)
+            if (not self.rt.distributed or b % STOP_CHECK_EVERY == 0) and self.stop.should_stop(self.rt):
+                st.train_seconds += time.perf_counter() - start
+                return None
+        if self.rt.device.type == "cuda":
+            torch.cuda.synchronize(self.rt.device)
+        seconds = time.perf_counter() - start
+        st.train_seconds += seconds
+        row = {"epoch": st.epoch + 1, "lr": lr, **self.objective.stage(st.epoch)}
+        row.update({f"train_{k}": float(v) / max(seen, 1) for k, v in sums.items()})
+        row["train_images_per_s"] = seen * self.rt.world_size / seconds if seconds > 0 else None
+        return row
+
+    def train_step(self, images, masks, ctx, g) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        x = images.permute(0, 3, 1, 2).float().div_(255.0)
+        y = masks.unsqueeze(1).float()
+        x, y = augment_batch(x, y, self.s.augment, g)
+        x = standardize(x, self.data.mean, self.data.std)
+        if self.s.train.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with self.rt.autocast():
+            loss, terms = self.step_fn(x, y, ctx)
+        if not torch.isfinite(loss):
+            raise TrainingError(f"the loss became {float(loss)} at epoch {ctx.epoch + 1}; training stopped and "
+                                f"the last good checkpoint {self.folder.last} is kept. Lower optim.lr, set "
+                                f"optim.grad_clip, or try --amp off")
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.s.optim.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(self.objective.parameters(), self.s.optim.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return loss.detach(), terms
+
+    def end_epoch(self, row: dict[str, Any], bar: TrainingProgress) -> None:
+        st = self.state
+        self.scheduler.step()
+        st.epoch += 1
+        st.step_in_epoch = 0
+        metrics = None
+        if self.val_feed is not None and (st.epoch % self.s.train.eval_every == 0 or st.epoch == self.s.train.epochs):
+            metrics = self.evaluate(self.val_feed)
+            row["val_mdice"] = metrics["per_image"]["mdice"]
+            row["val_miou"] = metrics["per_image"]["miou"]
+            row["val_dice_pooled"] = metrics["pooled"]["dice"]
+        st.history.append(row)
+        improved = metrics is not None and row["val_mdice"] > st.best_mdice
+        if improved:
+            st.best_mdice, st.best_epoch = row["val_mdice"], st.epoch
+        elif self.val_feed is None:
+            st.best_epoch = st.epoch  # no validation split: the latest model is the best we know
+        self.save("last", metrics)
+        if improved or self.val_feed is None:
+            self.save("best", metrics)
+        if self.rt.is_main:
+            self.folder.write_history(st.history)
+        bar.end_epoch(row)
+
+    @torch.no_grad()
+    def evaluate(self, feed: SplitFeed) -> dict[str, Any]:
+        """Metrics of the current model on a split, computed exactly across processes."""
+        self.model.eval()
+        metrics = SegmentationMetrics()
+        order = feed.order(0, 0, shuffle=False)
+        for _, idx, images, masks in feed.batches(order, self.s.train.eval_batch_size):
+            x = normalize_batch(images, self.data.mean, self.data.std)
+            if self.s.train.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with self.rt.autocast():
+                probs = torch.sigmoid(self.model(x).float())
+            metrics.update(probs, masks.unsqueeze(1), idx.to(self.rt.device))
+        metrics.sync()
+        self.model.train()
+        return metrics.compute()

@@ -1,0 +1,119 @@
+"""Where and how a run executes: device, mixed precision, distributed processes, seeding."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from microaunet_cli.config import TrainSettings
+from microaunet_cli.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    device: torch.device
+    amp_dtype: torch.dtype | None
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def autocast(self):
+        if self.amp_dtype is None:
+            return torch.autocast(self.device.type, enabled=False)
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+
+def pick_device(name: str, local_rank: int = 0) -> torch.device:
+    """``auto`` takes cuda, then mps, then cpu; an explicit device that is absent is an error."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", local_rank)
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"--device {name!r} is not a device; use auto, cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {name} asked for CUDA but no CUDA GPU is visible; use --device cpu")
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", local_rank)
+    return device
+
+
+def pick_amp(mode: str, device: torch.device) -> torch.dtype | None:
+    """auto: bf16 on GPUs that support it, off elsewhere (CPU autocast is slower than fp32 here)."""
+    if mode == "off":
+        return None
+    if mode == "auto":
+        if device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return None
+    if mode == "fp16" and device.type == "cpu":
+        raise ConfigError("--amp fp16 needs a GPU; use --amp bf16 or --amp off on the CPU")
+    return torch.bfloat16 if mode == "bf16" else torch.float16
+
+
+def setup_runtime(train: TrainSettings) -> Runtime:
+    """Join the torchrun process group when launched by torchrun; pick device and precision."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = pick_device(train.device, local_rank)
+    if world > 1 and not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group(backend=backend)
+        log.info("distributed: rank %d of %d (%s)", rank, world, backend)
+    if train.num_threads is not None:
+        torch.set_num_threads(train.num_threads)
+    return Runtime(device, pick_amp(train.amp, device), rank, world, local_rank)
+
+
+def barrier(rt: Runtime) -> None:
+    if rt.distributed and dist.is_initialized():
+        dist.barrier()
+
+
+def shutdown_runtime(rt: Runtime) -> None:
+    if rt.distributed and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    elif torch.cuda.is_available():
+        torch.backends.cudnn.benchmark = True
+
+
+def step_generator(seed: int, epoch: int, step: int) -> torch.Generator:
+    """A CPU generator fixed by (seed, epoch, step): batches and augmentations repeat exactly on
+    resume, even in the middle of an epoch, without replaying earlier random draws."""
+    g = torch.Generator()
+    g.manual_seed((seed * 1_000_003 + epoch * 10_007 + step) % (2**63 - 1))
+    return g

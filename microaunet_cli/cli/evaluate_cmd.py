@@ -1,0 +1,70 @@
+"""``microaunet evaluate``: score a checkpoint on a prepared split, in both metric conventions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from microaunet_cli.cli.base import (
+    ConfigOpt, PrintConfigOpt, SetOpt, app, console, guarded, resolve_settings, setup_logging,
+)
+from microaunet_cli.evaluation.evaluate import evaluate_checkpoint
+from microaunet_cli.evaluation.settings import EvaluateSettings
+
+
+def _table(title: str, summary: dict[str, Any], section: str, columns: dict[str, str]) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("split", style="bold")
+    table.add_column("images", justify="right")
+    for label in columns.values():
+        table.add_column(label, justify="right")
+    for split, result in summary["splits"].items():
+        values = [f"{result[section][key]:.4f}" for key in columns]
+        table.add_row(split, str(result["n_images"]), *values)
+    return table
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    console.print(_table("Per image, then mean (PraNet convention; headline)", summary, "per_image",
+                         {"mdice": "mDice", "miou": "mIoU", "mae": "MAE"}))
+    console.print(_table("Pooled over the split (MALUNet convention; one confusion matrix)", summary, "pooled",
+                         {"dice": "Dice (F1)", "iou": "IoU", "accuracy": "Accuracy",
+                          "sensitivity": "Sensitivity", "specificity": "Specificity"}))
+    console.print(f"threshold {summary['threshold']}; results in [bold]{summary['out_dir']}[/] "
+                  f"(summary.json, per_case.csv, overlays/)")
+
+
+@app.command("evaluate")
+@guarded
+def evaluate_command(
+    ckpt: Annotated[Path, typer.Option("--ckpt", help="Checkpoint to evaluate (best.pt or last.pt of a run).")],
+    split: Annotated[str | None, typer.Option(
+        help="Prepared split; 'test' evaluates every test split. [default: test]")] = None,
+    data_dir: Annotated[Path | None, typer.Option(
+        help="Prepared data folder. [default: the one the checkpoint was trained on]")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Output folder. [default: <run folder>/eval-<split>]")] = None,
+    device: Annotated[str | None, typer.Option(
+        help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps. [default: auto]")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Images per forward pass. [default: 32]")] = None,
+    worst: Annotated[int | None, typer.Option(
+        help="Write overlays of the K lowest-Dice cases (0: none). [default: 8]")] = None,
+    config: ConfigOpt = None,
+    sets: SetOpt = None,
+    print_config: PrintConfigOpt = False,
+) -> None:
+    """Evaluate a checkpoint: per-image mDice/mIoU/MAE and pooled Dice/IoU/accuracy/sensitivity/specificity.
+
+    Needs only the checkpoint: the network, its settings, the input size and the normalisation come
+    from it. Writes summary.json, per_case.csv and overlays of the worst cases.
+    """
+    options = {"ckpt": ckpt, "split": split, "data_dir": data_dir, "out": out, "device": device,
+               "batch_size": batch_size, "worst": worst}
+    s = resolve_settings(EvaluateSettings, config=config, sets=sets, options=options, print_config=print_config)
+    setup_logging()
+    summary = evaluate_checkpoint(s.ckpt, split=s.split, data_dir=s.data_dir, out_dir=s.out, device=s.device,
+                                  batch_size=s.batch_size, worst=s.worst)
+    print_summary(summary)

@@ -1,0 +1,23 @@
+"""Settings of ``microaunet evaluate``: everything else comes from the checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from microaunet_cli.config.settings import Section
+
+
+class EvaluateSettings(Section):
+    ckpt: Path
+    # A split of the prepared data; "test" takes every test split (polyp-mix: test_kvasir and test_cvc).
+    split: str = "test"
+    # Prepared data folder; None takes the one the checkpoint was trained on.
+    data_dir: Path | None = None
+    # Output folder; None writes <run folder>/eval-<split>/ beside the checkpoint's run.
+    out: Path | None = None
+    device: str = "auto"
+    batch_size: int = Field(default=32, ge=1)
+    # Overlays of the K cases with the lowest Dice; 0 writes none.
+    worst: int = Field(default=8, ge=0)

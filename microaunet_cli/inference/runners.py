@@ -1,0 +1,139 @@
+"""What runs the network for ``predict``: a training checkpoint in torch, or an exported ONNX graph.
+
+Both take uint8 RGB batches at the input size and return probabilities, and both know their input
+size, normalisation and threshold, so the prediction loop does not care which it holds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from microaunet_cli.errors import CheckpointError, ConfigError
+from microaunet_cli.inference.batched import predict_probs
+from microaunet_cli.inference.preprocess import normalize_batch
+from microaunet_cli.training.checkpoint import model_from_checkpoint
+from microaunet_cli.training.runtime import pick_device
+
+log = logging.getLogger(__name__)
+
+DEFAULT_THRESHOLD = 0.5
+
+
+class Runner(Protocol):
+    input_size: tuple[int, int]  # (height, width)
+    threshold: float
+    description: str
+
+    def probs(self, images: np.ndarray) -> np.ndarray:
+        """``N×h×w×3`` uint8 RGB at ``input_size`` -> ``N×h×w`` float32 probabilities."""
+
+
+@dataclass
+class TorchRunner:
+    model: torch.nn.Module
+    device: torch.device
+    mean: list[float]
+    std: list[float]
+    input_size: tuple[int, int]
+    threshold: float
+    description: str
+
+    def probs(self, images: np.ndarray) -> np.ndarray:
+        out = predict_probs(self.model, images, self.mean, self.std, self.device, batch_size=len(images))
+        return out[:, 0].cpu().numpy()
+
+
+@dataclass
+class OnnxRunner:
+    session: Any  # onnxruntime.InferenceSession
+    mean: list[float]
+    std: list[float]
+    input_size: tuple[int, int]
+    threshold: float
+    description: str
+
+    def probs(self, images: np.ndarray) -> np.ndarray:
+        feed = self.session.get_inputs()[0]
+        x = normalize_batch(torch.from_numpy(np.ascontiguousarray(images)), self.mean, self.std).numpy()
+        # A graph exported with a fixed batch dimension is fed one chunk of that size at a time.
+        step = feed.shape[0] if isinstance(feed.shape[0], int) else len(x)
+        dtype = np.float16 if feed.type == "tensor(float16)" else np.float32
+        logits = [self.session.run(None, {feed.name: x[i:i + step].astype(dtype)})[0]
+                  for i in range(0, len(x), step)]
+        return torch.sigmoid(torch.from_numpy(np.concatenate(logits)).float())[:, 0].numpy()
+
+
+def torch_runner(ckpt: Path, device: str, threshold: float | None) -> TorchRunner:
+    dev = pick_device(device)
+    model, settings, meta = model_from_checkpoint(ckpt, dev)
+    norm, size = meta.get("normalization"), meta.get("size")
+    if not norm or not size:
+        raise CheckpointError(f"checkpoint {ckpt} does not record its input size and normalisation; "
+                              f"it predates this toolkit version: re-save it with train-teacher or distill")
+    return TorchRunner(model, dev, list(norm["mean"]), list(norm["std"]), (int(size), int(size)),
+                       DEFAULT_THRESHOLD if threshold is None else threshold,
+                       f"{settings.model.name} checkpoint {ckpt} on {dev}")
+
+
+def read_sidecar(onnx: Path) -> dict[str, Any]:
+    """The JSON written beside an exported graph: input size, normalisation, threshold, output kind."""
+    path = Path(str(onnx) + ".json")
+    if not path.is_file():
+        raise CheckpointError(f"{path} is missing: an ONNX file needs the sidecar JSON that "
+                              f"`microaunet export` writes beside it (input size, mean, std)")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+        size = [int(v) for v in meta["input_size"]]
+        assert len(size) == 2 and len(meta["mean"]) == 3 and len(meta["std"]) == 3
+    except (ValueError, KeyError, TypeError, AssertionError) as exc:
+        raise CheckpointError(f"{path} is not a valid export sidecar ({type(exc).__name__}: {exc}); "
+                              f"export the model again with `microaunet export`") from None
+    if meta.get("output", "logits") != "logits":
+        raise CheckpointError(f"{path}: the graph outputs {meta['output']!r}; predict expects logits "
+                              f"(export again with `microaunet export`)")
+    return meta
+
+
+def _providers(device: str) -> list[str]:
+    import onnxruntime as ort
+
+    wants_gpu = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+    if wants_gpu and "CUDAExecutionProvider" in ort.get_available_providers():
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    if device.startswith("cuda"):
+        log.warning("onnxruntime has no CUDA provider here; running %s on the CPU", device)
+    return ["CPUExecutionProvider"]
+
+
+def onnx_runner(onnx: Path, device: str, threshold: float | None) -> OnnxRunner:
+    if not onnx.is_file():
+        raise CheckpointError(f"ONNX file {onnx} does not exist; write one with `microaunet export`")
+    meta = read_sidecar(onnx)
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise ConfigError("--onnx needs onnxruntime: pip install 'microaunet-cli[export]'") from None
+    try:
+        session = ort.InferenceSession(str(onnx), providers=_providers(device))
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own untyped errors for bad files
+        raise CheckpointError(f"ONNX file {onnx} cannot be loaded: {exc}") from None
+    h, w = (int(v) for v in meta["input_size"])
+    chosen = threshold if threshold is not None else float(meta.get("threshold", DEFAULT_THRESHOLD))
+    return OnnxRunner(session, list(meta["mean"]), list(meta["std"]), (h, w), chosen,
+                      f"ONNX {onnx} ({session.get_providers()[0]})")
+
+
+def load_runner(ckpt: Path | None, onnx: Path | None, device: str = "auto",
+                threshold: float | None = None) -> Runner:
+    if (ckpt is None) == (onnx is None):
+        raise ConfigError("give exactly one of --ckpt (a .pt checkpoint) or --onnx (an exported .onnx file)")
+    if ckpt is not None:
+        return torch_runner(ckpt, device, threshold)
+    return onnx_runner(onnx, device, threshold)

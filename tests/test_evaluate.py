@@ -1,0 +1,136 @@
+"""``evaluate``: a checkpoint alone finds its data, scores it in both conventions and writes reports."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import microaunet_cli.data as data_pkg
+from helpers import NORMALIZATION, make_checkpoint
+from microaunet_cli.cli.app import app
+from microaunet_cli.errors import DataError
+from microaunet_cli.evaluation.evaluate import default_out_dir, evaluate_checkpoint, splits_to_evaluate
+from microaunet_cli.evaluation.metrics import SegmentationMetrics
+from microaunet_cli.inference.batched import predict_probs
+from microaunet_cli.training.checkpoint import model_from_checkpoint
+
+SIZE = 64
+
+
+def _split(n: int, seed: int, prefix: str) -> SimpleNamespace:
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (n, SIZE, SIZE, 3), dtype=np.uint8)
+    masks = np.zeros((n, SIZE, SIZE), np.uint8)
+    for i in range(1, n):  # image 0 keeps an empty mask
+        y, x = rng.integers(0, SIZE // 2, 2)
+        masks[i, y:y + 20, x:x + 24] = 1
+    return SimpleNamespace(images=images, masks=masks, names=[f"{prefix}{i}.jpg" for i in range(n)])
+
+
+@dataclass
+class FakePrepared:
+    """Stands in for ``open_prepared``'s result (same attributes and ``load``)."""
+
+    arrays: dict[str, SimpleNamespace]
+    test_splits: list[str]
+    size: int = SIZE
+    # Deliberately not the checkpoint's statistics: evaluation must use the checkpoint's.
+    mean: list[float] = field(default_factory=lambda: [0.1, 0.1, 0.1])
+    std: list[float] = field(default_factory=lambda: [0.9, 0.9, 0.9])
+
+    @property
+    def splits(self) -> list[str]:
+        return list(self.arrays)
+
+    def load(self, split: str, fold: int | None = None) -> SimpleNamespace:
+        return self.arrays[split]
+
+
+@pytest.fixture
+def prepared(monkeypatch, tmp_path):
+    """A fake kvasir-like prepared set; records which folders were opened."""
+    fake = FakePrepared({"train": _split(4, 0, "tr"), "val": _split(3, 1, "va"), "test": _split(5, 2, "te")},
+                        ["test"])
+    opened: list[Path] = []
+
+    def open_prepared(path):
+        opened.append(Path(path))
+        return fake
+
+    monkeypatch.setattr(data_pkg, "open_prepared", open_prepared, raising=False)
+    return SimpleNamespace(fake=fake, opened=opened, dir=tmp_path / "prepared" / "kvasir")
+
+
+def _run_ckpt(tmp_path: Path, prepared_dir: Path) -> Path:
+    return make_checkpoint(tmp_path / "runs" / "kv" / "checkpoints" / "best.pt", prepared_dir=prepared_dir)
+
+
+def test_evaluate_writes_reports_from_the_checkpoint_alone(prepared, tmp_path):
+    ckpt = _run_ckpt(tmp_path, prepared.dir)
+    summary = evaluate_checkpoint(ckpt, worst=3, device="cpu", batch_size=2)
+
+    out = tmp_path / "runs" / "kv" / "eval-test"
+    assert prepared.opened == [prepared.dir]  # found through the checkpoint's settings
+    assert json.loads((out / "summary.json").read_text())["splits"]["test"]["n_images"] == 5
+    rows = list(csv.DictReader((out / "per_case.csv").open()))
+    assert [r["name"] for r in rows] == [f"te{i}.jpg" for i in range(5)]
+    assert set(rows[0]) >= {"split", "index", "dice", "iou", "mae", "gt_pixels", "pred_pixels"}
+    assert rows[0]["gt_pixels"] == "0"
+    overlays = sorted((out / "overlays" / "test").glob("*.png"))
+    assert len(overlays) == 3 and overlays[0].name.startswith("01_")
+    assert {"per_image", "pooled"} <= set(summary["conventions"])
+
+    # Same numbers as a direct computation with the checkpoint's normalisation.
+    model, _, _ = model_from_checkpoint(ckpt)
+    test = prepared.fake.arrays["test"]
+    probs = predict_probs(model, test.images, NORMALIZATION["mean"], NORMALIZATION["std"], "cpu")
+    ref = SegmentationMetrics()
+    ref.update(probs, torch.from_numpy(test.masks).unsqueeze(1))
+    assert summary["splits"]["test"]["per_image"] == pytest.approx(ref.compute()["per_image"])
+    assert summary["splits"]["test"]["pooled"] == pytest.approx(ref.compute()["pooled"])
+
+
+def test_test_means_every_test_split(prepared, tmp_path):
+    fake = prepared.fake
+    fake.arrays = {"train": fake.arrays["train"], "test_kvasir": _split(3, 5, "k"), "test_cvc": _split(2, 6, "c")}
+    fake.test_splits = ["test_kvasir", "test_cvc"]
+    ckpt = _run_ckpt(tmp_path, prepared.dir)
+    summary = evaluate_checkpoint(ckpt, out_dir=tmp_path / "ev", worst=1, device="cpu")
+    assert list(summary["splits"]) == ["test_kvasir", "test_cvc"]
+    rows = list(csv.DictReader((tmp_path / "ev" / "per_case.csv").open()))
+    assert [r["split"] for r in rows] == ["test_kvasir"] * 3 + ["test_cvc"] * 2
+    assert (tmp_path / "ev" / "overlays" / "test_cvc").is_dir()
+
+
+def test_unknown_split_lists_the_choices():
+    with pytest.raises(DataError, match="train, val"):
+        splits_to_evaluate(["train", "val"], [], "tset")
+    assert splits_to_evaluate(["train", "val", "test"], ["test"], "val") == ["val"]
+
+
+def test_default_out_dir_beside_the_run():
+    assert default_out_dir(Path("runs/a/checkpoints/best.pt"), "val") == Path("runs/a/eval-val")
+    assert default_out_dir(Path("models/teacher.pt"), "test") == Path("models/eval-test")
+
+
+def test_cli_prints_both_conventions(prepared, tmp_path):
+    ckpt = _run_ckpt(tmp_path, prepared.dir)
+    result = CliRunner().invoke(app, ["evaluate", "--ckpt", str(ckpt), "--out", str(tmp_path / "o"),
+                                      "--device", "cpu", "--worst", "0"])
+    assert result.exit_code == 0, result.output
+    assert "PraNet" in result.output and "MALUNet" in result.output
+    assert not (tmp_path / "o" / "overlays" / "test").exists()
+
+
+def test_cli_missing_checkpoint_is_one_line_error(tmp_path):
+    result = CliRunner().invoke(app, ["evaluate", "--ckpt", str(tmp_path / "nope.pt")])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output

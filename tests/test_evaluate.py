@@ -17,7 +17,12 @@ import microaunet_cli.data as data_pkg
 from helpers import NORMALIZATION, make_checkpoint
 from microaunet_cli.cli.app import app
 from microaunet_cli.errors import DataError
-from microaunet_cli.evaluation.evaluate import default_out_dir, evaluate_checkpoint, splits_to_evaluate
+from microaunet_cli.evaluation.evaluate import (
+    default_out_dir,
+    evaluate_checkpoint,
+    find_prepared,
+    splits_to_evaluate,
+)
 from microaunet_cli.evaluation.metrics import SegmentationMetrics
 from microaunet_cli.inference.batched import predict_probs
 from microaunet_cli.training.checkpoint import model_from_checkpoint
@@ -114,6 +119,14 @@ def test_unknown_split_lists_the_choices():
     with pytest.raises(DataError, match="train, val"):
         splits_to_evaluate(["train", "val"], [], "tset")
     assert splits_to_evaluate(["train", "val", "test"], ["test"], "val") == ["val"]
+
+
+def test_relative_data_dir_is_also_looked_up_beside_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "project" / "data" / "kvasir").mkdir(parents=True)
+    ckpt = tmp_path / "project" / "runs" / "a" / "checkpoints" / "best.pt"
+    assert find_prepared(Path("data/kvasir"), ckpt) == tmp_path / "project" / "data" / "kvasir"
+    assert find_prepared(Path("data/cvc"), ckpt) == Path("data/cvc")  # not there either: unchanged
 
 
 def test_default_out_dir_beside_the_run():

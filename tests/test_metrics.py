@@ -56,8 +56,9 @@ def test_confusion_matches_hand_count():
     assert torch.equal(confusion_per_image(probs[:, 0], masks[:, 0].bool()), HAND)
 
 
-def test_threshold_is_inclusive_at_half():
-    probs = torch.tensor([[[0.5, 0.4999]]])
+def test_threshold_is_strict_at_half():
+    # Same rule as the export sidecar ("mask = probability > threshold").
+    probs = torch.tensor([[[0.5001, 0.5]]])
     masks = torch.tensor([[[1, 1]]])
     assert confusion_per_image(probs, masks).tolist() == [[1, 0, 1, 0]]
 

@@ -94,7 +94,7 @@ def test_masks_match_a_direct_forward_pass(ckpt, tmp_path):
     with torch.no_grad():
         probs = torch.sigmoid(model((image.permute(0, 3, 1, 2) / 255.0 - mean) / std))[0, 0]
     written = cv2.imread(str(tmp_path / "out" / "masks" / "x.png"), cv2.IMREAD_UNCHANGED)
-    assert np.array_equal(written == 255, (probs >= 0.5).numpy())
+    assert np.array_equal(written == 255, (probs > 0.5).numpy())
 
 
 def test_nothing_readable_fails_after_writing_the_report(ckpt, tmp_path):
@@ -106,22 +106,19 @@ def test_nothing_readable_fails_after_writing_the_report(ckpt, tmp_path):
     assert _rows(tmp_path / "out")[0]["status"] == "unreadable"
 
 
-def _export_onnx(ckpt: Path, path: Path, sidecar: dict | None) -> Path:
-    model, _, _ = model_from_checkpoint(ckpt)
+def _export_onnx(ckpt: Path, path: Path) -> Path:
+    """Through `microaunet export` itself, so the sidecar is the one users get."""
+    pytest.importorskip("onnxruntime")
+    from microaunet_cli.export.api import export_checkpoint
+    from microaunet_cli.export.settings import ExportSettings
+
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model, (torch.randn(1, 3, 64, 64),), str(path), input_names=["images"],
-                          output_names=["logits"], dynamic_axes={"images": {0: "n"}, "logits": {0: "n"}},
-                          dynamo=False)
-    if sidecar is not None:
-        Path(str(path) + ".json").write_text(json.dumps(sidecar))
-    return path
+        warnings.simplefilter("ignore")  # the legacy exporter's tracer warnings
+        return export_checkpoint(ExportSettings(ckpt=ckpt, out=path, exporter="torchscript")).out
 
 
 def test_onnx_and_checkpoint_give_the_same_masks(ckpt, tmp_path):
-    pytest.importorskip("onnxruntime")
-    sidecar = {"input_size": [64, 64], **NORMALIZATION, "threshold": 0.5, "output": "logits"}
-    onnx = _export_onnx(ckpt, tmp_path / "m.onnx", sidecar)
+    onnx = _export_onnx(ckpt, tmp_path / "m.onnx")
     src = tmp_path / "in"
     src.mkdir()
     for i, (h, w) in enumerate([(100, 130), (48, 40), (64, 64)]):
@@ -136,7 +133,8 @@ def test_onnx_and_checkpoint_give_the_same_masks(ckpt, tmp_path):
 
 
 def test_onnx_without_sidecar_is_a_clear_error(ckpt, tmp_path):
-    onnx = _export_onnx(ckpt, tmp_path / "m.onnx", None)
+    onnx = _export_onnx(ckpt, tmp_path / "m.onnx")
+    Path(str(onnx) + ".json").unlink()
     with pytest.raises(CheckpointError, match=r"m\.onnx\.json is missing"):
         load_runner(None, onnx)
 

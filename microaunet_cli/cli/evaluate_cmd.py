@@ -28,9 +28,9 @@ def _table(title: str, summary: dict[str, Any], section: str, columns: dict[str,
 
 
 def print_summary(summary: dict[str, Any]) -> None:
-    console.print(_table("Per image, then mean (PraNet convention; headline)", summary, "per_image",
+    console.print(_table("Per-image mean (PraNet convention, headline)", summary, "per_image",
                          {"mdice": "mDice", "miou": "mIoU", "mae": "MAE"}))
-    console.print(_table("Pooled over the split (MALUNet convention; one confusion matrix)", summary, "pooled",
+    console.print(_table("Pooled confusion matrix (MALUNet convention)", summary, "pooled",
                          {"dice": "Dice (F1)", "iou": "IoU", "accuracy": "Accuracy",
                           "sensitivity": "Sensitivity", "specificity": "Specificity"}))
     console.print(f"threshold {summary['threshold']}; results in [bold]{summary['out_dir']}[/] "

@@ -37,10 +37,35 @@ CONVENTIONS = {
 }
 
 
+def run_folder(ckpt: Path) -> Path:
+    """``runs/<name>/checkpoints/best.pt`` -> ``runs/<name>``; a checkpoint elsewhere -> its folder."""
+    return ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
+
+
 def default_out_dir(ckpt: Path, split: str) -> Path:
-    """``runs/<name>/checkpoints/best.pt`` -> ``runs/<name>/eval-<split>``; else beside the file."""
-    run = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
-    return run / f"eval-{split}"
+    return run_folder(ckpt) / f"eval-{split}"
+
+
+def find_prepared(settings_dir: Path, ckpt: Path) -> Path:
+    """The checkpoint's prepared folder. A relative path was relative to where training ran, which is
+    usually the folder holding ``runs/``; evaluation may run elsewhere, so look there too."""
+    if settings_dir.is_absolute() or settings_dir.is_dir():
+        return settings_dir
+    beside_runs = run_folder(ckpt).parent.parent / settings_dir
+    if beside_runs.is_dir():
+        log.info("prepared data %s found beside the run folder: %s", settings_dir, beside_runs)
+        return beside_runs
+    return settings_dir
+
+
+def _open(data_dir: Path, explicit: bool) -> Any:
+    try:
+        return data.open_prepared(data_dir)
+    except DataError as exc:
+        if explicit:
+            raise
+        raise DataError(f"{exc}\nThe checkpoint was trained on {data_dir}; if the prepared data is elsewhere, "
+                        f"pass --data-dir.") from None
 
 
 def splits_to_evaluate(available: list[str], test_splits: list[str], split: str) -> list[str]:
@@ -132,8 +157,9 @@ def evaluate_checkpoint(
     ckpt = Path(ckpt)
     dev = pick_device(device)
     model, settings, meta = model_from_checkpoint(ckpt, dev)
-    data_dir = Path(data_dir) if data_dir is not None else settings.data.resolved_dir()
-    prepared = data.open_prepared(data_dir)
+    explicit = data_dir is not None
+    data_dir = Path(data_dir) if explicit else find_prepared(settings.data.resolved_dir(), ckpt)
+    prepared = _open(data_dir, explicit)
     if meta.get("size") and prepared.size != meta["size"]:
         log.warning("checkpoint was trained at %s px, the prepared data is %s px", meta["size"], prepared.size)
     out = Path(out_dir) if out_dir is not None else default_out_dir(ckpt, split)

@@ -25,8 +25,9 @@ TP, FP, FN, TN = 0, 1, 2, 3
 
 
 def binarize(probs: Tensor, threshold: float = 0.5) -> Tensor:
-    """Foreground where the probability reaches the threshold (``>=``, as MALUNet's evaluation)."""
-    return probs >= threshold
+    """Foreground where the probability is above the threshold: strictly, as the export sidecar states
+    (``mask = probability > threshold``), so evaluate, predict and exported models agree at exactly 0.5."""
+    return probs > threshold
 
 
 def _flat(x: Tensor) -> Tensor:

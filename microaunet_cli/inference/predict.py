@@ -111,7 +111,7 @@ def _predict_batch(runner: Runner, batch: list[tuple[Path, str]], out: Path, ove
     for (i, image), small in zip(readable, probs):
         path, name = batch[i]
         prob = to_original_size(small, *image.shape[:2])
-        mask = prob >= runner.threshold
+        mask = prob > runner.threshold  # strict, as binarize() and the export sidecar
         rows[i] = _mask_row(path, name, prob, mask)
         _save(out, name, image, mask, rows[i], overlay)
     return rows

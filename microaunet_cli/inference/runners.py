@@ -82,6 +82,16 @@ def torch_runner(ckpt: Path, device: str, threshold: float | None) -> TorchRunne
                        f"{settings.model.name} checkpoint {ckpt} on {dev}")
 
 
+def _sidecar_problem(meta: Any) -> str | None:
+    """What makes a sidecar unusable, or None."""
+    try:
+        ok = (len(meta["input_size"]) == 2 and all(int(v) > 0 for v in meta["input_size"])
+              and len(meta["mean"]) == 3 and len(meta["std"]) == 3)
+    except (KeyError, TypeError, ValueError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None if ok else "input_size needs [H, W]; mean and std three values each"
+
+
 def read_sidecar(onnx: Path) -> dict[str, Any]:
     """The JSON written beside an exported graph: input size, normalisation, threshold, output kind."""
     path = Path(str(onnx) + ".json")
@@ -90,11 +100,13 @@ def read_sidecar(onnx: Path) -> dict[str, Any]:
                               f"`microaunet export` writes beside it (input size, mean, std)")
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
-        size = [int(v) for v in meta["input_size"]]
-        assert len(size) == 2 and len(meta["mean"]) == 3 and len(meta["std"]) == 3
-    except (ValueError, KeyError, TypeError, AssertionError) as exc:
-        raise CheckpointError(f"{path} is not a valid export sidecar ({type(exc).__name__}: {exc}); "
-                              f"export the model again with `microaunet export`") from None
+    except ValueError as exc:
+        meta, problem = None, f"not JSON: {exc}"
+    else:
+        problem = _sidecar_problem(meta)
+    if problem is not None:
+        raise CheckpointError(f"{path} is not a valid export sidecar ({problem}); "
+                              f"export the model again with `microaunet export`")
     if meta.get("output", "logits") != "logits":
         raise CheckpointError(f"{path}: the graph outputs {meta['output']!r}; predict expects logits "
                               f"(export again with `microaunet export`)")

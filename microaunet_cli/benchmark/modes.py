@@ -1,0 +1,138 @@
+"""The ways a network can run, each ready to time: eager fp32, bf16 autocast, torch.compile, ONNX Runtime.
+
+A mode that cannot run here raises ``ModeUnavailable`` with the reason; the report shows it.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from microaunet_cli.errors import MicroAUNetError
+
+DESCRIPTIONS = {
+    "eager": "eager PyTorch, fp32, NCHW",
+    "bf16": "eager PyTorch under torch.autocast(bfloat16); weights stay fp32",
+    "compile": "torch.compile(model, dynamic=False), inductor backend, one specialisation per batch size",
+    "onnx": "ONNX Runtime on an export of the same weights (opset 18, graph optimisations on, thread "
+            "spinning off); on CUDA the input is a host array, so copies to and from the GPU are included",
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where and at what input size the runner will be timed."""
+
+    device: torch.device
+    size: tuple[int, int]  # (H, W)
+    threads: int  # CPU threads, shared by torch and ONNX Runtime
+
+
+class ModeUnavailable(Exception):
+    """This mode cannot run on this machine; the message says why."""
+
+
+@dataclass
+class Runner:
+    """A network in one mode. ``run(prepare(x))`` is what gets timed."""
+
+    mode: str
+    run: Callable[[Any], Any]
+    prepare: Callable[[torch.Tensor], Any] = lambda x: x
+    # Why peak memory cannot be measured for this runner; None when it can.
+    memory_note: str | None = None
+    note: str = ""
+    setup_s: float = 0.0
+
+
+def _eager(model: nn.Module, target: Target) -> Runner:
+    return Runner("eager", model)
+
+
+def _bf16(model: nn.Module, target: Target) -> Runner:
+    device = target.device
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ModeUnavailable(f"{torch.cuda.get_device_name(device)} has no bfloat16 support")
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            return model(x)
+
+    return Runner("bf16", run)
+
+
+def _compiler_missing(device: torch.device) -> str | None:
+    if device.type == "cuda":
+        return None if importlib.util.find_spec("triton") else "torch.compile on CUDA needs triton (pip install triton)"
+    candidates = [os.environ.get("CXX"), "g++", "clang++", "c++"]
+    if not any(c and shutil.which(c) for c in candidates):
+        return "torch.compile on CPU needs a C++ compiler (g++ or clang++) on PATH"
+    return None
+
+
+def _compile(model: nn.Module, target: Target) -> Runner:
+    device = target.device
+    missing = _compiler_missing(device)
+    if missing:
+        raise ModeUnavailable(missing)
+    # Compilation happens lazily at the first call; the warm-up reports its time as "first call".
+    compiled = torch.compile(model, dynamic=False)
+    note = "compilation time is the first call's"
+    memory_note = None if device.type == "cuda" else "compiled CPU kernels allocate outside PyTorch's dispatcher"
+    return Runner("compile", compiled, memory_note=memory_note, note=note)
+
+
+def _onnx(model: nn.Module, target: Target) -> Runner:
+    try:
+        from microaunet_cli.export import deps
+        from microaunet_cli.export.onnx_format import session, write
+
+        ort = deps.onnxruntime("the onnx benchmark mode")
+    except MicroAUNetError as exc:
+        raise ModeUnavailable(str(exc)) from None
+    providers = _ort_providers(ort, target.device)
+    start = time.perf_counter()
+    cpu_model = copy.deepcopy(model).float().cpu().eval()
+    example = torch.randn(2, 3, *target.size)  # batch 2: a batch of 1 would be frozen in
+    with tempfile.TemporaryDirectory(prefix="microaunet-bench-") as tmp:
+        path = Path(tmp) / "model.onnx"
+        written = write(cpu_model, example, path, opset=18, exporter="auto")
+        sess = session(path, threads=target.threads, providers=providers)
+    name = sess.get_inputs()[0].name
+    return Runner(
+        "onnx",
+        run=lambda arr: sess.run(None, {name: arr}),
+        prepare=lambda x: x.detach().cpu().numpy(),
+        memory_note="ONNX Runtime allocates outside PyTorch",
+        note=f"{written.exporter} exporter, {providers[0]}",
+        setup_s=time.perf_counter() - start,
+    )
+
+
+def _ort_providers(ort: Any, device: torch.device) -> list[str]:
+    if device.type != "cuda":
+        return ["CPUExecutionProvider"]
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        raise ModeUnavailable("this onnxruntime has no CUDAExecutionProvider (pip install onnxruntime-gpu)")
+    return ["CUDAExecutionProvider"]
+
+
+BUILDERS: dict[str, Callable[[nn.Module, Target], Runner]] = {
+    "eager": _eager, "bf16": _bf16, "compile": _compile, "onnx": _onnx,
+}
+
+
+def build_runner(mode: str, model: nn.Module, target: Target) -> Runner:
+    """``model`` (on the target device, eval mode) wrapped for ``mode``; raises ModeUnavailable."""
+    return BUILDERS[mode](model, target)

@@ -1,0 +1,126 @@
+"""``microaunet benchmark``: parameters, FLOPs/MACs, latency, throughput and memory, side by side."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from microaunet_cli.benchmark import BenchmarkReport, BenchmarkSettings, run_benchmark, write_outputs
+from microaunet_cli.cli.base import (
+    ConfigOpt, PrintConfigOpt, SetOpt, app, console, guarded, resolve_settings, setup_logging,
+)
+
+
+def _ratio(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}×"
+
+
+def _size_table(report: BenchmarkReport) -> Table:
+    size = report.settings["size"]
+    ref = report.models[0]
+    table = Table(title=f"Size at 1×3×{size}×{size} (MACs = FLOPs/2; norms, activations, pooling, "
+                        f"interpolation, elementwise not counted; × = ratio to {ref.label})", title_justify="left")
+    table.add_column("model", style="bold", no_wrap=True)
+    for col in ("params", "trainable", "GFLOPs", "GMACs", "params ×", "MACs ×"):
+        table.add_column(col, justify="right")
+    for m in report.models:
+        table.add_row(m.label, f"{m.params_total:,}", f"{m.params_trainable:,}", f"{m.flops / 1e9:.4f}",
+                      f"{m.macs / 1e9:.4f}", _ratio(m.params_total / ref.params_total),
+                      _ratio(m.macs / ref.macs if ref.macs else None))
+    return table
+
+
+def _speed_table(report: BenchmarkReport) -> Table:
+    env, batch = report.environment, report.settings["batch"]
+    table = Table(title=f"Speed on {env['device_name']} ({env['device']}, {env['cpu_threads']} CPU threads). "
+                        f"Latency at batch 1; img/s and peak memory at batch {batch}; × = ratio to "
+                        f"{report.models[0].label}, same run", title_justify="left")
+    for col in ("model", "mode"):
+        table.add_column(col, no_wrap=True)
+    for col in ("p50 ms", "p90 ms", "p50 ×", "img/s", "img/s ×", "peak MB", "1st call s"):
+        table.add_column(col, justify="right")
+    ratios = {(r["model"], r["mode"]): r for r in report.ratios if r["mode"]}
+    is_ref = {report.models[0].label}
+    for r in report.ok():
+        ratio = ratios.get((r.model, r.mode), {})
+        one = 1.0 if r.model in is_ref else None
+        table.add_row(r.model, r.mode, f"{r.latency_ms_p50:.2f}", f"{r.latency_ms_p90:.2f}",
+                      _ratio(ratio.get("latency_p50", one)), f"{r.throughput_ips:.1f}",
+                      _ratio(ratio.get("throughput", one)),
+                      "—" if r.peak_memory_mb is None else f"{r.peak_memory_mb:.1f}", f"{r.first_call_s:.2f}")
+    return table
+
+
+def _profile_table(label: str, ops: list[dict]) -> Table:
+    table = Table(title=f"Top operators by self time: {label} (eager, batch 1)", title_justify="left")
+    for col in ("operator", "ms / forward", "calls", "share"):
+        table.add_column(col, justify="left" if col == "operator" else "right")
+    for op in ops:
+        table.add_row(op["op"], f"{op['self_ms']:.2f}", str(op["calls"]), f"{op['share']:.0%}")
+    return table
+
+
+def print_report(report: BenchmarkReport) -> None:
+    console.print(_size_table(report))
+    console.print(_speed_table(report))
+    for r in report.skipped():
+        console.print(f"[yellow]skipped[/] {r.model} / {r.mode}: {r.reason}", highlight=False)
+    for r in report.ok():
+        if r.memory_note and r.model == report.models[0].label:
+            console.print(f"[dim]peak memory not measured for {r.mode}: {r.memory_note}[/]")
+    for label, ops in report.profiles.items():
+        console.print(_profile_table(label, ops))
+    env = report.environment
+    console.print(f"[dim]torch {env['torch_version']}, {env['cpu_threads']} CPU threads, {env['date']}. "
+                  f"Latency: batch 1, p50/p90 of {report.settings['repeats']} repeats after "
+                  f"{report.settings['warmup']} warm-up calls, models interleaved. Full conventions in "
+                  f"--json / --markdown.[/]")
+
+
+@app.command("benchmark")
+@guarded
+def benchmark_command(
+    model: Annotated[list[str] | None, typer.Option(
+        "--model", help="Registered network to measure (repeatable). [default: all, unless --ckpt]")] = None,
+    ckpt: Annotated[list[Path] | None, typer.Option("--ckpt", help="Checkpoint to measure (repeatable).")] = None,
+    size: Annotated[int | None, typer.Option(help="Input side in pixels. [default: 256]")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N. [default: auto]")] = None,
+    modes: Annotated[str | None, typer.Option(
+        help="Comma-separated: eager, bf16, compile, onnx. [default: all four]")] = None,
+    batch: Annotated[int | None, typer.Option(help="Batch of the throughput measurement. [default: 16]")] = None,
+    repeats: Annotated[int | None, typer.Option(help="Timed batch-1 calls per model and mode. [default: 30]")] = None,
+    warmup: Annotated[int | None, typer.Option(help="Untimed calls first. [default: 5]")] = None,
+    threads: Annotated[int | None, typer.Option(
+        help="CPU threads for torch and ONNX Runtime. [default: torch's choice]")] = None,
+    profile: Annotated[int | None, typer.Option(
+        help="Also list the N operators with the most self time per network. [default: 0]")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the full report as JSON.")] = None,
+    markdown_out: Annotated[Path | None, typer.Option("--markdown", help="Write Markdown tables.")] = None,
+    config: ConfigOpt = None,
+    sets: SetOpt = None,
+    print_config: PrintConfigOpt = False,
+) -> None:
+    """Measure networks side by side: parameters, FLOPs/MACs, latency, throughput, peak memory.
+
+    Each mode (eager fp32, bf16 autocast, torch.compile, ONNX Runtime) that cannot run here is skipped with the reason.
+
+    FLOPs come from torch.utils.flop_counter at 1×3×size×size; MACs = FLOPs / 2.
+
+    Ratios are against the first network listed, measured in the same interleaved run.
+    """
+    settings = resolve_settings(
+        BenchmarkSettings, config=config, sets=sets, print_config=print_config,
+        options={"model": model or None, "ckpt": ckpt or None, "size": size, "device": device,
+                 "modes": modes, "batch": batch, "repeats": repeats, "warmup": warmup, "threads": threads,
+                 "profile": profile, "json_out": json_out, "markdown_out": markdown_out},
+    )
+    setup_logging()
+    report = run_benchmark(settings)
+    print_report(report)
+    write_outputs(report, settings.json_out, settings.markdown_out)
+    for path in (settings.json_out, settings.markdown_out):
+        if path is not None:
+            console.print(f"wrote [bold]{path}[/]")

@@ -6,6 +6,7 @@ from microaunet_cli.cli import config_cmd  # noqa: F401
 from microaunet_cli.cli import evaluate_cmd  # noqa: F401
 from microaunet_cli.cli import models_cmd  # noqa: F401
 from microaunet_cli.cli import predict_cmd  # noqa: F401
+from microaunet_cli.cli import prepare_cmd  # noqa: F401
 from microaunet_cli.cli import train_cmd  # noqa: F401
 from microaunet_cli.cli.base import app
 

@@ -1,0 +1,82 @@
+"""``microaunet prepare-data``: turn a downloaded data set into the arrays every other command reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from microaunet_cli.cli.base import (
+    ConfigOpt,
+    PrintConfigOpt,
+    SetOpt,
+    app,
+    console,
+    guarded,
+    resolve_settings,
+    setup_logging,
+)
+from microaunet_cli.data import PrepareResult, PrepareSettings, prepare_dataset
+
+
+@app.command("prepare-data")
+@guarded
+def prepare_data_command(
+    dataset: Annotated[str | None, typer.Option(
+        help="kvasir, cvc, polyp-mix (Kvasir-SEG + CVC-ClinicDB, the PraNet benchmark) or synthetic.")] = None,
+    src: Annotated[Path | None, typer.Option(
+        help="Folder as downloaded (polyp-mix: the folder holding both). Synthetic: where to generate "
+             "(default <out>/raw).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output folder (default data/<dataset>).")] = None,
+    split: Annotated[str | None, typer.Option(
+        help="pranet, random, sequence, predefined or kfold (default pranet; random for synthetic).")] = None,
+    size: Annotated[int | None, typer.Option(help="Square side of the stored arrays (multiple of 32).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the random splits and the synthetic set.")] = None,
+    val_fraction: Annotated[float | None, typer.Option(
+        help="Share of the training side held out for validation.")] = None,
+    test_fraction: Annotated[float | None, typer.Option(
+        help="random/sequence/kfold: share of all images held out for testing.")] = None,
+    folds: Annotated[int | None, typer.Option(help="kfold: number of folds.")] = None,
+    count: Annotated[int | None, typer.Option(help="synthetic: number of images to generate.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Decoding processes (default: all cores).")] = None,
+    skip_bad: Annotated[bool, typer.Option(
+        "--skip-bad", help="Leave out unusable files (listed in the manifest) instead of stopping.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Prepare again even if up to date.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")] = False,
+    config: ConfigOpt = None,
+    sets: SetOpt = None,
+    print_config: PrintConfigOpt = False,
+) -> None:
+    """Read Kvasir-SEG / CVC-ClinicDB as downloaded (or generate the synthetic set), split it, and
+    store train/val/test arrays with a manifest. Re-running with the same inputs does nothing."""
+    options = {
+        "dataset": dataset, "src": src, "out": out, "split": split, "size": size, "seed": seed,
+        "val_fraction": val_fraction, "test_fraction": test_fraction, "folds": folds,
+        "synthetic_count": count, "workers": workers,
+        # Flags only override a config file when given.
+        "skip_bad": True if skip_bad else None, "force": True if force else None,
+    }
+    settings = resolve_settings(PrepareSettings, config=config, sets=sets, options=options,
+                                print_config=print_config)
+    setup_logging(quiet)
+    result = prepare_dataset(settings)
+    if not quiet:
+        _summary(result)
+
+
+def _summary(result: PrepareResult) -> None:
+    manifest = result.manifest
+    state = "already up to date" if result.unchanged else f"prepared in {result.seconds:.1f} s"
+    layouts = ", ".join(f"{part}: {name}" for part, name in manifest["layout"].items())
+    table = Table(title=f"{result.out} — {state}")
+    table.add_column("split", style="bold")
+    table.add_column("images", justify="right")
+    for name, n in result.counts.items():
+        table.add_row(name, str(n))
+    console.print(table)
+    console.print(f"layout {layouts}; policy {manifest['policy']}; size {manifest['size']}; "
+                  f"train mean {manifest['mean']} std {manifest['std']}", highlight=False)
+    if result.skipped:
+        console.print(f"[yellow]{len(result.skipped)} file(s) left out[/]; see {result.out}/manifest.json")

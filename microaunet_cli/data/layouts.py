@@ -1,0 +1,193 @@
+"""Find the image/mask pairs of a data set folder, whichever of the distributed layouts it has.
+
+Layouts (``Layout.name``):
+- ``kvasir-download``: ``images/``, ``masks/`` (Kvasir-SEG as downloaded, and the synthetic set);
+- ``kvasir-presplit``: ``train|val[|test]/images|masks``;
+- ``cvc-png``: ``PNG/Original``, ``PNG/Ground Truth`` (or --src at the PNG folder), ``metadata.csv``;
+- ``cvc-tif``: ``Original/``, ``Ground Truth/`` holding TIFF frames (or under ``TIF/`` / ``TIFF/``).
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from microaunet_cli.data.io import IMAGE_SUFFIXES, TIFF_SUFFIXES
+from microaunet_cli.errors import DataError
+
+log = logging.getLogger(__name__)
+
+# Files that operating systems drop into folders; never data.
+_SYSTEM_FILES = {"thumbs.db", "desktop.ini", "ehthumbs.db"}
+_PRESPLIT_PARTS = ("train", "val", "test")
+_CVC_IMAGE_DIRS = ("Original",)
+_CVC_MASK_DIRS = ("Ground Truth", "GroundTruth", "Ground_Truth")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One image and its mask. ``group`` is the video sequence where known; ``part`` the pre-split folder."""
+
+    name: str
+    image: Path
+    mask: Path
+    group: str | None = None
+    part: str | None = None
+
+
+@dataclass
+class Layout:
+    name: str
+    family: str  # "kvasir" or "cvc": which data set the folder holds
+    root: Path
+    samples: list[Sample]
+    problems: list[tuple[str, str]] = field(default_factory=list)  # (file, reason) pairing problems
+
+    @property
+    def has_groups(self) -> bool:
+        return any(s.group is not None for s in self.samples)
+
+
+def detect_layout(src: Path) -> Layout:
+    """The layout found at ``src`` (or in its only sub-folder that has one)."""
+    if not src.exists():
+        raise DataError(f"{src}: folder not found; give --src the folder you downloaded "
+                        f"(for Kvasir-SEG the one holding images/ and masks/).")
+    if not src.is_dir():
+        raise DataError(f"{src}: is a file, not a folder; give --src the extracted data set folder.")
+    layout = _layout_at(src)
+    if layout is None:
+        below = [d for d in _subdirs(src) if _layout_at(d) is not None]
+        if len(below) == 1:
+            layout = _layout_at(below[0])
+    if layout is None:
+        raise DataError(f"{src}: no known data set layout found. Expected images/ + masks/ (Kvasir-SEG), "
+                        f"train/images + train/masks (pre-split), PNG/Original + PNG/Ground Truth "
+                        f"(CVC-ClinicDB) or Original/ + Ground Truth/ (CVC-ClinicDB TIF).")
+    if not layout.samples:
+        raise DataError(f"{layout.root}: the {layout.name} layout holds no images; is the download complete?")
+    return layout
+
+
+def find_layouts(src: Path) -> list[Layout]:
+    """Every layout at ``src`` and in its sub-folders (two levels), for data sets that sit side by side."""
+    if not src.is_dir():
+        raise DataError(f"{src}: folder not found; give --src the folder holding the data sets.")
+    found = []
+    for folder in [src, *_subdirs(src), *(d for sub in _subdirs(src) for d in _subdirs(sub))]:
+        layout = _layout_at(folder)
+        if layout is not None and layout.samples and all(layout.root != f.root for f in found):
+            found.append(layout)
+    return found
+
+
+def _layout_at(src: Path) -> Layout | None:
+    dirs = {d.name.lower(): d for d in _subdirs(src)}
+    if "images" in dirs and "masks" in dirs:
+        samples, problems = pair_folder(dirs["images"], dirs["masks"])
+        return Layout("kvasir-download", "kvasir", src, samples, problems)
+    parts = [p for p in _PRESPLIT_PARTS if p in dirs and _has_pair_dirs(dirs[p])]
+    if "train" in parts:
+        return _presplit(src, {p: dirs[p] for p in parts})
+    for sub in ("png", "tif", "tiff"):
+        if sub in dirs and _cvc_dirs(dirs[sub]) is not None:
+            return _cvc(dirs[sub], metadata_root=src)
+    if _cvc_dirs(src) is not None:
+        return _cvc(src, metadata_root=src.parent)
+    return None
+
+
+def _presplit(src: Path, parts: dict[str, Path]) -> Layout:
+    samples: list[Sample] = []
+    problems: list[tuple[str, str]] = []
+    for part, folder in parts.items():
+        sub = {d.name.lower(): d for d in _subdirs(folder)}
+        found, bad = pair_folder(sub["images"], sub["masks"], part=part)
+        samples += found
+        problems += bad
+    return Layout("kvasir-presplit", "kvasir", src, samples, problems)
+
+
+def _cvc(folder: Path, metadata_root: Path) -> Layout:
+    image_dir, mask_dir = _cvc_dirs(folder)  # type: ignore[misc]
+    samples, problems = pair_folder(image_dir, mask_dir)
+    is_tif = samples and all(s.image.suffix.lower() in TIFF_SUFFIXES for s in samples)
+    sequences = _read_sequences(folder, metadata_root)
+    if sequences:
+        samples = [Sample(s.name, s.image, s.mask, group=sequences.get(s.name)) for s in samples]
+    return Layout("cvc-tif" if is_tif else "cvc-png", "cvc", folder, samples, problems)
+
+
+def _cvc_dirs(folder: Path) -> tuple[Path, Path] | None:
+    dirs = {d.name.lower(): d for d in _subdirs(folder)}
+    image = next((dirs[n.lower()] for n in _CVC_IMAGE_DIRS if n.lower() in dirs), None)
+    mask = next((dirs[n.lower()] for n in _CVC_MASK_DIRS if n.lower() in dirs), None)
+    return (image, mask) if image is not None and mask is not None else None
+
+
+def _read_sequences(folder: Path, metadata_root: Path) -> dict[str, str]:
+    """frame number -> video sequence, from CVC-ClinicDB's metadata.csv where present."""
+    for candidate in (folder / "metadata.csv", metadata_root / "metadata.csv"):
+        if candidate.is_file():
+            with open(candidate, newline="", encoding="utf-8") as fh:
+                rows = list(csv.DictReader(fh))
+            if rows and {"frame_id", "sequence_id"} <= set(rows[0]):
+                log.info("video sequences read from %s", candidate)
+                return {r["frame_id"].strip(): r["sequence_id"].strip() for r in rows}
+            raise DataError(f"{candidate}: needs the columns frame_id and sequence_id; "
+                            f"restore the file from the CVC-ClinicDB download or remove it.")
+    return {}
+
+
+def pair_folder(image_dir: Path, mask_dir: Path, part: str | None = None
+                ) -> tuple[list[Sample], list[tuple[str, str]]]:
+    """Pair images with masks by file stem; unpaired or ambiguous files are returned as problems."""
+    images, problems = _by_stem(image_dir)
+    masks, mask_problems = _by_stem(mask_dir)
+    problems += mask_problems
+    for stem in sorted(images.keys() - masks.keys()):
+        problems.append((str(images[stem]), f"has no mask in {mask_dir} (expected {stem}.<ext>)"))
+    for stem in sorted(masks.keys() - images.keys()):
+        problems.append((str(masks[stem]), f"is a mask without an image in {image_dir}"))
+    stems = sorted(images.keys() & masks.keys(), key=_natural_key)
+    return [Sample(stem, images[stem], masks[stem], part=part) for stem in stems], problems
+
+
+def _by_stem(folder: Path) -> tuple[dict[str, Path], list[tuple[str, str]]]:
+    found: dict[str, Path] = {}
+    problems: list[tuple[str, str]] = []
+    ignored = []
+    for path in sorted(folder.iterdir()):
+        if _is_system_file(path) or path.is_dir():
+            continue
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
+            ignored.append(path.name)
+            continue
+        if path.stem in found:
+            problems.append((str(path), f"has the same name as {found[path.stem].name}; keep one of them"))
+            continue
+        found[path.stem] = path
+    if ignored:
+        log.warning("%s: ignored %d file(s) that are not images: %s", folder, len(ignored),
+                    ", ".join(ignored[:5]) + (" ..." if len(ignored) > 5 else ""))
+    return found, problems
+
+
+def _is_system_file(path: Path) -> bool:
+    return path.name.startswith(".") or path.name.lower() in _SYSTEM_FILES
+
+
+def _has_pair_dirs(folder: Path) -> bool:
+    names = {d.name.lower() for d in _subdirs(folder)}
+    return "images" in names and "masks" in names
+
+
+def _subdirs(folder: Path) -> list[Path]:
+    return sorted(d for d in folder.iterdir() if d.is_dir() and not _is_system_file(d))
+
+
+def _natural_key(stem: str) -> tuple:
+    """CVC frames are numbered: sort 2 before 10."""
+    return (0, int(stem), "") if stem.isdigit() else (1, 0, stem)

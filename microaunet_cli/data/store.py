@@ -1,0 +1,129 @@
+"""Write one split's arrays atomically, with the hashes and statistics the manifest records.
+
+Arrays are filled through a memory map of a temporary file and renamed into place only when complete,
+so a killed run never leaves a file under the final name that looks whole; peak memory stays at a few
+images whatever the data set size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from microaunet_cli.data.decode import Decoded
+from microaunet_cli.data.layouts import Sample
+from microaunet_cli.errors import DataError
+from microaunet_cli.fileio import atomic_path, write_text_atomic
+
+
+@dataclass
+class ChannelStats:
+    """Running per-channel sums of the training images on the [0, 1] scale."""
+
+    total: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    squares: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    pixels: int = 0
+
+    def add(self, image: np.ndarray) -> None:
+        flat = image.reshape(-1, 3).astype(np.float64) / 255.0
+        self.total += flat.sum(axis=0)
+        self.squares += np.square(flat).sum(axis=0)
+        self.pixels += flat.shape[0]
+
+    def mean_std(self) -> tuple[list[float], list[float]]:
+        mean = self.total / max(self.pixels, 1)
+        var = np.maximum(self.squares / max(self.pixels, 1) - mean**2, 0.0)
+        return [round(float(m), 6) for m in mean], [round(float(s), 6) for s in np.sqrt(var)]
+
+
+@dataclass
+class SplitRecord:
+    """What was written for one split: kept samples, and (file, reason) of those left out."""
+
+    kept: list[Sample]
+    bad: list[tuple[str, str]]
+    files: dict[str, dict]
+
+
+def write_split(folder: Path, samples: list[Sample], decoded: Iterable[Decoded], size: int,
+                advance: Callable[[int], None], stats: ChannelStats | None = None,
+                skip_bad: bool = False) -> SplitRecord:
+    """Fill ``folder``/images.npy, masks.npy and names.txt from ``decoded`` (in ``samples`` order).
+
+    Bad pairs raise :class:`DataError` listing all of them (nothing is renamed into place), or with
+    ``skip_bad`` are left out and returned in ``SplitRecord.bad``.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    n = len(samples)
+    with atomic_path(folder / "images.npy") as tmp_images, atomic_path(folder / "masks.npy") as tmp_masks:
+        images = np.lib.format.open_memmap(tmp_images, "w+", np.uint8, (n, size, size, 3))
+        masks = np.lib.format.open_memmap(tmp_masks, "w+", np.uint8, (n, size, size))
+        kept, bad = _fill(samples, decoded, images, masks, advance, stats)
+        if bad and not skip_bad:
+            raise bad_files_error(bad)
+        images.flush()
+        masks.flush()
+        del images, masks  # close the maps before the files are renamed
+        if len(kept) < n:
+            _truncate(tmp_images, len(kept))
+            _truncate(tmp_masks, len(kept))
+        files = {"images": _describe(tmp_images, folder / "images.npy"),
+                 "masks": _describe(tmp_masks, folder / "masks.npy")}
+    write_text_atomic(folder / "names.txt", "".join(f"{s.name}\n" for s in kept))
+    return SplitRecord(kept, bad, files)
+
+
+def _fill(samples: list[Sample], decoded: Iterable[Decoded], images: np.ndarray, masks: np.ndarray,
+          advance: Callable[[int], None], stats: ChannelStats | None
+          ) -> tuple[list[Sample], list[tuple[str, str]]]:
+    kept: list[Sample] = []
+    bad: list[tuple[str, str]] = []
+    for sample, result in zip(samples, decoded, strict=True):
+        advance(1)
+        if result.error is not None:
+            bad.append((str(sample.image), result.error))
+            continue
+        images[len(kept)] = result.image
+        masks[len(kept)] = result.mask
+        if stats is not None:
+            stats.add(result.image)
+        kept.append(sample)
+    return kept, bad
+
+
+def bad_files_error(bad: list[tuple[str, str]], limit: int = 10) -> DataError:
+    """One error that lists every bad file (up to ``limit``), so users fix them in one go."""
+    lines = [f"{len(bad)} file(s) cannot be used:"] + [f"  {reason}" for _, reason in bad[:limit]]
+    if len(bad) > limit:
+        lines.append(f"  ... and {len(bad) - limit} more")
+    lines.append("Fix or remove them, or pass --skip-bad to leave them out (they are listed in manifest.json).")
+    return DataError("\n".join(lines))
+
+
+def _truncate(path: Path, rows: int) -> None:
+    """Rewrite the .npy at ``path`` with only its first ``rows`` rows (after skipped files)."""
+    full = np.load(path, mmap_mode="r")
+    kept = np.array(full[:rows])
+    del full
+    with open(path, "wb") as fh:
+        np.save(fh, kept)
+
+
+def _describe(tmp: Path, final: Path) -> dict:
+    array = np.load(tmp, mmap_mode="r")
+    info = {"file": f"{final.parent.name}/{final.name}", "shape": list(array.shape), "dtype": str(array.dtype),
+            "bytes": tmp.stat().st_size, "sha256": file_sha256(tmp)}
+    del array
+    return info
+
+
+def file_sha256(path: Path, chunk: int = 1 << 22) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()

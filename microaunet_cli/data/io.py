@@ -42,25 +42,27 @@ def read_image(path: str | Path) -> np.ndarray:
     if array.shape[2] == 4:
         raise DataError(f"{path}: image has 4 channels (RGBA or CMYK); convert it to 3-channel RGB "
                         f"(e.g. drop the alpha channel), or pass --skip-bad to leave it out.")
-    if path.suffix.lower() not in TIFF_SUFFIXES:
-        array = array[:, :, ::-1]  # OpenCV decodes to BGR; tifffile already gives RGB.
-    return np.ascontiguousarray(array)
+    if path.suffix.lower() in TIFF_SUFFIXES:
+        return np.ascontiguousarray(array)  # tifffile already gives RGB
+    return cv2.cvtColor(array, cv2.COLOR_BGR2RGB)  # OpenCV decodes to BGR
 
 
 def read_mask(path: str | Path) -> np.ndarray:
     """The mask at ``path`` as H×W uint8 in {0, 1} (threshold 128; 3-channel masks reduced)."""
     path = Path(path)
     array = _to_uint8(_decode(path), path, what="mask", labels_ok=True)
-    array = _single_channel(array, path)
-    if array.max(initial=0) <= 1:
+    array = np.ascontiguousarray(_single_channel(array, path))
+    # One histogram pass answers both questions below (NumPy reductions over a mask are ~10x slower).
+    histogram = cv2.calcHist([array], [0], None, [256], [0, 256]).ravel()
+    if not histogram[2:].any():
         # Label maps stored as 0/1 would all fall under the threshold: take them as labels instead.
-        return array.astype(np.uint8, copy=False)
-    midrange = np.count_nonzero((array >= _MIDRANGE[0]) & (array < _MIDRANGE[1])) / array.size
+        return array
+    midrange = histogram[_MIDRANGE[0]:_MIDRANGE[1]].sum() / array.size
     if midrange > MAX_MIDRANGE_FRACTION:
         raise DataError(f"{path}: mask is not binary ({midrange:.0%} of its pixels are between "
                         f"{_MIDRANGE[0]} and {_MIDRANGE[1] - 1}); is an image in the masks folder? "
                         f"Masks must be black (background) and white (polyp); fix it or pass --skip-bad.")
-    return (array >= MASK_THRESHOLD).astype(np.uint8)
+    return cv2.threshold(array, MASK_THRESHOLD - 1, 1, cv2.THRESH_BINARY)[1]  # 1 where >= 128
 
 
 def _single_channel(array: np.ndarray, path: Path) -> np.ndarray:
@@ -75,7 +77,7 @@ def _single_channel(array: np.ndarray, path: Path) -> np.ndarray:
         array = array[:, :, :3]
     if array.ndim == 3 and array.shape[2] == 3:
         # CVC-ClinicDB masks are 3 equal channels; taking the maximum also keeps coloured masks.
-        return array.max(axis=2)
+        return cv2.max(cv2.max(array[:, :, 0], array[:, :, 1]), array[:, :, 2])
     raise DataError(f"{path}: mask has shape {array.shape}, expected height x width (grey). "
                     f"Save it as a grey image, or pass --skip-bad to leave it out.")
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from microaunet_cli.data.decode import Decoded
@@ -29,10 +30,12 @@ class ChannelStats:
     pixels: int = 0
 
     def add(self, image: np.ndarray) -> None:
-        flat = image.reshape(-1, 3).astype(np.float64) / 255.0
-        self.total += flat.sum(axis=0)
-        self.squares += np.square(flat).sum(axis=0)
-        self.pixels += flat.shape[0]
+        # cv2.meanStdDev is one C pass; NumPy float conversion of every pixel took a quarter of the run.
+        mean, std = (v.ravel() / 255.0 for v in cv2.meanStdDev(image))
+        pixels = image.shape[0] * image.shape[1]
+        self.total += mean * pixels
+        self.squares += (np.square(std) + np.square(mean)) * pixels
+        self.pixels += pixels
 
     def mean_std(self) -> tuple[list[float], list[float]]:
         mean = self.total / max(self.pixels, 1)

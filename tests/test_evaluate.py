@@ -30,6 +30,16 @@ from microaunet_cli.training.checkpoint import model_from_checkpoint
 SIZE = 64
 
 
+@pytest.fixture(scope="module")
+def prepared_dir(tmp_path_factory) -> Path:
+    """A real prepared folder (prepare-data on 12 synthetic images at 64 px: under a second)."""
+    from microaunet_cli.data import PrepareSettings, prepare_dataset
+
+    out = tmp_path_factory.mktemp("project") / "data" / "synthetic"
+    prepare_dataset(PrepareSettings(dataset="synthetic", out=out, size=SIZE, synthetic_count=12, workers=1))
+    return out
+
+
 def _split(n: int, seed: int, prefix: str) -> SimpleNamespace:
     rng = np.random.default_rng(seed)
     images = rng.integers(0, 256, (n, SIZE, SIZE, 3), dtype=np.uint8)
@@ -78,29 +88,37 @@ def _run_ckpt(tmp_path: Path, prepared_dir: Path) -> Path:
     return make_checkpoint(tmp_path / "runs" / "kv" / "checkpoints" / "best.pt", prepared_dir=prepared_dir)
 
 
-def test_evaluate_writes_reports_from_the_checkpoint_alone(prepared, tmp_path):
-    ckpt = _run_ckpt(tmp_path, prepared.dir)
+def test_evaluate_writes_reports_from_the_checkpoint_alone(prepared_dir, tmp_path):
+    ckpt = _run_ckpt(tmp_path, prepared_dir)
     summary = evaluate_checkpoint(ckpt, worst=3, device="cpu", batch_size=2)
 
+    test = data_pkg.open_prepared(prepared_dir).load("test")
     out = tmp_path / "runs" / "kv" / "eval-test"
-    assert prepared.opened == [prepared.dir]  # found through the checkpoint's settings
-    assert json.loads((out / "summary.json").read_text())["splits"]["test"]["n_images"] == 5
+    assert summary["data_dir"] == str(prepared_dir)  # found through the checkpoint's settings
+    assert json.loads((out / "summary.json").read_text())["splits"]["test"]["n_images"] == len(test)
     rows = list(csv.DictReader((out / "per_case.csv").open()))
-    assert [r["name"] for r in rows] == [f"te{i}.jpg" for i in range(5)]
+    assert [r["name"] for r in rows] == list(test.names)
     assert set(rows[0]) >= {"split", "index", "dice", "iou", "mae", "gt_pixels", "pred_pixels"}
-    assert rows[0]["gt_pixels"] == "0"
     overlays = sorted((out / "overlays" / "test").glob("*.png"))
-    assert len(overlays) == 3 and overlays[0].name.startswith("01_")
+    assert len(overlays) == min(3, len(test)) and overlays[0].name.startswith("01_")
     assert {"per_image", "pooled"} <= set(summary["conventions"])
 
-    # Same numbers as a direct computation with the checkpoint's normalisation.
+    # Same numbers as a direct computation with the checkpoint's normalisation (not the data's).
     model, _, _ = model_from_checkpoint(ckpt)
-    test = prepared.fake.arrays["test"]
     probs = predict_probs(model, test.images, NORMALIZATION["mean"], NORMALIZATION["std"], "cpu")
     ref = SegmentationMetrics()
-    ref.update(probs, torch.from_numpy(test.masks).unsqueeze(1))
+    ref.update(probs, torch.from_numpy(np.asarray(test.masks)).unsqueeze(1))
     assert summary["splits"]["test"]["per_image"] == pytest.approx(ref.compute()["per_image"])
     assert summary["splits"]["test"]["pooled"] == pytest.approx(ref.compute()["pooled"])
+
+
+def test_empty_ground_truth_cases_score_by_the_rule(prepared, tmp_path):
+    """The fake set's image 0 has an empty mask: its Dice is 1 or 0, never NaN."""
+    ckpt = _run_ckpt(tmp_path, prepared.dir)
+    evaluate_checkpoint(ckpt, out_dir=tmp_path / "ev", worst=0, device="cpu")
+    assert prepared.opened == [prepared.dir]
+    first = next(csv.DictReader((tmp_path / "ev" / "per_case.csv").open()))
+    assert first["gt_pixels"] == "0" and float(first["dice"]) in (0.0, 1.0)
 
 
 def test_test_means_every_test_split(prepared, tmp_path):
@@ -134,13 +152,14 @@ def test_default_out_dir_beside_the_run():
     assert default_out_dir(Path("models/teacher.pt"), "test") == Path("models/eval-test")
 
 
-def test_cli_prints_both_conventions(prepared, tmp_path):
-    ckpt = _run_ckpt(tmp_path, prepared.dir)
-    result = CliRunner().invoke(app, ["evaluate", "--ckpt", str(ckpt), "--out", str(tmp_path / "o"),
-                                      "--device", "cpu", "--worst", "0"])
+def test_cli_prints_both_conventions(prepared_dir, tmp_path):
+    ckpt = _run_ckpt(tmp_path, prepared_dir)
+    result = CliRunner().invoke(app, ["evaluate", "--ckpt", str(ckpt), "--split", "val", "--out",
+                                      str(tmp_path / "o"), "--device", "cpu", "--worst", "0"])
     assert result.exit_code == 0, result.output
     assert "PraNet" in result.output and "MALUNet" in result.output
-    assert not (tmp_path / "o" / "overlays" / "test").exists()
+    assert json.loads((tmp_path / "o" / "summary.json").read_text())["splits"].keys() == {"val"}
+    assert not list((tmp_path / "o").glob("overlays/val/*.png"))
 
 
 def test_cli_missing_checkpoint_is_one_line_error(tmp_path):

@@ -100,7 +100,8 @@ def _fill(samples: list[Sample], decoded: Iterable[Decoded], images: np.ndarray,
 
 def bad_files_error(bad: list[tuple[str, str]], limit: int = 10) -> DataError:
     """One error that lists every bad file (up to ``limit``), so users fix them in one go."""
-    lines = [f"{len(bad)} file(s) cannot be used:"] + [f"  {reason}" for _, reason in bad[:limit]]
+    lines = [f"{len(bad)} file(s) cannot be used:"]
+    lines += [f"  {reason if reason.startswith(file) else f'{file}: {reason}'}" for file, reason in bad[:limit]]
     if len(bad) > limit:
         lines.append(f"  ... and {len(bad) - limit} more")
     lines.append("Fix or remove them, or pass --skip-bad to leave them out (they are listed in manifest.json).")

@@ -21,7 +21,7 @@ from microaunet_cli.fileio import write_json_atomic
 log = logging.getLogger(__name__)
 
 # Bump when the pictures change, so an old raw folder is regenerated rather than reused.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 SIZES = ((320, 256), (256, 256), (288, 240), (256, 224))  # (width, height), like a few camera modes
 MARKER = "synthetic.json"
 # Polyps per image: about one image in seven has none (a model must learn to predict empty masks).
@@ -75,7 +75,7 @@ def synthetic_pair(seed: int, index: int) -> tuple[np.ndarray, np.ndarray]:
 def _mucosa(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
     """Pink background with slow brightness and hue changes, like lit colon wall."""
     base = np.array([0.86, 0.56, 0.52], np.float32) + rng.uniform(-0.06, 0.06, 3).astype(np.float32)
-    coarse = rng.standard_normal((5, 6, 3), dtype=np.float32) * 0.05
+    coarse = rng.standard_normal((5, 6, 3), dtype=np.float32) * 0.03
     fine = rng.standard_normal((height // 8, width // 8), dtype=np.float32) * 0.03
     texture = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
     texture += cv2.resize(fine, (width, height), interpolation=cv2.INTER_LINEAR)[..., None]
@@ -105,7 +105,7 @@ def _add_polyp(rng: np.random.Generator, image: np.ndarray, mask: np.ndarray) ->
         wobble += rng.uniform(0, 0.08) * (z ** k * np.exp(1j * rng.uniform(0, 2 * np.pi))).imag
     d = radius / wobble
     dome = np.sqrt(np.clip(1 - d * d, 0, 1))[..., None]
-    colour = np.array([0.78, 0.30, 0.30], np.float32) + rng.uniform(-0.06, 0.06, 3).astype(np.float32)
+    colour = np.array([0.76, 0.25, 0.27], np.float32) + rng.uniform(-0.06, 0.06, 3).astype(np.float32)
     # Specular highlight up-left of the centre, where the endoscope light reflects off the dome.
     highlight = np.exp(-((u + 0.35) ** 2 + (v + 0.35) ** 2) / 0.02)[..., None] * 0.35
     alpha = np.clip((1 - d) * 12, 0, 1)[..., None]  # a one-pixel soft edge, not a hard cut-out

@@ -102,7 +102,9 @@ def test_pranet_lists_shipped_with_the_package():
 def test_pranet_on_partial_data_lists_missing_names(tmp_path):
     train, test = read_split_list("kvasir_train.txt")[:8], read_split_list("kvasir_test.txt")[:2]
     src = make_kvasir(tmp_path, names=train + test + ["not_in_any_list"])
-    p = plan(src, val_fraction=0.25)
+    with pytest.raises(DataError, match="990 of the 1000 images.*missing.*--split random"):
+        plan(src)
+    p = plan(src, val_fraction=0.25, skip_bad=True)
     assert sorted(names(p, "test")) == sorted(test) and len(p.splits["val"]) == 2
     assert len(p.problems) == 990 and "not found" in p.problems[0][1]
 

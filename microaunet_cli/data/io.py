@@ -101,11 +101,17 @@ def _decode(path: Path) -> np.ndarray:
         raise DataError(f"{path}: file not found; check the --src folder.")
     if path.suffix.lower() in TIFF_SUFFIXES:
         return _decode_tiff(path)
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot be read ({exc.strerror}); check its permissions.") from None
     _check_complete(data, path)
-    # IMREAD_UNCHANGED keeps the real channel count (so grey and RGBA files can be refused) and ignores
-    # EXIF rotation, which would otherwise turn an image but not its mask.
-    array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    try:
+        # IMREAD_UNCHANGED keeps the real channel count (so grey and RGBA files can be refused) and
+        # ignores EXIF rotation, which would otherwise turn an image but not its mask.
+        array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        array = None
     if array is None:
         raise DataError(f"{path}: cannot be decoded (corrupt, truncated or not an image); "
                         f"download it again, or pass --skip-bad to leave it out.")

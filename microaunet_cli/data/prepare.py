@@ -24,7 +24,13 @@ from microaunet_cli.data.progress import progress
 from microaunet_cli.data.settings import PrepareSettings
 from microaunet_cli.data.sources import gather_sources
 from microaunet_cli.data.splits import SidePlan, plan_sides
-from microaunet_cli.data.store import ChannelStats, SplitRecord, bad_files_error, write_split
+from microaunet_cli.data.store import (
+    ChannelStats,
+    SplitRecord,
+    bad_files_error,
+    share_like_normal_file,
+    write_split,
+)
 from microaunet_cli.errors import DataError
 from microaunet_cli.fileio import write_json_atomic
 
@@ -75,6 +81,7 @@ def prepare_dataset(settings: PrepareSettings) -> PrepareResult:
     manifest = _write_all(out, plan, settings, sources, fingerprint)
     _remove_stale_splits(out, previous, manifest)
     write_json_atomic(out / MANIFEST, manifest)
+    share_like_normal_file(out / MANIFEST)
     seconds = time.monotonic() - start
     log.info("prepared %s in %.1f s: %s", out, seconds,
              ", ".join(f"{k} {v['count']}" for k, v in manifest["splits"].items()))
@@ -169,8 +176,7 @@ def _manifest(plan: SplitPlan, records: dict[str, SplitRecord], settings: Prepar
         "policy": settings.resolved_split(),
         "seed": settings.seed,
         "size": settings.size,
-        "val_fraction": settings.val_fraction,
-        "test_fraction": settings.test_fraction,
+        **_policy_options(settings),
         "kfold": _kfold_ranges(records["train"], plan) if plan.folds is not None else None,
         "interpolation": {"image": "area when shrinking, linear when enlarging",
                           "mask": "threshold 128, resize as 0/255 like the image, threshold 128 again"},
@@ -182,6 +188,21 @@ def _manifest(plan: SplitPlan, records: dict[str, SplitRecord], settings: Prepar
         "fingerprint": fingerprint,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+
+
+def _policy_options(settings: PrepareSettings) -> dict:
+    """Only the options the policy used, so the manifest never shows a fraction that played no part."""
+    policy = settings.resolved_split()
+    options: dict = {}
+    if policy != "kfold":
+        options["val_fraction"] = settings.val_fraction
+    if policy in ("random", "sequence", "kfold"):
+        options["test_fraction"] = settings.test_fraction
+    if policy == "kfold":
+        options["folds"] = settings.folds
+    if settings.dataset == "synthetic":
+        options["synthetic_count"] = settings.synthetic_count
+    return options
 
 
 def _kfold_ranges(train: SplitRecord, plan: SplitPlan) -> dict:

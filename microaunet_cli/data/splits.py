@@ -107,6 +107,11 @@ def _pranet(layout: Layout, settings: PrepareSettings) -> SidePlan:
     if extra:
         log.warning("%s: %d image(s) are in neither pranet list and are left out", layout.root, extra)
     log.info("pranet lists: %d listed, %d found", listed, listed - len(missing))
+    if missing and not settings.skip_bad:
+        examples = ", ".join(name for name, _ in missing[:3])
+        raise DataError(f"{layout.root}: {len(missing)} of the {listed} images named by the pranet split lists "
+                        f"are missing (e.g. {examples}). Is the download complete? For a partial folder use "
+                        f"--split random, or pass --skip-bad to prepare the listed images that are there.")
     train, val = carve(sides["train"], settings.val_fraction, _rng(settings, _STEP_VAL), grouped=False)
     return SidePlan(train, val, sides["test"], missing=missing)
 

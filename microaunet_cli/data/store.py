@@ -8,6 +8,7 @@ images whatever the data set size.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,7 +78,18 @@ def write_split(folder: Path, samples: list[Sample], decoded: Iterable[Decoded],
         files = {"images": _describe(tmp_images, folder / "images.npy"),
                  "masks": _describe(tmp_masks, folder / "masks.npy")}
     write_text_atomic(folder / "names.txt", "".join(f"{s.name}\n" for s in kept))
+    for name in ("images.npy", "masks.npy", "names.txt"):
+        share_like_normal_file(folder / name)
     return SplitRecord(kept, bad, files)
+
+
+def share_like_normal_file(path: Path) -> None:
+    """Give a file written through a temporary file the permissions of a plain new file.
+
+    mkstemp creates files readable by their owner only; prepared data is often shared by a group."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 def _fill(samples: list[Sample], decoded: Iterable[Decoded], images: np.ndarray, masks: np.ndarray,

@@ -61,6 +61,7 @@ def test_fold_errors_say_to_set_data_fold(prepared):
         open_prepared(prepared / "kfold").load("train")
     with pytest.raises(DataError, match="out of range"):
         open_prepared(prepared / "kfold").load("val", fold=4)
+    assert len(open_prepared(prepared / "kfold").load("test")) == 4  # the test side needs no fold
     with pytest.raises(DataError, match="not prepared with the kfold"):
         open_prepared(prepared / "plain").load("train", fold=0)
 

@@ -103,10 +103,9 @@ class PreparedData:
         """The arrays of ``split``; for kfold data ``fold`` picks which fold is "val"."""
         if split not in self.splits:
             raise DataError(f"{self.root}: no split {split!r}; it has {', '.join(self.splits)}.")
-        self._check_fold(fold)
-        if self.is_kfold and split in ("train", "val"):
-            return self._fold_part(split, fold)  # type: ignore[arg-type]
-        return self._stored(split)
+        by_fold = self.is_kfold and split in ("train", "val")
+        self._check_fold(fold, needed=by_fold)
+        return self._fold_part(split, fold) if by_fold else self._stored(split)  # type: ignore[arg-type]
 
     def verify(self) -> None:
         """Hash every array against the manifest (slow: reads every byte); raises DataError on mismatch."""
@@ -117,11 +116,12 @@ class PreparedData:
                     raise DataError(f"{path}: content differs from {self.root / MANIFEST} (sha256); the "
                                     f"file was changed or damaged. {_fix(self.root, self.dataset)}")
 
-    def _check_fold(self, fold: int | None) -> None:
-        if self.is_kfold and fold is None:
+    def _check_fold(self, fold: int | None, needed: bool) -> None:
+        """A fold is needed for train/val of kfold data; test splits of kfold data take any (or none)."""
+        if needed and fold is None:
             raise DataError(f"{self.root} was prepared with {self.folds} folds: choose one with "
                             f"--set data.fold=K (0 to {self.folds - 1}).")
-        if self.is_kfold and not 0 <= fold < self.folds:  # type: ignore[operator]
+        if self.is_kfold and fold is not None and not 0 <= fold < self.folds:
             raise DataError(f"data.fold={fold} is out of range: {self.root} has folds 0 to {self.folds - 1}.")
         if not self.is_kfold and fold is not None:
             raise DataError(f"data.fold={fold} is set but {self.root} was not prepared with the kfold "

@@ -94,6 +94,8 @@ def distill_command(
 
 
 def _report(summary: dict[str, Any], quiet: bool) -> None:
+    if summary.get("rank", 0) != 0:
+        return  # under torchrun only the first process reports
     if summary["status"] != "completed":
         console.print(f"[yellow]stopped at epoch {summary['epochs_done']}/{summary['epochs']}[/]: "
                       f"resume with --resume ({summary['checkpoint_last']})")

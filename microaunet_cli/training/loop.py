@@ -167,6 +167,8 @@ class TrainingRun:
             seen += images.shape[0]
             st.step_in_epoch = b + 1
             bar.step(loss, lr)
+            if b % STOP_CHECK_EVERY == 0 or b == n_batches - 1:
+                self._check_finite(sums["loss"], st.epoch)
             if (not self.rt.distributed or b % STOP_CHECK_EVERY == 0) and self.stop.should_stop(self.rt):
                 st.train_seconds += time.perf_counter() - start
                 return None
@@ -188,10 +190,6 @@ class TrainingRun:
             x = x.contiguous(memory_format=torch.channels_last)
         with self.rt.autocast():
             loss, terms = self.step_fn(x, y, ctx)
-        if not torch.isfinite(loss):
-            raise TrainingError(f"the loss became {float(loss)} at epoch {ctx.epoch + 1}; training stopped and "
-                                f"the last good checkpoint {self.folder.last} is kept. Lower optim.lr, set "
-                                f"optim.grad_clip, or try --amp off")
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if self.s.optim.grad_clip > 0:
@@ -200,6 +198,14 @@ class TrainingRun:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         return loss.detach(), terms
+
+    def _check_finite(self, loss_sum: torch.Tensor, epoch: int) -> None:
+        """Checked every few batches, not every one: reading a GPU value forces a sync. Once a loss is
+        non-finite it stays so in the running sum; the weights it spoiled are never saved."""
+        if not torch.isfinite(loss_sum):
+            raise TrainingError(f"the loss became {float(loss_sum)} at epoch {epoch + 1}; training stopped and "
+                                f"the last good checkpoint {self.folder.last} is kept. Lower optim.lr, set "
+                                f"optim.grad_clip, or try --amp off")
 
     def end_epoch(self, row: dict[str, Any], bar: TrainingProgress) -> None:
         st = self.state

@@ -165,6 +165,7 @@ def _summary(run: TrainingRun, kind: str, status: str, started: float, extra: di
         "train_images_per_s_median": statistics.median(rates) if rates else None,
         "device": str(run.rt.device),
         "world_size": run.rt.world_size,
+        "rank": run.rt.rank,
         "checkpoint_best": str(run.folder.best),
         "checkpoint_last": str(run.folder.last),
         **extra,
@@ -176,6 +177,7 @@ def _summary(run: TrainingRun, kind: str, status: str, started: float, extra: di
 
 def _test_metrics(run: TrainingRun) -> dict[str, Any]:
     """Test-split scores of the best checkpoint (reported only; nothing is chosen on them)."""
+    barrier(run.rt)  # every process must read the best.pt that rank 0 has finished writing
     best = load_checkpoint(run.folder.best, map_location=run.rt.device) if run.folder.best.exists() else None
     if best is not None:
         run.model.load_state_dict(best["model"])

@@ -8,6 +8,7 @@ thresholding. A file that cannot be read is reported and skipped; the others are
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,8 +64,8 @@ def list_images(source: Path) -> list[Path]:
 
 def output_names(paths: list[Path]) -> list[str]:
     """``<stem>.png`` per input; ``a.jpg`` beside ``a.png`` would collide, so those keep their suffix."""
-    stems = [p.stem for p in paths]
-    return [f"{p.stem}_{p.suffix[1:].lower()}.png" if stems.count(p.stem) > 1 else f"{p.stem}.png" for p in paths]
+    stems = Counter(p.stem for p in paths)
+    return [f"{p.stem}_{p.suffix[1:].lower()}.png" if stems[p.stem] > 1 else f"{p.stem}.png" for p in paths]
 
 
 def _read(path: Path) -> np.ndarray | str:
@@ -156,8 +157,8 @@ def predict(
     Raises :class:`DataError` (after writing the reports) only when no image could be predicted.
     """
     source, out = Path(source), Path(out_dir)
+    paths = list_images(source)  # before loading the model: a wrong --input fails at once
     runner = load_runner(Path(ckpt) if ckpt else None, Path(onnx) if onnx else None, device, threshold)
-    paths = list_images(source)
     log.info("predicting %d image(s) with %s", len(paths), runner.description)
     if on_start is not None:
         on_start(len(paths))

@@ -144,6 +144,11 @@ class SegmentationMetrics:
                     torch.zeros(0, dtype=torch.float32))
         return merge_gathered([torch.cat(self._indices)], [torch.cat(self._counts)], [torch.cat(self._abs_err)])
 
+    def _host_tables(self) -> tuple[Tensor, Tensor, Tensor]:
+        """The tables on the CPU: a few numbers per image, and float64 scores (MPS has no float64)."""
+        idx, counts, abs_err = self._tables()
+        return idx.cpu(), counts.cpu(), abs_err.cpu()
+
     def sync(self) -> None:
         """Under an initialised process group, make every rank hold the whole split's statistics."""
         if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
@@ -155,12 +160,12 @@ class SegmentationMetrics:
 
     def compute(self) -> dict[str, Any]:
         """``{"n_images", "per_image": {mdice, miou, mae}, "pooled": {dice, iou, accuracy, ...}}``."""
-        _, counts, abs_err = self._tables()
+        _, counts, abs_err = self._host_tables()
         return summarize(counts, abs_err)
 
     def per_case(self) -> list[dict[str, Any]]:
         """One row per image, ordered by index: index, dice, iou, mae, gt_pixels, pred_pixels."""
-        idx, counts, abs_err = self._tables()
+        idx, counts, abs_err = self._host_tables()
         scores = per_image_scores(counts, abs_err)
         columns = {
             "index": idx, "dice": scores["dice"], "iou": scores["iou"], "mae": scores["mae"],

@@ -135,8 +135,13 @@ def _ddp_worker(rank: int, world: int, init_file: str, result_file: str) -> None
         m = SegmentationMetrics()
         m.update(probs[mine], masks[mine], mine)
         m.sync()
+        # A rank that saw no batch at all still takes part in the gather.
+        lonely = SegmentationMetrics()
         if rank == 0:
-            torch.save({"summary": m.compute(), "rows": m.per_case()}, result_file)
+            lonely.update(probs[:2], masks[:2], torch.tensor([0, 1]))
+        lonely.sync()
+        if rank == 0:
+            torch.save({"summary": m.compute(), "rows": m.per_case(), "lonely": lonely.compute()}, result_file)
     finally:
         dist.destroy_process_group()
 
@@ -148,3 +153,4 @@ def test_sync_under_two_gloo_processes(tmp_path):
     assert got["summary"]["n_images"] == 5
     assert [r["index"] for r in got["rows"]] == [0, 1, 2, 3, 4]
     assert got["summary"]["per_image"]["mdice"] == pytest.approx((0.75 + 1 + 0 + 0 + 0) / 5)
+    assert got["lonely"]["n_images"] == 2

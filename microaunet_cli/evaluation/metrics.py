@@ -118,6 +118,7 @@ class SegmentationMetrics:
         self._abs_err: list[Tensor] = []
         self._indices: list[Tensor] = []
         self._seen = 0  # running index for batches given without indices
+        self._device: torch.device | None = None
 
     @torch.no_grad()
     def update(self, probs: Tensor, masks: Tensor, indices: Tensor | None = None) -> None:
@@ -133,6 +134,7 @@ class SegmentationMetrics:
         elif indices.numel() != batch:
             raise ValueError(f"got {indices.numel()} indices for a batch of {batch}")
         self._seen += batch
+        self._device = probs.device
         self._counts.append(confusion_per_image(probs, masks, self.threshold))
         self._abs_err.append(abs_error_per_image(probs, masks))
         self._indices.append(indices.reshape(-1).to(device=probs.device, dtype=torch.int64))
@@ -140,9 +142,17 @@ class SegmentationMetrics:
     def _tables(self) -> tuple[Tensor, Tensor, Tensor]:
         """(indices, counts, abs_err) of everything added, ordered by index without duplicates."""
         if not self._counts:
-            return (torch.zeros(0, dtype=torch.int64), torch.zeros(0, 4, dtype=torch.int64),
-                    torch.zeros(0, dtype=torch.float32))
+            dev = self._device or self._empty_device()
+            return (torch.zeros(0, dtype=torch.int64, device=dev), torch.zeros(0, 4, dtype=torch.int64, device=dev),
+                    torch.zeros(0, dtype=torch.float32, device=dev))
         return merge_gathered([torch.cat(self._indices)], [torch.cat(self._counts)], [torch.cat(self._abs_err)])
+
+    @staticmethod
+    def _empty_device() -> torch.device:
+        """Where a rank that saw no batch keeps its (empty) tables: NCCL gathers only CUDA tensors."""
+        if torch.distributed.is_initialized() and torch.distributed.get_backend() == "nccl":
+            return torch.device("cuda", torch.cuda.current_device())
+        return torch.device("cpu")
 
     def _host_tables(self) -> tuple[Tensor, Tensor, Tensor]:
         """The tables on the CPU: a few numbers per image, and float64 scores (MPS has no float64)."""

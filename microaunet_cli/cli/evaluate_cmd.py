@@ -42,16 +42,16 @@ def print_summary(summary: dict[str, Any]) -> None:
 def evaluate_command(
     ckpt: Annotated[Path, typer.Option("--ckpt", help="Checkpoint to evaluate (best.pt or last.pt of a run).")],
     split: Annotated[str | None, typer.Option(
-        help="Prepared split; 'test' evaluates every test split. [default: test]")] = None,
+        help="Prepared split; 'test' evaluates every test split. \\[default: test]")] = None,
     data_dir: Annotated[Path | None, typer.Option(
-        help="Prepared data folder. [default: the one the checkpoint was trained on]")] = None,
+        help="Prepared data folder. \\[default: the one the checkpoint was trained on]")] = None,
     out: Annotated[Path | None, typer.Option(
-        help="Output folder. [default: <run folder>/eval-<split>]")] = None,
+        help="Output folder. \\[default: <run folder>/eval-<split>]")] = None,
     device: Annotated[str | None, typer.Option(
-        help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps. [default: auto]")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Images per forward pass. [default: 32]")] = None,
+        help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps. \\[default: auto]")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Images per forward pass. \\[default: 32]")] = None,
     worst: Annotated[int | None, typer.Option(
-        help="Write overlays of the K lowest-Dice cases (0: none). [default: 8]")] = None,
+        help="Write overlays of the K lowest-Dice cases (0: none). \\[default: 8]")] = None,
     config: ConfigOpt = None,
     sets: SetOpt = None,
     print_config: PrintConfigOpt = False,

@@ -44,11 +44,11 @@ def predict_command(
     ckpt: Annotated[Path | None, typer.Option("--ckpt", help="Training checkpoint (.pt).")] = None,
     onnx: Annotated[Path | None, typer.Option("--onnx", help="Exported ONNX file (its .json sidecar beside it).")] = None,
     overlay: Annotated[bool | None, typer.Option("--overlay", help="Also write outline overlays.")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Images per forward pass. [default: 8]")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Images per forward pass. \\[default: 8]")] = None,
     threshold: Annotated[float | None, typer.Option(
-        help="Probability threshold. [default: 0.5, or the ONNX sidecar's]")] = None,
+        help="Probability threshold. \\[default: 0.5, or the ONNX sidecar's]")] = None,
     device: Annotated[str | None, typer.Option(
-        help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps. [default: auto]")] = None,
+        help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps. \\[default: auto]")] = None,
     config: ConfigOpt = None,
     sets: SetOpt = None,
     print_config: PrintConfigOpt = False,

@@ -39,7 +39,8 @@ def load_subjects(settings: BenchmarkSettings, device: torch.device) -> list[Sub
     subjects = [Subject(n, n, "registry defaults", create_model(n).to(device).eval()) for n in names]
     for path in settings.ckpt:
         model, run, _ = model_from_checkpoint(path, device)
-        subjects.append(Subject(f"{run.model.name}:{path.parent.name}/{path.name}", run.model.name, str(path), model))
+        label = f"{run.model.name}:{path.parent.name}/{path.name}"
+        subjects.append(Subject(label, run.model.name, str(path), model))
     seen: dict[str, int] = {}
     for s in subjects:  # the same network twice gets #2, #3 so that labels stay keys
         seen[s.label] = seen.get(s.label, 0) + 1
@@ -53,7 +54,8 @@ def describe_model(s: Subject, size: tuple[int, int], device: torch.device) -> M
     x = torch.zeros(1, 3, *size, device=device)
     count = flops.count_flops(s.model, x)
     written = None if device.type == "cuda" else memory.forward_memory(s.model, x, device).written_bytes
-    return ModelInfo(s.label, s.name, s.source, total, trainable, count.flops, count.macs, count.by_op, written)
+    return ModelInfo(s.label, s.name, s.source, total, trainable, count.flops, count.macs, count.by_op,
+                     written)
 
 
 def _prepare_runners(subjects: list[Subject], settings: BenchmarkSettings, target: Target,
@@ -66,7 +68,9 @@ def _prepare_runners(subjects: list[Subject], settings: BenchmarkSettings, targe
     for mode in settings.modes:
         for s in subjects:
             key = (s.label, mode)
-            log.info("preparing %s / %s%s", s.label, mode, " (compiling: minutes on a CPU)" if mode == "compile" else "")
+            on_cpu = target.device.type == "cpu"
+            slow = " (compiling: minutes on a CPU)" if mode == "compile" and on_cpu else ""
+            log.info("preparing %s / %s%s", s.label, mode, slow)
             try:
                 runner = build_runner(mode, s.model, target)
                 first = timing.warm_up(runner.run, runner.prepare(x1), settings.warmup, sync)
@@ -77,7 +81,7 @@ def _prepare_runners(subjects: list[Subject], settings: BenchmarkSettings, targe
             except Exception as exc:  # noqa: BLE001 - any backend failure only costs this one mode
                 if mode == "eager":
                     raise
-                reason = f"failed: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+                reason = f"failed: {type(exc).__name__}: {_first_line(exc)}"
                 results[key] = ModeResult(s.label, mode, status="skipped", reason=reason)
                 log.warning("%s / %s %s", s.label, mode, reason)
                 continue
@@ -85,6 +89,11 @@ def _prepare_runners(subjects: list[Subject], settings: BenchmarkSettings, targe
             results[key] = ModeResult(s.label, mode, first_call_s=first, setup_s=runner.setup_s or None,
                                       note=runner.note, memory_note=runner.memory_note)
     return runners
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
 
 
 def _measure(runners: dict[tuple[str, str], Runner], settings: BenchmarkSettings, target: Target,
@@ -111,7 +120,8 @@ def _measure(runners: dict[tuple[str, str], Runner], settings: BenchmarkSettings
 
 def _conventions(settings: BenchmarkSettings) -> dict[str, str]:
     out = {"flops": flops.CONVENTION, "not_counted": flops.NOT_COUNTED, "timing": timing.CONVENTION,
-           "memory": memory.CONVENTION, "inputs": "random normal tensors (values do not change the work done)"}
+           "memory": memory.CONVENTION,
+           "inputs": "random normal tensors (the values do not change the work done)"}
     out.update({f"mode_{m}": DESCRIPTIONS[m] for m in settings.modes})
     return out
 

@@ -11,7 +11,9 @@ from microaunet_cli.errors import ConfigError
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
-        return torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
+        if torch.cuda.is_available():
+            return torch.device("cuda", torch.cuda.current_device())
+        return torch.device("cpu")
     try:
         device = torch.device(name)
     except RuntimeError:

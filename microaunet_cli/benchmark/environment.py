@@ -30,6 +30,11 @@ def _package_version(name: str) -> str | None:
         return None
 
 
+def _visible_cores() -> int | None:
+    # The cores this process may run on (a container or taskset can allow fewer than the machine has).
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
 def describe_environment(device: torch.device) -> dict[str, Any]:
     env: dict[str, Any] = {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -40,7 +45,7 @@ def describe_environment(device: torch.device) -> dict[str, Any]:
         "platform": platform.platform(),
         "device": str(device),
         "cpu": _cpu_name(),
-        "cpu_cores_visible": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "cpu_cores_visible": _visible_cores(),
         "cpu_threads": torch.get_num_threads(),
         "cpu_interop_threads": torch.get_num_interop_threads(),
     }

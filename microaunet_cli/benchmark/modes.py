@@ -74,7 +74,9 @@ def _bf16(model: nn.Module, target: Target) -> Runner:
 
 def _compiler_missing(device: torch.device) -> str | None:
     if device.type == "cuda":
-        return None if importlib.util.find_spec("triton") else "torch.compile on CUDA needs triton (pip install triton)"
+        if importlib.util.find_spec("triton") is None:
+            return "torch.compile on CUDA needs triton (pip install triton)"
+        return None
     candidates = [os.environ.get("CXX"), "g++", "clang++", "c++"]
     if not any(c and shutil.which(c) for c in candidates):
         return "torch.compile on CPU needs a C++ compiler (g++ or clang++) on PATH"
@@ -89,7 +91,7 @@ def _compile(model: nn.Module, target: Target) -> Runner:
     # Compilation happens lazily at the first call; the warm-up reports its time as "first call".
     compiled = torch.compile(model, dynamic=False)
     note = "compilation time is the first call's"
-    memory_note = None if device.type == "cuda" else "compiled CPU kernels allocate outside PyTorch's dispatcher"
+    memory_note = None if device.type == "cuda" else "compiled CPU kernels allocate outside the dispatcher"
     return Runner("compile", compiled, memory_note=memory_note, note=note)
 
 

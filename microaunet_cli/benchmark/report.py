@@ -65,8 +65,9 @@ def compute_ratios(models: list[ModelInfo], results: list[ModeResult]) -> list[d
     by_key = {(r.model, r.mode): r for r in results if r.status == "ok"}
     out = []
     for m in models[1:]:
+        macs = m.macs / ref.macs if ref.macs else None
         out.append({"model": m.label, "reference": ref.label, "mode": None,
-                    "params": m.params_total / ref.params_total, "macs": m.macs / ref.macs if ref.macs else None})
+                    "params": m.params_total / ref.params_total, "macs": macs})
         for mode in dict.fromkeys(r.mode for r in results):
             a, b = by_key.get((m.label, mode)), by_key.get((ref.label, mode))
             if a and b:

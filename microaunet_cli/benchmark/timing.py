@@ -44,7 +44,9 @@ def warm_up(fn: Callable[[Any], Any], arg: Any, calls: int, sync: Callable[[], N
     return first
 
 
-def time_interleaved(entries: Sequence[Timed], repeats: int, sync: Callable[[], None]) -> dict[Any, list[float]]:
+def time_interleaved(
+    entries: Sequence[Timed], repeats: int, sync: Callable[[], None]
+) -> dict[Any, list[float]]:
     """Seconds per call of every entry, ``repeats`` times each, interleaved."""
     samples: dict[Any, list[float]] = {e.key: [] for e in entries}
     with torch.inference_mode():

@@ -18,18 +18,23 @@ def _ratio(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}×"
 
 
+def _megabytes(nbytes: int | None) -> str:
+    return "—" if nbytes is None else f"{nbytes / 2**20:.1f}"
+
+
 def _size_table(report: BenchmarkReport) -> Table:
     size = report.settings["size"]
     ref = report.models[0]
     table = Table(title=f"Size at 1×3×{size}×{size} (MACs = FLOPs/2; norms, activations, pooling, "
-                        f"interpolation, elementwise not counted; × = ratio to {ref.label})", title_justify="left")
+                        f"interpolation, elementwise not counted; × = ratio to {ref.label}; "
+                        f"maps MB = feature maps one forward writes)", title_justify="left")
     table.add_column("model", style="bold", no_wrap=True)
-    for col in ("params", "trainable", "GFLOPs", "GMACs", "params ×", "MACs ×"):
+    for col in ("params", "trainable", "GFLOPs", "GMACs", "params ×", "MACs ×", "maps MB"):
         table.add_column(col, justify="right")
     for m in report.models:
         table.add_row(m.label, f"{m.params_total:,}", f"{m.params_trainable:,}", f"{m.flops / 1e9:.4f}",
                       f"{m.macs / 1e9:.4f}", _ratio(m.params_total / ref.params_total),
-                      _ratio(m.macs / ref.macs if ref.macs else None))
+                      _ratio(m.macs / ref.macs if ref.macs else None), _megabytes(m.feature_bytes_written))
     return table
 
 
@@ -85,13 +90,16 @@ def print_report(report: BenchmarkReport) -> None:
 def benchmark_command(
     model: Annotated[list[str] | None, typer.Option(
         "--model", help="Registered network to measure (repeatable). [default: all, unless --ckpt]")] = None,
-    ckpt: Annotated[list[Path] | None, typer.Option("--ckpt", help="Checkpoint to measure (repeatable).")] = None,
+    ckpt: Annotated[list[Path] | None, typer.Option(
+        "--ckpt", help="Checkpoint to measure (repeatable).")] = None,
     size: Annotated[int | None, typer.Option(help="Input side in pixels. [default: 256]")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N. [default: auto]")] = None,
     modes: Annotated[str | None, typer.Option(
         help="Comma-separated: eager, bf16, compile, onnx. [default: all four]")] = None,
-    batch: Annotated[int | None, typer.Option(help="Batch of the throughput measurement. [default: 16]")] = None,
-    repeats: Annotated[int | None, typer.Option(help="Timed batch-1 calls per model and mode. [default: 30]")] = None,
+    batch: Annotated[int | None, typer.Option(
+        help="Batch of the throughput and memory measurement. [default: 16]")] = None,
+    repeats: Annotated[int | None, typer.Option(
+        help="Timed batch-1 calls per model and mode. [default: 30]")] = None,
     warmup: Annotated[int | None, typer.Option(help="Untimed calls first. [default: 5]")] = None,
     threads: Annotated[int | None, typer.Option(
         help="CPU threads for torch and ONNX Runtime. [default: torch's choice]")] = None,
@@ -105,7 +113,7 @@ def benchmark_command(
 ) -> None:
     """Measure networks side by side: parameters, FLOPs/MACs, latency, throughput, peak memory.
 
-    Each mode (eager fp32, bf16 autocast, torch.compile, ONNX Runtime) that cannot run here is skipped with the reason.
+    Modes: eager fp32, bf16 autocast, torch.compile, ONNX Runtime; one that cannot run is skipped, with why.
 
     FLOPs come from torch.utils.flop_counter at 1×3×size×size; MACs = FLOPs / 2.
 

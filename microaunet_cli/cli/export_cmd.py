@@ -15,8 +15,8 @@ from microaunet_cli.export import ExportResult, ExportSettings, export_checkpoin
 
 
 def _parity_table(result: ExportResult) -> Table:
-    table = Table(title=f"Parity with the eager network ({result.format}, exporter: {result.written.exporter})",
-                  title_justify="left")
+    title = f"Parity with the eager network ({result.format}, exporter: {result.written.exporter})"
+    table = Table(title=title, title_justify="left")
     table.add_column("batch", justify="right")
     table.add_column("max |Δ probability|", justify="right")
     table.add_column("Dice of masks (>0.5)", justify="right")
@@ -28,11 +28,12 @@ def _parity_table(result: ExportResult) -> Table:
 @app.command("export")
 @guarded
 def export_command(
-    ckpt: Annotated[Path | None, typer.Option("--ckpt", help="Checkpoint to export (best.pt or last.pt).")] = None,
+    ckpt: Annotated[Path | None, typer.Option(
+        "--ckpt", help="Checkpoint to export (best.pt or last.pt).")] = None,
     format: Annotated[str | None, typer.Option(  # noqa: A002 - the option is called --format
-        "--format", help="onnx, torchscript or export (a torch.export .pt2 program). [default: onnx]")] = None,
+        "--format", help="onnx, torchscript or export (a torch.export .pt2). [default: onnx]")] = None,
     out: Annotated[Path | None, typer.Option(
-        help="Output file. [default: beside the checkpoint: best.onnx, best.torchscript.pt, best.pt2]")] = None,
+        help="Output file. [default: beside the checkpoint: best.onnx / .torchscript.pt / .pt2]")] = None,
     size: Annotated[int | None, typer.Option(
         help="Input side in pixels. [default: the checkpoint's training size]")] = None,
     opset: Annotated[int | None, typer.Option(help="ONNX opset. [default: 18]")] = None,
@@ -62,6 +63,7 @@ def export_command(
     result = export_checkpoint(settings)
     console.print(_parity_table(result))
     opset_note = f", opset {result.written.opset}" if result.written.opset else ""
-    console.print(f"wrote [bold]{result.out}[/] ({result.model}, {result.input_size[0]}×{result.input_size[1]}, "
-                  f"dynamic batch{opset_note}) and [bold]{result.sidecar}[/]")
+    h, w = result.input_size
+    console.print(f"wrote [bold]{result.out}[/] ({result.model}, {h}×{w}, dynamic batch{opset_note}) "
+                  f"and [bold]{result.sidecar}[/]")
     console.print("the output is logits: apply a sigmoid, then threshold at 0.5")

@@ -11,7 +11,9 @@ from microaunet_cli.export.formats import Written, batch_dim, temp_output
 from microaunet_cli.export.parity import Predict
 
 
-def write(model: nn.Module, example: torch.Tensor, path: Path, opset: int = 0, exporter: str = "auto") -> Written:
+def write(
+    model: nn.Module, example: torch.Tensor, path: Path, opset: int = 0, exporter: str = "auto"
+) -> Written:
     program = torch.export.export(model, (example,), dynamic_shapes=({0: batch_dim()},))
     with temp_output(path) as tmp:
         torch.export.save(program, str(tmp))

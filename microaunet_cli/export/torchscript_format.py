@@ -12,7 +12,9 @@ from microaunet_cli.export.formats import Written, temp_output
 from microaunet_cli.export.parity import Predict
 
 
-def write(model: nn.Module, example: torch.Tensor, path: Path, opset: int = 0, exporter: str = "auto") -> Written:
+def write(
+    model: nn.Module, example: torch.Tensor, path: Path, opset: int = 0, exporter: str = "auto"
+) -> Written:
     # Tracing, not scripting: forward() has an optional feature output scripting cannot type. Traced
     # shapes stay symbolic for the batch axis; the parity check at two batch sizes proves it.
     with warnings.catch_warnings():

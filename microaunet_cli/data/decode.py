@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -71,10 +72,6 @@ def _decode_task(task: tuple[Path, Path, int]) -> Decoded:
     return decode_pair(*task)
 
 
-def _init_worker() -> None:
-    cv2.setNumThreads(1)  # the processes are the parallelism; threads inside them would oversubscribe
-
-
 def worker_count(requested: int | None, n_items: int) -> int:
     """An explicit request is honoured; the automatic choice skips the pool for small jobs."""
     if requested is not None:
@@ -83,15 +80,14 @@ def worker_count(requested: int | None, n_items: int) -> int:
 
 
 def _pool_context() -> multiprocessing.context.BaseContext:
-    """forkserver where available: a worker forked from the parent would inherit OpenCV's thread pool
-    in a broken state and hang if the parent had already resized images. The server loads the decoding
-    code once; each worker then starts in milliseconds."""
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
-    context = multiprocessing.get_context("forkserver")
-    # Keep the default "__main__" (else every worker re-runs the entry script) and add what workers use.
-    context.set_forkserver_preload(["__main__", __name__])
-    return context
+    """fork on Linux, spawn elsewhere.
+
+    spawn and forkserver re-run the command's entry script in every worker (CPython 3.11 never
+    preloads ``__main__`` in the fork server), and the command imports torch: ~2 s and ~600 MB per
+    worker. Forked workers share the parent's memory and start at once; they run only OpenCV/NumPy
+    code. They must not reconfigure OpenCV's thread pool (``cv2.setNumThreads`` hangs in a child
+    forked from a parent that already resized images), so they keep it as inherited."""
+    return multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
 
 
 def decode_samples(samples: Sequence[Sample], size: int, workers: int) -> Iterator[Decoded]:
@@ -102,7 +98,7 @@ def decode_samples(samples: Sequence[Sample], size: int, workers: int) -> Iterat
         return
     context = _pool_context()
     chunk = max(1, min(16, len(tasks) // (workers * 4)))
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker)
+    pool = ProcessPoolExecutor(workers, mp_context=context)
     try:
         yield from pool.map(_decode_task, tasks, chunksize=chunk)
     finally:

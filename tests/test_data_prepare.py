@@ -129,6 +129,13 @@ def test_synthetic_is_deterministic_and_generated_beside_output(tmp_path):
     assert prepare(tmp_path / "a", dataset="synthetic", synthetic_count=12).unchanged
 
 
+def test_synthetic_never_overwrites_a_real_folder(tmp_path):
+    src = make_kvasir(tmp_path / "Kvasir-SEG", n=3)
+    with pytest.raises(DataError, match="did not write"):
+        prepare(tmp_path / "out", dataset="synthetic", src=src, synthetic_count=8)
+    assert len(list((src / "images").iterdir())) == 3
+
+
 def test_synthetic_pairs_look_like_polyps():
     shapes, empty = set(), 0
     for i in range(40):

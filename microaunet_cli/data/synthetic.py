@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from microaunet_cli.errors import DataError
 from microaunet_cli.fileio import write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ def generate_synthetic(root: Path, count: int, seed: int) -> bool:
     if _is_current(root, spec):
         log.info("synthetic images already in %s (%d, seed %d)", root, count, seed)
         return False
+    _refuse_foreign_folder(root)
     for sub in ("images", "masks"):
         shutil.rmtree(root / sub, ignore_errors=True)  # a smaller count must not leave stale pairs
         (root / sub).mkdir(parents=True)
@@ -54,9 +56,21 @@ def _is_current(root: Path, spec: dict) -> bool:
     if not marker.is_file():
         return False
     try:
-        return json.loads(marker.read_text(encoding="utf-8")) == spec
+        same = json.loads(marker.read_text(encoding="utf-8")) == spec
     except ValueError:
         return False
+    # Files deleted by hand since: regenerate rather than prepare a partial set.
+    return same and all(len(list((root / sub).glob("synth_*"))) == spec["count"] for sub in ("images", "masks"))
+
+
+def _refuse_foreign_folder(root: Path) -> None:
+    """Never delete images this generator did not write (--src pointing at a real data set, say)."""
+    if (root / MARKER).is_file():
+        return
+    for sub in ("images", "masks"):
+        if (root / sub).is_dir() and any((root / sub).iterdir()):
+            raise DataError(f"{root / sub}: holds files that the synthetic generator did not write; "
+                            f"give --dataset synthetic an empty or new --src (or none: it uses <out>/raw).")
 
 
 def synthetic_pair(seed: int, index: int) -> tuple[np.ndarray, np.ndarray]:

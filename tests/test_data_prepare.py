@@ -222,5 +222,7 @@ def test_wrong_dataset_for_folder(tmp_path):
     src = make_cvc_png(tmp_path / "cvc", n=3)
     with pytest.raises(DataError, match="--dataset cvc"):
         prepare(tmp_path / "out", dataset="kvasir", src=src)
+    with pytest.raises(DataError, match="is the data set folder itself"):
+        prepare(src, dataset="cvc", src=src)
     with pytest.raises(DataError, match="--src is required"):
         prepare(tmp_path / "out", dataset="kvasir")

@@ -68,6 +68,7 @@ def prepare_dataset(settings: PrepareSettings) -> PrepareResult:
     start = time.monotonic()
     out = settings.resolved_out()
     sources = gather_sources(settings)
+    _check_out(out, sources)
     plan = plan_splits(sources, settings)
     if plan.problems and not settings.skip_bad:
         raise bad_files_error(plan.problems)
@@ -86,6 +87,14 @@ def prepare_dataset(settings: PrepareSettings) -> PrepareResult:
     log.info("prepared %s in %.1f s: %s", out, seconds,
              ", ".join(f"{k} {v['count']}" for k, v in manifest["splits"].items()))
     return PrepareResult(out, manifest, unchanged=False, seconds=seconds)
+
+
+def _check_out(out: Path, sources: dict[str, Layout]) -> None:
+    """The output's train/ val/ test/ folders must not land inside a data set being read."""
+    for layout in sources.values():
+        if out.resolve() == layout.root.resolve():
+            raise DataError(f"--out {out} is the data set folder itself; write the prepared arrays elsewhere "
+                            f"(the default is data/<dataset>).")
 
 
 def plan_splits(sources: dict[str, Layout], settings: PrepareSettings) -> SplitPlan:

@@ -68,7 +68,7 @@ def prepare_dataset(settings: PrepareSettings) -> PrepareResult:
     start = time.monotonic()
     out = settings.resolved_out()
     sources = gather_sources(settings)
-    _check_out(out, sources)
+    _check_out(out, [settings.src, settings.kvasir_src, settings.cvc_src, *(s.root for s in sources.values())])
     plan = plan_splits(sources, settings)
     if plan.problems and not settings.skip_bad:
         raise bad_files_error(plan.problems)
@@ -89,12 +89,11 @@ def prepare_dataset(settings: PrepareSettings) -> PrepareResult:
     return PrepareResult(out, manifest, unchanged=False, seconds=seconds)
 
 
-def _check_out(out: Path, sources: dict[str, Layout]) -> None:
+def _check_out(out: Path, inputs: list[Path | None]) -> None:
     """The output's train/ val/ test/ folders must not land inside a data set being read."""
-    for layout in sources.values():
-        if out.resolve() == layout.root.resolve():
-            raise DataError(f"--out {out} is the data set folder itself; write the prepared arrays elsewhere "
-                            f"(the default is data/<dataset>).")
+    if any(path is not None and out.resolve() == path.resolve() for path in inputs):
+        raise DataError(f"--out {out} is the data set folder itself; write the prepared arrays elsewhere "
+                        f"(the default is data/<dataset>).")
 
 
 def plan_splits(sources: dict[str, Layout], settings: PrepareSettings) -> SplitPlan:

@@ -78,5 +78,8 @@ def _summary(result: PrepareResult) -> None:
     console.print(table)
     console.print(f"layout {layouts}; policy {manifest['policy']}; size {manifest['size']}; "
                   f"train mean {manifest['mean']} std {manifest['std']}", highlight=False)
+    if manifest.get("kfold"):
+        console.print(f"{manifest['kfold']['k']} folds of train/: choose the validation fold with "
+                      f"--set data.fold=K when training", highlight=False)
     if result.skipped:
         console.print(f"[yellow]{len(result.skipped)} file(s) left out[/]; see {result.out}/manifest.json")

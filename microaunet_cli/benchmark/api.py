@@ -130,6 +130,9 @@ def run_benchmark(settings: BenchmarkSettings) -> BenchmarkReport:
     if settings.threads is not None:
         torch.set_num_threads(settings.threads)
     device = resolve_device(settings.device)
+    if device.type == "cuda":
+        # Input shapes never change within a run: let cuDNN pick its fastest algorithm per shape.
+        torch.backends.cudnn.benchmark = True
     target = Target(device, (settings.size, settings.size), torch.get_num_threads())
     torch.manual_seed(0)
     subjects = load_subjects(settings, device)

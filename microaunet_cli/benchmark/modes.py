@@ -117,7 +117,7 @@ def _onnx(model: nn.Module, target: Target) -> Runner:
         run=lambda arr: sess.run(None, {name: arr}),
         prepare=lambda x: x.detach().cpu().numpy(),
         memory_note="ONNX Runtime allocates outside PyTorch",
-        note=f"{written.exporter} exporter, {providers[0]}",
+        note=f"{written.exporter} exporter, {sess.get_providers()[0]}",
         setup_s=time.perf_counter() - start,
     )
 
@@ -127,7 +127,7 @@ def _ort_providers(ort: Any, device: torch.device) -> list[str]:
         return ["CPUExecutionProvider"]
     if "CUDAExecutionProvider" not in ort.get_available_providers():
         raise ModeUnavailable("this onnxruntime has no CUDAExecutionProvider (pip install onnxruntime-gpu)")
-    return ["CUDAExecutionProvider"]
+    return ["CUDAExecutionProvider", "CPUExecutionProvider"]
 
 
 BUILDERS: dict[str, Callable[[nn.Module, Target], Runner]] = {

@@ -16,7 +16,8 @@ import torch
 
 CONVENTION = (
     "Latency: wall-clock time of one batch-1 forward under torch.inference_mode, after warm-up calls, "
-    "p50/p90 over the repeats; on CUDA the device is synchronised before and after each call. "
+    "p50/p90 over the repeats; on CUDA the device is synchronised before and after each call "
+    "(cudnn.benchmark on). "
     "Throughput: batch size / median time of a batch-N forward. Models and modes are interleaved "
     "within each repeat (A, B, A, B, ...) so machine noise hits all of them equally."
 )

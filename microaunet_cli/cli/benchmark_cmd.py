@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from microaunet_cli.benchmark import BenchmarkReport, BenchmarkSettings, run_benchmark, write_outputs
@@ -68,16 +69,22 @@ def _profile_table(label: str, ops: list[dict]) -> Table:
     return table
 
 
+def _print_table(table: Table) -> None:
+    # Piped output (a log file, CI) would get 80 columns and truncated numbers; give tables room.
+    wide = console if console.is_terminal else Console(width=max(console.width, 132))
+    wide.print(table)
+
+
 def print_report(report: BenchmarkReport) -> None:
-    console.print(_size_table(report))
-    console.print(_speed_table(report))
+    _print_table(_size_table(report))
+    _print_table(_speed_table(report))
     for r in report.skipped():
         console.print(f"[yellow]skipped[/] {r.model} / {r.mode}: {r.reason}", highlight=False)
     for r in report.ok():
         if r.memory_note and r.model == report.models[0].label:
             console.print(f"[dim]peak memory not measured for {r.mode}: {r.memory_note}[/]")
     for label, ops in report.profiles.items():
-        console.print(_profile_table(label, ops))
+        _print_table(_profile_table(label, ops))
     env = report.environment
     console.print(f"[dim]torch {env['torch_version']}, {env['cpu_threads']} CPU threads, {env['date']}. "
                   f"Latency: batch 1, p50/p90 of {report.settings['repeats']} repeats after "

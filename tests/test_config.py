@@ -102,3 +102,25 @@ def test_cli_print_config_and_models():
 def test_cli_version():
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and result.output.startswith("microaunet ")
+
+
+def test_environment_only_touches_fields_of_the_settings_being_built():
+    from microaunet_cli.data import PrepareSettings
+
+    env = {"MICROAUNET_TRAIN__EPOCHS": "3", "MICROAUNET_SIZE": "128", "MICROAUNET_HOME": "/x"}
+    prep = load_settings(PrepareSettings, environ=env)
+    assert prep.size == 128
+    run = load_settings(RunSettings, environ=env)
+    assert run.train.epochs == 3
+
+
+def test_atomic_files_get_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    from microaunet_cli.fileio import write_text_atomic
+
+    write_text_atomic(tmp_path / "a.txt", "x")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o666 & ~mask

@@ -109,12 +109,19 @@ def parse_set(items: Iterable[str]) -> list[tuple[str, Any]]:
     return out
 
 
-def env_overrides(environ: Mapping[str, str]) -> list[tuple[str, Any, str]]:
-    """``MICROAUNET_OPTIM__LR=5e-4`` sets ``optim.lr``; variables without ``__`` are not settings."""
+def env_overrides(environ: Mapping[str, str], fields: Iterable[str]) -> list[tuple[str, Any, str]]:
+    """``MICROAUNET_OPTIM__LR=5e-4`` sets ``optim.lr``, ``MICROAUNET_SIZE=128`` a top-level ``size``.
+
+    Only variables naming a field of the settings being built count, so one environment can hold
+    the settings of several commands (``MICROAUNET_TRAIN__EPOCHS`` does not disturb prepare-data).
+    """
+    fields = set(fields)
     out = []
     for name, value in sorted(environ.items()):
-        if name.startswith(ENV_PREFIX) and "__" in name:
-            dotted = name[len(ENV_PREFIX):].lower().replace("__", ".")
+        if not name.startswith(ENV_PREFIX):
+            continue
+        dotted = name[len(ENV_PREFIX):].lower().replace("__", ".")
+        if dotted.split(".", 1)[0] in fields:
             out.append((dotted, parse_value(value), f"environment {name}"))
     return out
 
@@ -137,7 +144,7 @@ def load_settings(
         layers.add(preset, "command defaults")
     if config is not None:
         layers.add(read_yaml(config), f"config file {config}")
-    for dotted, value, source in env_overrides(os.environ if environ is None else environ):
+    for dotted, value, source in env_overrides(os.environ if environ is None else environ, cls.model_fields):
         layers.set(dotted, value, source)
     for dotted, value in (options or {}).items():
         if value is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from microaunet_cli.cli import benchmark_cmd  # noqa: F401
 from microaunet_cli.cli import config_cmd  # noqa: F401
+from microaunet_cli.cli import demo_cmd  # noqa: F401
 from microaunet_cli.cli import evaluate_cmd  # noqa: F401
 from microaunet_cli.cli import export_cmd  # noqa: F401
 from microaunet_cli.cli import models_cmd  # noqa: F401

@@ -80,9 +80,9 @@ class RunFolder:
         val = [(row["epoch"], row["val_mdice"]) for row in history if row.get("val_mdice") is not None]
         if val:
             ax_dice.plot(*zip(*val), marker=".", label="validation mDice (per image)")
+            ax_dice.legend(loc="lower right")
         ax_dice.set_xlabel("epoch")
         ax_dice.set_ylim(0, 1)
-        ax_dice.legend(loc="lower right")
         fig.tight_layout()
         with atomic_path(self.root / "progress.png") as tmp:
             fig.savefig(tmp, format="png", dpi=100)

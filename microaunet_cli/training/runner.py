@@ -56,13 +56,13 @@ def distill(settings: RunSettings, resume: bool = False) -> dict[str, Any]:
 
 def _train(settings: RunSettings, kind: str, resume: bool) -> dict[str, Any]:
     started = time.time()
+    data = _open_data(settings)
     folder = run_folder_for(settings, kind)
     if resume:
         settings = _resumed_settings(settings, folder)
     rt = setup_runtime(settings.train)
     try:
         seed_everything(settings.train.seed + rt.rank, settings.train.deterministic)
-        data = _open_data(settings)
         if rt.is_main:
             folder.prepare(resume, settings.output.overwrite)
         barrier(rt)
@@ -106,6 +106,11 @@ def _resumed_settings(current: RunSettings, folder: RunFolder) -> RunSettings:
 
 def _open_data(settings: RunSettings) -> PreparedData:
     data = open_prepared(settings.data.resolved_dir())
+    if data.dataset != settings.data.dataset:
+        if "dataset" in settings.data.model_fields_set:
+            raise ConfigError(f"--dataset is {settings.data.dataset!r} but {data.root} holds {data.dataset!r}; "
+                              f"drop one of --dataset / --data-dir or make them agree")
+        settings.data.dataset = data.dataset  # --data-dir alone: the folder says what it holds
     if settings.data.size is not None and settings.data.size != data.size:
         raise ConfigError(f"data.size is {settings.data.size} but {data.root} was prepared at {data.size}; "
                           f"re-run `microaunet prepare-data --size {settings.data.size}` or drop data.size")

@@ -1,0 +1,1 @@
+"""Whole workflows built from the commands' library functions (the built-in demo)."""

@@ -32,15 +32,16 @@ def demo_command(
 
 def _show(result: dict[str, Any]) -> None:
     rows = result["rows"]
-    table = Table(title="Teacher vs distilled student (synthetic demo)")
-    for col in ("", "network", "parameters", "GFLOPs @256", "GMACs @256", "latency p50 (ms, batch 1)",
-                "test mDice", "test Dice (pooled)"):
+    table = Table(title="Teacher vs distilled student (synthetic demo)",
+                  caption="GFLOPs/GMACs at 1×3×256×256; ms = batch-1 latency p50 at 256×256; "
+                          "mDice per image, Dice pooled, on the test split")
+    for col in ("", "network", "params", "GFLOPs", "GMACs", "ms", "mDice", "Dice"):
         table.add_column(col, justify="left" if col in ("", "network") else "right")
     for r in rows:
         table.add_row(r["role"], r["model"], f"{r['params']:,}", f"{r['gflops']:.4f}", f"{r['gmacs']:.4f}",
                       f"{r['latency_ms_p50']:.1f}", f"{r['test_mdice']:.4f}", f"{r['test_dice_pooled']:.4f}")
     teacher, student = rows
-    table.add_row("student / teacher", "", f"{student['params'] / teacher['params']:.2f}×",
+    table.add_row("ratio", "student/teacher", f"{student['params'] / teacher['params']:.2f}×",
                   f"{student['gflops'] / teacher['gflops']:.2f}×", "",
                   f"{student['latency_ms_p50'] / teacher['latency_ms_p50']:.2f}×",
                   f"{student['test_mdice'] - teacher['test_mdice']:+.4f}", "")

@@ -61,6 +61,8 @@ class UNetBase(nn.Module):
     decoder_norms: nn.ModuleList
     bridge: nn.Module | None
     head: nn.Module
+    # Encoder stages whose block already halves the resolution (a strided stem): no max-pool after.
+    strided_stages: frozenset[int] = frozenset()
 
     def __init__(self, c_list: tuple[int, ...], num_classes: int, input_channels: int) -> None:
         super().__init__()
@@ -74,8 +76,11 @@ class UNetBase(nn.Module):
         _check_input(x, self.input_channels)
         out = x
         skips = []
-        for block, norm in zip(self.encoder[:5], self.encoder_norms):
-            out = F.gelu(F.max_pool2d(norm(block(out)), 2, 2))
+        for i, (block, norm) in enumerate(zip(self.encoder[:5], self.encoder_norms)):
+            out = norm(block(out))
+            if i not in self.strided_stages:
+                out = F.max_pool2d(out, 2, 2)
+            out = F.gelu(out)
             skips.append(out)
         out = F.gelu(self.encoder[5](out))
         bridged = self.bridge(*skips) if self.bridge is not None else skips

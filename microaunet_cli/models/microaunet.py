@@ -122,3 +122,45 @@ class MicroAUNet(UNetBase):
                 summary="MicroAUNet, faithful: DWDConv + LDGA blocks, LSCAB bridge")
 def microaunet(**kwargs) -> MicroAUNet:
     return MicroAUNet(**kwargs)
+
+
+class MicroAUNetFast(UNetBase):
+    """``microaunet_fast``: the student's blocks where they are cheap, plain convs where maps are large.
+
+    At these sizes the networks are bound by memory traffic of the high-resolution maps, not by
+    arithmetic (SPEC §5): the faithful student runs ~20 thin passes (depthwise, norm, activation,
+    pointwise...) at 1/2 and 1/4 resolution where the teacher runs one conv. This variant keeps
+    DWDBlock + LDGA for stages 3-6 and decoder stages 1-3 and the LSCAB bridge, but uses a strided
+    3×3 stem (no full-resolution map at all) and plain 3×3 convs at the two outermost levels.
+    """
+
+    def __init__(
+        self,
+        c_list: Sequence[int] = DEFAULT_C_LIST,
+        bridge: bool = True,
+        num_classes: int = 1,
+        input_channels: int = 3,
+    ) -> None:
+        super().__init__(tuple(c_list), num_classes, input_channels)
+        c = self.c_list
+        self.strided_stages = frozenset({0})
+        self.encoder = nn.ModuleList(
+            [nn.Conv2d(input_channels, c[0], 3, stride=2, padding=1), nn.Conv2d(c[0], c[1], 3, padding=1)]
+            + [nn.Sequential(DWDBlock(c[i - 1]), LDGA(c[i - 1], c[i])) for i in range(2, 6)]
+        )
+        self.encoder_norms = nn.ModuleList(nn.GroupNorm(4, ch) for ch in c[:5])
+        self.bridge = LSCAB(c[:5]) if bridge else None
+        self.decoder = nn.ModuleList(
+            [nn.Sequential(LDGA(c[i], c[i - 1]), DWDBlock(c[i - 1])) for i in range(5, 2, -1)]
+            + [nn.Conv2d(c[2], c[1], 3, padding=1), nn.Conv2d(c[1], c[0], 3, padding=1)]
+        )
+        self.decoder_norms = nn.ModuleList(nn.GroupNorm(4, ch) for ch in (c[4], c[3], c[2], c[1], c[0]))
+        self.head = nn.Conv2d(c[0], num_classes, 1)
+        self.apply(init_malunet_style)
+
+
+@register_model("microaunet_fast", role="student",
+                summary="MicroAUNet variant: strided stem and plain convs at the outer levels, "
+                        "DWDConv + LDGA inside, LSCAB bridge")
+def microaunet_fast(**kwargs) -> MicroAUNetFast:
+    return MicroAUNetFast(**kwargs)

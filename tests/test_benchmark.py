@@ -19,7 +19,7 @@ from microaunet_cli.benchmark.modes import ModeUnavailable, Runner
 from microaunet_cli.benchmark.timing import Timed, time_interleaved
 from microaunet_cli.cli.app import app
 from microaunet_cli.errors import ConfigError
-from microaunet_cli.models import count_parameters, create_model
+from microaunet_cli.models import count_parameters, create_model, list_models
 
 runner = CliRunner()
 # Tiny and quick: 32×32 inputs, a couple of repeats.
@@ -81,7 +81,7 @@ def test_cpu_peak_memory_follows_live_tensors():
 
 
 def test_report_has_every_model_ratio_environment_and_convention():
-    report = run_benchmark(BenchmarkSettings(modes=["eager", "bf16"], **QUICK))
+    report = run_benchmark(BenchmarkSettings(model=["malunet", "microaunet"], modes=["eager", "bf16"], **QUICK))
     assert [m.label for m in report.models] == ["malunet", "microaunet"]
     assert report.models[0].params_total == 177_943 and report.models[0].macs > 0
     assert [(r.model, r.mode) for r in report.results] == [
@@ -94,6 +94,11 @@ def test_report_has_every_model_ratio_environment_and_convention():
     assert {"torch_version", "device_name", "cpu_threads", "date"} <= set(report.environment)
     assert "MACs = FLOPs / 2" in report.conventions["flops"]
     assert "GroupNorm" in report.conventions["not_counted"]
+
+
+def test_without_models_or_checkpoints_every_registered_network_is_measured():
+    report = run_benchmark(BenchmarkSettings(modes=["eager"], **QUICK))
+    assert [m.label for m in report.models] == list_models()
 
 
 def test_unavailable_and_failing_modes_are_skipped_with_a_reason(monkeypatch):

@@ -13,9 +13,6 @@ import torch
 
 log = logging.getLogger(__name__)
 
-# Keep at most this share of free GPU memory for resident data (the rest is for the network).
-GPU_DATA_SHARE = 0.5
-
 
 class SplitFeed:
     """Yields ``(indices, images uint8 B×H×W×3, masks uint8 B×H×W)`` on the device."""
@@ -34,11 +31,7 @@ class SplitFeed:
     def _fits(self, on_device: str) -> bool:
         if on_device == "never":
             return False
-        if on_device == "always" or self.device.type != "cuda":
-            return True
-        need = self.arrays.images.nbytes + self.arrays.masks.nbytes
-        free, _ = torch.cuda.mem_get_info(self.device)
-        return need < GPU_DATA_SHARE * free
+        return on_device == "always" or self.device.type != "cuda" or self.arrays.fits_on(self.device)
 
     def shard(self, order: torch.Tensor) -> torch.Tensor:
         """This rank's share of ``order``, padded by wrapping so every rank gets as many samples."""
@@ -61,13 +54,14 @@ class SplitFeed:
 
     def batches(self, order: torch.Tensor, batch_size: int, start: int = 0) -> Iterator[tuple]:
         """Batches of ``order`` from batch number ``start`` on (resume in mid-epoch)."""
+        # One copy of the epoch's order to the device, not one (stalling) copy per batch.
+        dev_order = order.to(self.device) if self.resident else order
         for b in range(start, math.ceil(len(order) / batch_size)):
-            idx = order[b * batch_size : (b + 1) * batch_size]
-            yield b, idx, *self._gather(idx)
+            window = slice(b * batch_size, (b + 1) * batch_size)
+            yield b, order[window], *self._gather(order[window], dev_order[window])
 
-    def _gather(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _gather(self, idx: torch.Tensor, dev_idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.resident:
-            dev_idx = idx.to(self.device)
             return self.images[dev_idx], self.masks[dev_idx]
         sel = np.sort(idx.numpy())  # memory-mapped reads are faster in file order
         inverse = np.argsort(np.argsort(idx.numpy()))

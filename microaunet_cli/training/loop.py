@@ -159,9 +159,10 @@ class TrainingRun:
         bar.start_epoch(st.epoch, st.step_in_epoch)
         start = time.perf_counter()
         for b, _, images, masks in self.train_feed.batches(order, s.train.batch_size, st.step_in_epoch):
-            g = step_generator(s.train.seed, st.epoch, b)
+            g = step_generator(s.train.seed, st.epoch, b)  # CPU: anchor sampling in distillation
+            g_dev = g if self.rt.device.type == "cpu" else step_generator(s.train.seed, st.epoch, b, self.rt.device)
             ctx = StepContext(epoch=st.epoch, progress=st.epoch + b / n_batches, generator=g)
-            loss, terms = self.train_step(images, masks, ctx, g)
+            loss, terms = self.train_step(images, masks, ctx, g_dev)
             for k, v in {"loss": loss, **terms}.items():  # summed on the device: no sync per step
                 sums[k] = sums.get(k, 0.0) + v.detach().float() * images.shape[0]
             seen += images.shape[0]

@@ -111,9 +111,9 @@ def seed_everything(seed: int, deterministic: bool) -> None:
         torch.backends.cudnn.benchmark = True
 
 
-def step_generator(seed: int, epoch: int, step: int) -> torch.Generator:
-    """A CPU generator fixed by (seed, epoch, step): batches and augmentations repeat exactly on
-    resume, even in the middle of an epoch, without replaying earlier random draws."""
-    g = torch.Generator()
+def step_generator(seed: int, epoch: int, step: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """A generator fixed by (seed, epoch, step): batches and augmentations repeat exactly on resume,
+    even in the middle of an epoch, without replaying earlier random draws."""
+    g = torch.Generator(device=device)
     g.manual_seed((seed * 1_000_003 + epoch * 10_007 + step) % (2**63 - 1))
     return g

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from microaunet_cli.config.settings import Section
+from microaunet_cli.config.settings import Section, Side
 
 MODES = ("eager", "bf16", "compile", "onnx")
 Mode = Literal["eager", "bf16", "compile", "onnx"]
@@ -20,7 +20,7 @@ class BenchmarkSettings(Section):
     # Checkpoints to measure as trained (their own settings decide the architecture).
     ckpt: list[Path] = []
     # Input side: FLOPs, latency and memory all at 1×3×size×size (throughput at batch×3×size×size).
-    size: int = 256
+    size: Side = 256
     device: str = "auto"  # auto (cuda if visible, else cpu) | cpu | cuda | cuda:N
     # eager fp32; bf16 autocast; torch.compile (inductor); ONNX Runtime. Unavailable ones are skipped
     # with the reason in the output.
@@ -62,9 +62,3 @@ class BenchmarkSettings(Section):
                 raise ValueError(f"choose at least one of {', '.join(MODES)}")
         return v
 
-    @field_validator("size")
-    @classmethod
-    def _multiple_of_32(cls, v: int) -> int:
-        if v < 32 or v % 32:
-            raise ValueError("must be a positive multiple of 32 (the networks pool five times)")
-        return v

@@ -7,12 +7,22 @@ options only override these; nothing else defines a default.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 DATASETS = ("synthetic", "kvasir", "cvc", "polyp-mix")
 Dataset = Literal["synthetic", "kvasir", "cvc", "polyp-mix"]
+
+
+def _multiple_of_32(v: int) -> int:
+    if v < 32 or v % 32:
+        raise ValueError("must be a positive multiple of 32 (the networks pool five times)")
+    return v
+
+
+# An image side in pixels that the networks accept.
+Side = Annotated[int, AfterValidator(_multiple_of_32)]
 
 
 class Section(BaseModel):
@@ -26,18 +36,11 @@ class DataSettings(Section):
     # Folder written by `prepare-data`; None means data/<dataset> under the working directory.
     prepared_dir: Path | None = None
     # Input side in pixels; None takes the size the arrays were prepared at.
-    size: int | None = None
+    size: Side | None = None
     # k-fold index when the data was prepared with the kfold policy.
     fold: int | None = Field(default=None, ge=0)
     # Keep the uint8 arrays on the GPU when they fit (the fast path); memory-map otherwise.
     on_device: Literal["auto", "always", "never"] = "auto"
-
-    @field_validator("size")
-    @classmethod
-    def _multiple_of_32(cls, v: int | None) -> int | None:
-        if v is not None and (v < 32 or v % 32):
-            raise ValueError("must be a positive multiple of 32 (the networks pool five times)")
-        return v
 
     def resolved_dir(self) -> Path:
         return self.prepared_dir if self.prepared_dir is not None else Path("data") / self.dataset

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from microaunet_cli.config.settings import Dataset, Section
+from microaunet_cli.config.settings import Dataset, Section, Side
 
 Policy = Literal["pranet", "random", "sequence", "predefined", "kfold"]
 POLICIES = ("pranet", "random", "sequence", "predefined", "kfold")
@@ -26,7 +26,7 @@ class PrepareSettings(Section):
     # None: pranet for the real data sets (the published benchmark), random for synthetic.
     split: Policy | None = None
     # Square side in pixels of the stored arrays (the networks pool five times: multiple of 32).
-    size: int = 256
+    size: Side = 256
     seed: int = 42
     # Share of the training side held out for validation (never taken from the test side).
     val_fraction: float = Field(default=0.1, ge=0, lt=1)
@@ -43,12 +43,6 @@ class PrepareSettings(Section):
     # Prepare again even when the output is up to date.
     force: bool = False
 
-    @field_validator("size")
-    @classmethod
-    def _multiple_of_32(cls, v: int) -> int:
-        if v < 32 or v % 32:
-            raise ValueError("must be a positive multiple of 32 (the networks pool five times)")
-        return v
 
     @model_validator(mode="after")
     def _fractions_leave_training_data(self) -> PrepareSettings:

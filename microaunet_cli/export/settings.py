@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from microaunet_cli.config.settings import Section
+from microaunet_cli.config.settings import Section, Side
 
 Format = Literal["onnx", "torchscript", "export"]
 
@@ -21,7 +21,7 @@ class ExportSettings(Section):
     # Output file; None puts it beside the checkpoint (best.onnx, best.torchscript.pt, best.pt2).
     out: Path | None = None
     # Input side in pixels; None takes the size the checkpoint was trained at.
-    size: int | None = None
+    size: Side | None = None
     # ONNX opset; 18 is the dynamo exporter's native one (other values are converted to).
     opset: int = Field(default=18, ge=13, le=21)
     # auto tries the dynamo (torch.export-based) exporter first and falls back to the legacy one.
@@ -34,12 +34,6 @@ class ExportSettings(Section):
     atol: float = Field(default=1e-3, gt=0)
     min_dice: float = Field(default=0.99, gt=0, le=1)
 
-    @field_validator("size")
-    @classmethod
-    def _multiple_of_32(cls, v: int | None) -> int | None:
-        if v is not None and (v < 32 or v % 32):
-            raise ValueError("must be a positive multiple of 32 (the networks pool five times)")
-        return v
 
     @field_validator("check_batches")
     @classmethod

@@ -102,7 +102,7 @@ def test_infonce_single_class_batch_is_zero_but_connected():
 def test_l2_penalty_nonzero_with_gradient():
     w = torch.randn(3, 3, requires_grad=True)
     loss = l2_penalty([w])
-    assert float(loss) == pytest.approx(float((w.detach() ** 2).sum()))
+    assert float(loss.detach()) == pytest.approx(float((w.detach() ** 2).sum()))
     assert _grad_norm(loss, [w]) > 0
 
 

@@ -196,3 +196,28 @@ def test_two_process_torchrun_matches_single_process_evaluation(prepared, tmp_pa
     for convention in ("per_image", "pooled"):
         for key, value in single[convention].items():
             assert ddp[convention][key] == pytest.approx(value, abs=1e-6), (convention, key)
+
+
+def test_distill_resumed_inside_stage_two_stays_in_stage_two(prepared, tmp_path, monkeypatch):
+    train_teacher(settings_for(prepared, tmp_path, "train.epochs=1"))
+    real_step = progress_mod.TrainingProgress.step
+    calls = {"n": 0}
+
+    def step_then_signal(self, loss, lr):
+        real_step(self, loss, lr)
+        calls["n"] += 1
+        if calls["n"] == 14:  # second batch of epoch 4, the first epoch of stage 2 (4 batches/epoch)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(progress_mod.TrainingProgress, "step", step_then_signal)
+    cut = distill(settings_for(prepared, tmp_path, "train.epochs=5", model="microaunet"))
+    assert cut["status"] == "preempted"
+    last = load_checkpoint(tmp_path / "synthetic-microaunet-distill" / "checkpoints" / "last.pt")
+    assert (last["epoch"], last["step_in_epoch"]) == (3, 2)
+    monkeypatch.setattr(progress_mod.TrainingProgress, "step", real_step)
+    done = distill(settings_for(prepared, tmp_path, "train.epochs=5", model="microaunet"), resume=True)
+    assert done["status"] == "completed"
+    rows = [json.loads(line) for line in
+            (tmp_path / "synthetic-microaunet-distill" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["stage"] for r in rows] == [1, 1, 1, 2, 2]
+    assert "train_infonce" in rows[3] and "train_kl" not in rows[3]

@@ -16,6 +16,8 @@ from microaunet_cli.cli.base import ConfigOpt, PrintConfigOpt, SetOpt, app, cons
 def demo_command(
     out: Annotated[Path | None, typer.Option("--out", help="Folder for data, runs and reports (default demo/).")] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", help="Epochs of teacher and student each.")] = None,
+    student: Annotated[str | None, typer.Option("--student", help="Student network (default microaunet; "
+                                                "try microaunet_fast).")] = None,
     device: Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or mps.")] = None,
     quiet: Annotated[bool | None, typer.Option("--quiet", "-q", help="Only the final table.")] = None,
     config: ConfigOpt = None, sets: SetOpt = None, print_config: PrintConfigOpt = False,
@@ -24,7 +26,8 @@ def demo_command(
     benchmark both, and compare them in one table. Needs no download."""
     from microaunet_cli.workflow.demo import DemoSettings, run_demo
 
-    options = {"out": out, "teacher_epochs": epochs, "student_epochs": epochs, "device": device, "quiet": quiet}
+    options = {"out": out, "teacher_epochs": epochs, "student_epochs": epochs, "student": student,
+               "device": device, "quiet": quiet}
     settings = resolve_settings(DemoSettings, config=config, sets=sets, options=options, print_config=print_config)
     setup_logging(settings.quiet)
     _show(run_demo(settings))

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from microaunet_cli.config import RunSettings
 from microaunet_cli.config.settings import Section
@@ -20,6 +20,8 @@ class DemoSettings(Section):
     # Small images and a small set keep the whole workflow to a few minutes on a laptop CPU.
     size: int = 64
     count: int = 200
+    # The student to distil: the faithful design, or a variant such as microaunet_fast.
+    student: str = "microaunet"
     teacher_epochs: int = Field(default=30, ge=1)
     student_epochs: int = Field(default=30, ge=1)
     batch_size: int = Field(default=16, ge=1)
@@ -29,6 +31,15 @@ class DemoSettings(Section):
     bench_size: int = 256
     bench_repeats: int = Field(default=20, ge=1)
     quiet: bool = False
+
+    @field_validator("student")
+    @classmethod
+    def _registered(cls, v: str) -> str:
+        from microaunet_cli.models import list_models
+
+        if v not in list_models():
+            raise ValueError(f"not a registered network; choose one of: {', '.join(list_models())}")
+        return v
 
 
 def _run_settings(cfg: DemoSettings, data_dir: Path, model: str, epochs: int, **extra: Any) -> RunSettings:
@@ -54,8 +65,8 @@ def run_demo(cfg: DemoSettings) -> dict[str, Any]:
                                     seed=cfg.seed))
     log.info("2/5 train-teacher: malunet, %d epochs", cfg.teacher_epochs)
     teacher = train_teacher(_run_settings(cfg, data_dir, "malunet", cfg.teacher_epochs))
-    log.info("3/5 distill: microaunet under the teacher, %d epochs", cfg.student_epochs)
-    student = distill(_run_settings(cfg, data_dir, "microaunet", cfg.student_epochs,
+    log.info("3/5 distill: %s under the teacher, %d epochs", cfg.student, cfg.student_epochs)
+    student = distill(_run_settings(cfg, data_dir, cfg.student, cfg.student_epochs,
                                     distill={"teacher": teacher["checkpoint_best"]}))
     log.info("4/5 evaluate: both checkpoints on the test split")
     ckpts = {"teacher": Path(teacher["checkpoint_best"]), "student": Path(student["checkpoint_best"])}

@@ -8,12 +8,11 @@ import sys
 
 import pytest
 import torch
+from helpers import make_checkpoint
 from torch import nn
 from typer.testing import CliRunner
 
-from helpers import make_checkpoint
-from microaunet_cli.benchmark import BenchmarkSettings, count_flops, run_benchmark
-from microaunet_cli.benchmark import modes
+from microaunet_cli.benchmark import BenchmarkSettings, count_flops, modes, run_benchmark
 from microaunet_cli.benchmark.memory import forward_memory
 from microaunet_cli.benchmark.modes import ModeUnavailable, Runner
 from microaunet_cli.benchmark.timing import Timed, time_interleaved

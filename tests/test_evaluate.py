@@ -11,10 +11,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from helpers import NORMALIZATION, make_checkpoint
 from typer.testing import CliRunner
 
 import microaunet_cli.data as data_pkg
-from helpers import NORMALIZATION, make_checkpoint
 from microaunet_cli.cli.app import app
 from microaunet_cli.errors import DataError
 from microaunet_cli.evaluation.evaluate import (

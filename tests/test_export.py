@@ -9,13 +9,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import NORMALIZATION, make_checkpoint
 from typer.testing import CliRunner
 
-from helpers import NORMALIZATION, make_checkpoint
 from microaunet_cli.cli.app import app
 from microaunet_cli.errors import ConfigError
-from microaunet_cli.export import ExportError, ExportSettings, ParityError, export_checkpoint
-from microaunet_cli.export import deps, onnx_format, torchscript_format
+from microaunet_cli.export import (
+    ExportError,
+    ExportSettings,
+    ParityError,
+    deps,
+    export_checkpoint,
+    onnx_format,
+    torchscript_format,
+)
 from microaunet_cli.export.parity import mask_dice
 from microaunet_cli.export.samples import image_like_batch
 from microaunet_cli.training.checkpoint import model_from_checkpoint

@@ -12,9 +12,9 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from helpers import NORMALIZATION, make_checkpoint
 from typer.testing import CliRunner
 
-from helpers import NORMALIZATION, make_checkpoint
 from microaunet_cli.cli.app import app
 from microaunet_cli.errors import CheckpointError, DataError
 from microaunet_cli.inference.predict import list_images, output_names, predict

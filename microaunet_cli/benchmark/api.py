@@ -15,7 +15,7 @@ from microaunet_cli.benchmark.environment import describe_environment
 from microaunet_cli.benchmark.markdown import to_markdown
 from microaunet_cli.benchmark.modes import DESCRIPTIONS, ModeUnavailable, Runner, Target, build_runner
 from microaunet_cli.benchmark.profiling import top_operators
-from microaunet_cli.benchmark.report import BenchmarkReport, ModeResult, ModelInfo, compute_ratios
+from microaunet_cli.benchmark.report import BenchmarkReport, ModelInfo, ModeResult, compute_ratios
 from microaunet_cli.benchmark.settings import BenchmarkSettings
 from microaunet_cli.fileio import write_json_atomic, write_text_atomic
 from microaunet_cli.models import count_parameters, create_model, list_models
@@ -78,7 +78,7 @@ def _prepare_runners(subjects: list[Subject], settings: BenchmarkSettings, targe
             except ModeUnavailable as exc:
                 results[key] = ModeResult(s.label, mode, status="skipped", reason=str(exc))
                 continue
-            except Exception as exc:  # noqa: BLE001 - any backend failure only costs this one mode
+            except Exception as exc:
                 if mode == "eager":
                     raise
                 reason = f"failed: {type(exc).__name__}: {_first_line(exc)}"

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from microaunet_cli.cli import benchmark_cmd  # noqa: F401
-from microaunet_cli.cli import config_cmd  # noqa: F401
-from microaunet_cli.cli import demo_cmd  # noqa: F401
-from microaunet_cli.cli import evaluate_cmd  # noqa: F401
-from microaunet_cli.cli import export_cmd  # noqa: F401
-from microaunet_cli.cli import models_cmd  # noqa: F401
-from microaunet_cli.cli import predict_cmd  # noqa: F401
-from microaunet_cli.cli import prepare_cmd  # noqa: F401
-from microaunet_cli.cli import train_cmd  # noqa: F401
+from microaunet_cli.cli import (
+    benchmark_cmd,  # noqa: F401
+    config_cmd,  # noqa: F401
+    demo_cmd,  # noqa: F401
+    evaluate_cmd,  # noqa: F401
+    export_cmd,  # noqa: F401
+    models_cmd,  # noqa: F401
+    predict_cmd,  # noqa: F401
+    prepare_cmd,  # noqa: F401
+    train_cmd,  # noqa: F401
+)
 from microaunet_cli.cli.base import app
 
 

@@ -11,7 +11,14 @@ from rich.table import Table
 
 from microaunet_cli.benchmark import BenchmarkReport, BenchmarkSettings, run_benchmark, write_outputs
 from microaunet_cli.cli.base import (
-    ConfigOpt, PrintConfigOpt, SetOpt, app, console, guarded, resolve_settings, setup_logging,
+    ConfigOpt,
+    PrintConfigOpt,
+    SetOpt,
+    app,
+    console,
+    guarded,
+    resolve_settings,
+    setup_logging,
 )
 
 

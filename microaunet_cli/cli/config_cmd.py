@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from microaunet_cli.cli.base import ConfigOpt, SetOpt, app, guarded, resolve_settings
 from microaunet_cli.config import RunSettings
 

@@ -8,7 +8,16 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from microaunet_cli.cli.base import ConfigOpt, PrintConfigOpt, SetOpt, app, console, guarded, resolve_settings, setup_logging
+from microaunet_cli.cli.base import (
+    ConfigOpt,
+    PrintConfigOpt,
+    SetOpt,
+    app,
+    console,
+    guarded,
+    resolve_settings,
+    setup_logging,
+)
 
 
 @app.command("demo")

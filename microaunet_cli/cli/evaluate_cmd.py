@@ -9,7 +9,14 @@ import typer
 from rich.table import Table
 
 from microaunet_cli.cli.base import (
-    ConfigOpt, PrintConfigOpt, SetOpt, app, console, guarded, resolve_settings, setup_logging,
+    ConfigOpt,
+    PrintConfigOpt,
+    SetOpt,
+    app,
+    console,
+    guarded,
+    resolve_settings,
+    setup_logging,
 )
 from microaunet_cli.evaluation.evaluate import evaluate_checkpoint
 from microaunet_cli.evaluation.settings import EvaluateSettings

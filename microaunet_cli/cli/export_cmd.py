@@ -9,7 +9,14 @@ import typer
 from rich.table import Table
 
 from microaunet_cli.cli.base import (
-    ConfigOpt, PrintConfigOpt, SetOpt, app, console, guarded, resolve_settings, setup_logging,
+    ConfigOpt,
+    PrintConfigOpt,
+    SetOpt,
+    app,
+    console,
+    guarded,
+    resolve_settings,
+    setup_logging,
 )
 from microaunet_cli.export import ExportResult, ExportSettings, export_checkpoint
 
@@ -30,7 +37,7 @@ def _parity_table(result: ExportResult) -> Table:
 def export_command(
     ckpt: Annotated[Path | None, typer.Option(
         "--ckpt", help="Checkpoint to export (best.pt or last.pt).")] = None,
-    format: Annotated[str | None, typer.Option(  # noqa: A002 - the option is called --format
+    format: Annotated[str | None, typer.Option(
         "--format", help="onnx, torchscript or export (a torch.export .pt2). [default: onnx]")] = None,
     out: Annotated[Path | None, typer.Option(
         help="Output file. [default: beside the checkpoint: best.onnx / .torchscript.pt / .pt2]")] = None,

@@ -11,7 +11,15 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from microaunet_cli.cli.base import (
-    ConfigOpt, PrintConfigOpt, SetOpt, app, console, err_console, guarded, resolve_settings, setup_logging,
+    ConfigOpt,
+    PrintConfigOpt,
+    SetOpt,
+    app,
+    console,
+    err_console,
+    guarded,
+    resolve_settings,
+    setup_logging,
 )
 from microaunet_cli.inference.predict import PredictReport, predict
 from microaunet_cli.inference.settings import PredictSettings

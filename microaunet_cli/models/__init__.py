@@ -1,9 +1,8 @@
 """The networks: ``create_model(name, **kwargs)`` builds any registered one."""
 
-from microaunet_cli.models.registry import count_parameters, create_model, list_models, model_entry
-
 # Importing the modules registers their networks.
-from microaunet_cli.models import malunet as _malunet  # noqa: F401,E402
-from microaunet_cli.models import microaunet as _microaunet  # noqa: F401,E402
+from microaunet_cli.models import malunet as _malunet  # noqa: F401
+from microaunet_cli.models import microaunet as _microaunet  # noqa: F401
+from microaunet_cli.models.registry import count_parameters, create_model, list_models, model_entry
 
 __all__ = ["count_parameters", "create_model", "list_models", "model_entry"]

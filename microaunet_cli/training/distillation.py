@@ -10,7 +10,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from microaunet_cli.config import DistillSettings
-from microaunet_cli.losses import bce_dice_loss, bernoulli_kl, feature_mimic, imitation_weight, l2_penalty, pixel_infonce
+from microaunet_cli.losses import (
+    bce_dice_loss,
+    bernoulli_kl,
+    feature_mimic,
+    imitation_weight,
+    l2_penalty,
+    pixel_infonce,
+)
 from microaunet_cli.training.objectives import StepContext
 
 
@@ -83,7 +90,7 @@ class DistillationObjective(nn.Module):
 
     def _contrastive(self, s_logits, s_dec, t_logits, t_dec, masks, generator) -> torch.Tensor:
         h, w = s_dec.shape[-2:]
-        low = lambda x: F.interpolate(x.float(), size=(h, w), mode="nearest")  # noqa: E731
+        low = lambda x: F.interpolate(x.float(), size=(h, w), mode="nearest")
         labels = low(masks)[:, 0] > 0.5
         truth = labels
         return pixel_infonce(

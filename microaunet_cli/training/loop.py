@@ -65,7 +65,7 @@ class TrainingRun:
         self.scaler = torch.amp.GradScaler(rt.device.type, enabled=rt.amp_dtype == torch.float16)
         self.step_fn = self._wrap(self.objective)
         fold = settings.data.fold
-        feed = lambda split: SplitFeed(data.load(split, fold=fold), rt.device,  # noqa: E731
+        feed = lambda split: SplitFeed(data.load(split, fold=fold), rt.device,
                                        settings.data.on_device, rt.rank, rt.world_size)
         self.train_feed = feed("train")
         self.val_feed = feed("val") if "val" in data.splits and len(data.load("val", fold=fold)) else None

@@ -94,7 +94,7 @@ class RunFolder:
 
 def _git_revision() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, check=False,
                              text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
         return None

@@ -195,4 +195,4 @@ def _test_metrics(run: TrainingRun) -> dict[str, Any]:
     return out
 
 
-__all__ = ["Runtime", "distill", "train_teacher", "run_folder_for", "default_teacher_path"]
+__all__ = ["Runtime", "default_teacher_path", "distill", "run_folder_for", "train_teacher"]

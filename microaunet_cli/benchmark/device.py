@@ -10,19 +10,13 @@ from microaunet_cli.errors import ConfigError
 
 
 def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", torch.cuda.current_device())
-        return torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"--device {name!r} is not a device; use auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(f"--device {name} asked for CUDA but no CUDA GPU is visible; use --device cpu")
-        return torch.device("cuda", device.index if device.index is not None else torch.cuda.current_device())
-    if device.type != "cpu":
+    """The training core's device choice, limited to what the timers support (cpu and cuda)."""
+    from microaunet_cli.training.runtime import pick_device
+
+    if name == "auto" and not torch.cuda.is_available():
+        return torch.device("cpu")  # auto would pick mps, which the benchmark cannot time
+    device = pick_device(name, torch.cuda.current_device() if torch.cuda.is_available() else 0)
+    if device.type not in ("cpu", "cuda"):
         raise ConfigError(f"--device {name}: benchmarks run on cpu or cuda only")
     return device
 

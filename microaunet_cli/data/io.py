@@ -35,13 +35,13 @@ def read_image(path: str | Path) -> np.ndarray:
     array = _to_uint8(array, path, what="image")
     if array.ndim == 2 or (array.ndim == 3 and array.shape[2] == 1):
         raise DataError(f"{path}: image is greyscale (one channel); polyp images must be RGB colour. "
-                        f"Replace it with the colour original, or pass --skip-bad to leave it out.")
+                        f"Replace it with the colour original.")
     if array.ndim != 3 or array.shape[2] not in (3, 4):
         raise DataError(f"{path}: image has shape {array.shape}, expected height x width x 3 (RGB). "
-                        f"Re-save it as an RGB PNG or JPEG, or pass --skip-bad to leave it out.")
+                        f"Re-save it as an RGB PNG or JPEG.")
     if array.shape[2] == 4:
         raise DataError(f"{path}: image has 4 channels (RGBA or CMYK); convert it to 3-channel RGB "
-                        f"(e.g. drop the alpha channel), or pass --skip-bad to leave it out.")
+                        f"(e.g. drop the alpha channel).")
     if path.suffix.lower() in TIFF_SUFFIXES:
         return np.ascontiguousarray(array)  # tifffile already gives RGB
     return cv2.cvtColor(array, cv2.COLOR_BGR2RGB)  # OpenCV decodes to BGR
@@ -61,7 +61,7 @@ def read_mask(path: str | Path) -> np.ndarray:
     if midrange > MAX_MIDRANGE_FRACTION:
         raise DataError(f"{path}: mask is not binary ({midrange:.0%} of its pixels are between "
                         f"{_MIDRANGE[0]} and {_MIDRANGE[1] - 1}); is an image in the masks folder? "
-                        f"Masks must be black (background) and white (polyp); fix it or pass --skip-bad.")
+                        f"Masks must be black (background) and white (polyp); fix it.")
     return cv2.threshold(array, MASK_THRESHOLD - 1, 1, cv2.THRESH_BINARY)[1]  # 1 where >= 128
 
 
@@ -73,13 +73,13 @@ def _single_channel(array: np.ndarray, path: Path) -> np.ndarray:
     if array.ndim == 3 and array.shape[2] == 4:
         if array[:, :, 3].min() < 255:
             raise DataError(f"{path}: mask has a transparent alpha channel; it is ambiguous which channel "
-                            f"holds the polyp. Save the mask as a grey image, or pass --skip-bad.")
+                            f"holds the polyp. Save the mask as a grey image.")
         array = array[:, :, :3]
     if array.ndim == 3 and array.shape[2] == 3:
         # CVC-ClinicDB masks are 3 equal channels; taking the maximum also keeps coloured masks.
         return cv2.max(cv2.max(array[:, :, 0], array[:, :, 1]), array[:, :, 2])
     raise DataError(f"{path}: mask has shape {array.shape}, expected height x width (grey). "
-                    f"Save it as a grey image, or pass --skip-bad to leave it out.")
+                    f"Save it as a grey image.")
 
 
 def _to_uint8(array: np.ndarray, path: Path, what: str, labels_ok: bool = False) -> np.ndarray:
@@ -93,7 +93,7 @@ def _to_uint8(array: np.ndarray, path: Path, what: str, labels_ok: bool = False)
     if array.dtype == np.bool_:
         return array.astype(np.uint8)
     raise DataError(f"{path}: {what} has pixel type {array.dtype}; expected 8-bit (uint8). "
-                    f"Re-save it as an 8-bit PNG or JPEG, or pass --skip-bad to leave it out.")
+                    f"Re-save it as an 8-bit PNG or JPEG.")
 
 
 def _decode(path: Path) -> np.ndarray:
@@ -114,7 +114,7 @@ def _decode(path: Path) -> np.ndarray:
         array = None
     if array is None:
         raise DataError(f"{path}: cannot be decoded (corrupt, truncated or not an image); "
-                        f"download it again, or pass --skip-bad to leave it out.")
+                        f"download it again.")
     return array
 
 
@@ -130,7 +130,7 @@ def _decode_tiff(path: Path) -> np.ndarray:
             planar_separate = page.planarconfig == 2 and array.ndim == 3
     except Exception as exc:  # tifffile raises many types for broken files
         raise DataError(f"{path}: cannot be read as TIFF ({type(exc).__name__}: {exc}); "
-                        f"download it again, or pass --skip-bad to leave it out.") from None
+                        f"download it again.") from None
     if planar_separate:
         array = np.moveaxis(array, 0, -1)  # samples stored as planes: channels first on disk
     return array
@@ -139,10 +139,10 @@ def _decode_tiff(path: Path) -> np.ndarray:
 def _check_complete(data: bytes, path: Path) -> None:
     """Refuse truncated JPEG/PNG files: decoders may fill the missing rows with grey and say nothing."""
     if not data:
-        raise DataError(f"{path}: file is empty; download it again, or pass --skip-bad to leave it out.")
+        raise DataError(f"{path}: file is empty; download it again.")
     if data[:2] == b"\xff\xd8" and b"\xff\xd9" not in data[-1024:]:
         raise DataError(f"{path}: JPEG file is truncated (no end-of-image marker); "
-                        f"download it again, or pass --skip-bad to leave it out.")
+                        f"download it again.")
     if data[:8] == b"\x89PNG\r\n\x1a\n" and b"IEND" not in data[-64:]:
         raise DataError(f"{path}: PNG file is truncated (no IEND chunk); "
-                        f"download it again, or pass --skip-bad to leave it out.")
+                        f"download it again.")

@@ -73,8 +73,7 @@ def _read(path: Path) -> np.ndarray | str:
     try:
         return read_image(path)
     except DataError as exc:
-        # read_image's advice names prepare-data's --skip-bad; predict skips such files by itself.
-        return str(exc).replace(", or pass --skip-bad to leave it out", "")
+        return str(exc)
 
 
 def _mask_row(path: Path, name: str, prob: np.ndarray, mask: np.ndarray) -> dict[str, Any]:

@@ -39,12 +39,18 @@ class Decoded:
     error: str | None = None
 
 
-def resize_image(image: np.ndarray, size: int) -> np.ndarray:
+def resample(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Area averaging when shrinking (no aliasing), bilinear when enlarging. Predict uses the same
+    rule, so a network sees photographs resampled as its training arrays were."""
     h, w = image.shape[:2]
-    if (h, w) == (size, size):
+    if (h, w) == (height, width):
         return image
-    shrinking = h * w >= size * size
-    return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    shrinking = h * w >= height * width
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+
+
+def resize_image(image: np.ndarray, size: int) -> np.ndarray:
+    return resample(image, size, size)
 
 
 def resize_mask(mask: np.ndarray, size: int) -> np.ndarray:

@@ -5,16 +5,13 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from microaunet_cli.data.decode import resample
+
 
 def to_input_size(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """``H×W×3`` uint8 at the network's input size, resampled as prepare-data resamples its arrays
-    (area averaging when shrinking, so no aliasing; bilinear when enlarging): the network sees what it
-    was trained on."""
-    h, w = image.shape[:2]
-    if (h, w) == (height, width):
-        return image
-    shrinking = h * w >= height * width
-    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    """``H×W×3`` uint8 at the network's input size, resampled exactly as prepare-data resamples its
+    arrays: the network sees what it was trained on."""
+    return resample(image, height, width)
 
 
 def to_original_size(probs: np.ndarray, height: int, width: int) -> np.ndarray:

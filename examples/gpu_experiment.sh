@@ -11,7 +11,7 @@ DATASET=kvasir; PREP=(--dataset kvasir --src "$KVASIR")
 MAU=${MAU:-"python3 -m microaunet_cli"}
 mkdir -p "$OUT"; LOG="$OUT/log.txt"
 say() { echo "[$(date +%T)] $*" | tee -a "$LOG"; }
-THR_EPOCHS=2; THR_BATCHES="8 64"; THR_AMP="off bf16"
+THR_EPOCHS=2; THR_BATCHES=${THR_BATCHES:-"8 64"}; THR_AMP=${THR_AMP:-"off bf16"}
 if [ "${SMOKE:-0}" = 1 ]; then
   SIZE=64; BUDGET_S=5; THR_BATCHES="8"; THR_AMP="off"; DATASET=synthetic; PREP=(--dataset synthetic --count 48)
 fi
@@ -20,10 +20,12 @@ runs=work-runs; data=work-data/$DATASET
 say "device: $(python3 -c 'import torch;print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu", torch.__version__)')"
 say "prepare-data $DATASET at $SIZE"
 $MAU prepare-data "${PREP[@]}" --out "$data" --size "$SIZE" --quiet >>"$LOG" 2>&1 || say "prepare FAILED"
+say "prepared"  # the first GPU session lost most of its time before the experiment: time every step
 
 common=(--dataset "$DATASET" --data-dir "$data" --quiet --overwrite --set "output.runs_dir=$runs")
 thr() {  # model batch amp -> images/s of epoch 2
   local name="thr-$1-b$2-$3"
+  say "start $name"
   timeout 120 $MAU train-teacher --model "$1" --batch-size "$2" --amp "$3" --epochs $THR_EPOCHS --name "$name" \
     "${common[@]}" --set train.eval_every=100 >>"$LOG" 2>&1 || { say "$name FAILED"; return; }
   python3 - "$runs/$name/metrics.jsonl" "$1" "$2" "$3" >>"$OUT/throughput.tsv" <<'PY'
@@ -43,9 +45,12 @@ EPOCHS=$(python3 -c "print(max(2, int(${BUDGET_S} * float('${ips:-100}') / ${n_t
 say "experiment: $EPOCHS epochs each (batch 8, lr 1e-3, cosine to 1e-5), $n_train training images"
 exp=(--epochs "$EPOCHS" --batch-size 8 "${common[@]}")
 keep() { for f in summary.json metrics.csv; do [ -f "$runs/$1/$f" ] && cp "$runs/$1/$f" "$OUT/$1-$f"; done; }
+say "start teacher"
 timeout 300 $MAU train-teacher --model malunet "${exp[@]}" >>"$LOG" 2>&1 || say "teacher FAILED"; keep $DATASET-malunet
+say "start student alone"
 timeout 300 $MAU train-teacher --model microaunet --name $DATASET-microaunet-alone "${exp[@]}" >>"$LOG" 2>&1 \
   || say "student-alone FAILED"; keep $DATASET-microaunet-alone
+say "start distill"
 timeout 400 $MAU distill --model microaunet "${exp[@]}" >>"$LOG" 2>&1 || say "distill FAILED"; keep $DATASET-microaunet-distill
 python3 - "$runs" "$DATASET" >>"$OUT/experiment.tsv" <<'PY'
 import json, os, sys

@@ -25,6 +25,18 @@ def _multiple_of_32(v: int) -> int:
 Side = Annotated[int, AfterValidator(_multiple_of_32)]
 
 
+def _registered_model(v: str) -> str:
+    from microaunet_cli.models import list_models  # the registry imports settings' neighbours
+
+    if v not in list_models():
+        raise ValueError(f"not a registered network; choose one of: {', '.join(list_models())}")
+    return v
+
+
+# The name of a network in the model registry.
+ModelName = Annotated[str, AfterValidator(_registered_model)]
+
+
 class Section(BaseModel):
     """A group of settings: unknown keys are errors, values are checked on assignment too."""
 
@@ -47,21 +59,12 @@ class DataSettings(Section):
 
 
 class ModelSettings(Section):
-    name: str = "malunet"
+    name: ModelName = "malunet"
     # Channel widths of the six stages; None keeps the network's own default [8, 16, 24, 32, 48, 64].
     c_list: list[int] | None = None
     bridge: bool = True
     num_classes: int = Field(default=1, ge=1)
     input_channels: int = Field(default=3, ge=1)
-
-    @field_validator("name")
-    @classmethod
-    def _registered(cls, v: str) -> str:
-        from microaunet_cli.models import list_models
-
-        if v not in list_models():
-            raise ValueError(f"not a registered network; choose one of: {', '.join(list_models())}")
-        return v
 
     @field_validator("c_list")
     @classmethod

@@ -95,6 +95,16 @@ class UNetBase(nn.Module):
         return logits
 
 
+def encoder_norms(c_list: tuple[int, ...]) -> nn.ModuleList:
+    """GroupNorm(4) after each of the five pooled encoder stages."""
+    return nn.ModuleList(nn.GroupNorm(4, c) for c in c_list[:5])
+
+
+def decoder_norms(c_list: tuple[int, ...]) -> nn.ModuleList:
+    """GroupNorm(4) after each decoder stage, widths c4 down to c0."""
+    return nn.ModuleList(nn.GroupNorm(4, c) for c in reversed(c_list[:5]))
+
+
 def _check_input(x: torch.Tensor, channels: int) -> None:
     if torch.jit.is_scripting() or torch.compiler.is_compiling():
         return

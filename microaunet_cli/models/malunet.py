@@ -13,6 +13,8 @@ from microaunet_cli.models.layers import (
     DWConv,
     UNetBase,
     channel_pool,
+    decoder_norms,
+    encoder_norms,
     global_descriptor,
     init_malunet_style,
 )
@@ -113,7 +115,7 @@ class MALUNet(UNetBase):
             nn.Sequential(InvertedExternalAttention(c[3]), DilatedGatedAttention(c[3], c[4])),
             nn.Sequential(InvertedExternalAttention(c[4]), DilatedGatedAttention(c[4], c[5])),
         ])
-        self.encoder_norms = nn.ModuleList(nn.GroupNorm(4, ch) for ch in c[:5])
+        self.encoder_norms = encoder_norms(c)
         self.bridge = SpatialChannelBridge(c[:5]) if bridge else None
         self.decoder = nn.ModuleList([
             nn.Sequential(DilatedGatedAttention(c[5], c[4]), InvertedExternalAttention(c[4])),
@@ -122,7 +124,7 @@ class MALUNet(UNetBase):
             _conv3(c[2], c[1]),
             _conv3(c[1], c[0]),
         ])
-        self.decoder_norms = nn.ModuleList(nn.GroupNorm(4, ch) for ch in (c[4], c[3], c[2], c[1], c[0]))
+        self.decoder_norms = decoder_norms(c)
         self.head = nn.Conv2d(c[0], num_classes, 1)
         self.apply(init_malunet_style)
         for m in self.modules():

@@ -16,6 +16,8 @@ from microaunet_cli.models.layers import (
     DWConv,
     UNetBase,
     channel_pool,
+    decoder_norms,
+    encoder_norms,
     global_descriptor,
     init_malunet_style,
 )
@@ -108,12 +110,12 @@ class MicroAUNet(UNetBase):
             [DWDConv(input_channels, c[0])]
             + [nn.Sequential(DWDBlock(c[i - 1]), LDGA(c[i - 1], c[i])) for i in range(1, 6)]
         )
-        self.encoder_norms = nn.ModuleList(nn.GroupNorm(4, ch) for ch in c[:5])
+        self.encoder_norms = encoder_norms(c)
         self.bridge = LSCAB(c[:5]) if bridge else None
         self.decoder = nn.ModuleList(
             nn.Sequential(LDGA(c[i], c[i - 1]), DWDBlock(c[i - 1])) for i in range(5, 0, -1)
         )
-        self.decoder_norms = nn.ModuleList(nn.GroupNorm(4, ch) for ch in (c[4], c[3], c[2], c[1], c[0]))
+        self.decoder_norms = decoder_norms(c)
         self.head = nn.Conv2d(c[0], num_classes, 1)
         self.apply(init_malunet_style)
 
@@ -148,13 +150,13 @@ class MicroAUNetFast(UNetBase):
             [nn.Conv2d(input_channels, c[0], 3, stride=2, padding=1), nn.Conv2d(c[0], c[1], 3, padding=1)]
             + [nn.Sequential(DWDBlock(c[i - 1]), LDGA(c[i - 1], c[i])) for i in range(2, 6)]
         )
-        self.encoder_norms = nn.ModuleList(nn.GroupNorm(4, ch) for ch in c[:5])
+        self.encoder_norms = encoder_norms(c)
         self.bridge = LSCAB(c[:5]) if bridge else None
         self.decoder = nn.ModuleList(
             [nn.Sequential(LDGA(c[i], c[i - 1]), DWDBlock(c[i - 1])) for i in range(5, 2, -1)]
             + [nn.Conv2d(c[2], c[1], 3, padding=1), nn.Conv2d(c[1], c[0], 3, padding=1)]
         )
-        self.decoder_norms = nn.ModuleList(nn.GroupNorm(4, ch) for ch in (c[4], c[3], c[2], c[1], c[0]))
+        self.decoder_norms = decoder_norms(c)
         self.head = nn.Conv2d(c[0], num_classes, 1)
         self.apply(init_malunet_style)
 

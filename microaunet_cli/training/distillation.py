@@ -92,13 +92,12 @@ class DistillationObjective(nn.Module):
         h, w = s_dec.shape[-2:]
         low = lambda x: F.interpolate(x.float(), size=(h, w), mode="nearest")
         labels = low(masks)[:, 0] > 0.5
-        truth = labels
         return pixel_infonce(
             self.student_head(s_dec),
             self.teacher_head(t_dec.float()),
             labels,
-            student_wrong=(low(s_logits.detach())[:, 0] > 0) != truth,
-            teacher_right=(low(t_logits)[:, 0] > 0) == truth,
+            student_wrong=(low(s_logits.detach())[:, 0] > 0) != labels,
+            teacher_right=(low(t_logits)[:, 0] > 0) == labels,
             n_anchors=self.cfg.n_anchors,
             n_negatives=self.cfg.n_negatives,
             temperature=self.cfg.contrast_temperature,

@@ -65,10 +65,12 @@ class TrainingRun:
         self.scaler = torch.amp.GradScaler(rt.device.type, enabled=rt.amp_dtype == torch.float16)
         self.step_fn = self._wrap(self.objective)
         fold = settings.data.fold
-        feed = lambda split: SplitFeed(data.load(split, fold=fold), rt.device,
-                                       settings.data.on_device, rt.rank, rt.world_size)
-        self.train_feed = feed("train")
-        self.val_feed = feed("val") if "val" in data.splits and len(data.load("val", fold=fold)) else None
+        def feed(arrays) -> SplitFeed:
+            return SplitFeed(arrays, rt.device, settings.data.on_device, rt.rank, rt.world_size)
+
+        self.train_feed = feed(data.load("train", fold=fold))
+        val = data.load("val", fold=fold) if "val" in data.splits else None
+        self.val_feed = feed(val) if val is not None and len(val) else None
         self.state = LoopState()
         self.stop = StopFlag()
 
@@ -150,8 +152,7 @@ class TrainingRun:
     def train_epoch(self, bar: TrainingProgress) -> dict[str, Any] | None:
         s, st = self.s, self.state
         self.objective.train()
-        for g in self.optimizer.param_groups:
-            lr = g["lr"]
+        lr = self.optimizer.param_groups[0]["lr"]
         order = self.train_feed.order(st.epoch, s.train.seed, shuffle=True)
         n_batches = self.train_feed.num_batches(s.train.batch_size)
         sums: dict[str, torch.Tensor] = {}

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import torch
+from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -33,12 +34,10 @@ class TrainingProgress:
 
     def __enter__(self) -> TrainingProgress:
         if self.live:
-            from microaunet_cli.cli.base import err_console
-
             self.progress = Progress(
                 TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                 TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
-                console=err_console, transient=False,
+                console=Console(stderr=True), transient=False,
             )
             self.progress.__enter__()
             self.epoch_task = self.progress.add_task("epochs", total=self.epochs, info="")

@@ -20,7 +20,7 @@ from microaunet_cli.training.feed import SplitFeed
 from microaunet_cli.training.loop import TrainingRun
 from microaunet_cli.training.objectives import SegmentationObjective
 from microaunet_cli.training.run_folder import RunFolder
-from microaunet_cli.training.runtime import Runtime, barrier, seed_everything, setup_runtime, shutdown_runtime
+from microaunet_cli.training.runtime import barrier, seed_everything, setup_runtime, shutdown_runtime
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +58,9 @@ def _train(settings: RunSettings, kind: str, resume: bool) -> dict[str, Any]:
     started = time.time()
     data = _open_data(settings)
     folder = run_folder_for(settings, kind)
-    if resume:
-        settings = _resumed_settings(settings, folder)
+    resume_from = _last_checkpoint(folder) if resume else None
+    if resume_from is not None:
+        settings = _resumed_settings(settings, resume_from["settings"])
     rt = setup_runtime(settings.train)
     try:
         seed_everything(settings.train.seed + rt.rank, settings.train.deterministic)
@@ -69,8 +70,8 @@ def _train(settings: RunSettings, kind: str, resume: bool) -> dict[str, Any]:
         model = build_model(settings)
         objective, teacher_info = _objective(settings, kind, model, data)
         run = TrainingRun(settings, objective, data, rt, folder, extra_payload=lambda: teacher_info)
-        if resume:
-            run.restore(load_checkpoint(folder.last))
+        if resume_from is not None:
+            run.restore(resume_from)
         if rt.is_main:
             folder.write_config(settings)
             folder.write_env(rt.device, rt.world_size)
@@ -87,12 +88,15 @@ def _train(settings: RunSettings, kind: str, resume: bool) -> dict[str, Any]:
         shutdown_runtime(rt)
 
 
-def _resumed_settings(current: RunSettings, folder: RunFolder) -> RunSettings:
+def _last_checkpoint(folder: RunFolder) -> dict[str, Any]:
     if not folder.last.exists():
         raise ConfigError(f"--resume: no checkpoint at {folder.last}; start without --resume, or pass the "
                           f"--name of the run to continue")
-    saved = RunSettings.model_validate(load_checkpoint(folder.last)["settings"])
-    merged = saved.model_dump()
+    return load_checkpoint(folder.last)
+
+
+def _resumed_settings(current: RunSettings, saved_settings: dict[str, Any]) -> RunSettings:
+    merged = RunSettings.model_validate(saved_settings).model_dump()
     now = current.model_dump()
     for section, key in RESUME_OVERRIDABLE:
         merged[section][key] = now[section][key]
@@ -195,4 +199,4 @@ def _test_metrics(run: TrainingRun) -> dict[str, Any]:
     return out
 
 
-__all__ = ["Runtime", "default_teacher_path", "distill", "run_folder_for", "train_teacher"]
+__all__ = ["default_teacher_path", "distill", "run_folder_for", "train_teacher"]

@@ -7,10 +7,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from microaunet_cli.config import RunSettings
-from microaunet_cli.config.settings import Section
+from microaunet_cli.config.settings import ModelName, Section
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ class DemoSettings(Section):
     size: int = 64
     count: int = 200
     # The student to distil: the faithful design, or a variant such as microaunet_fast.
-    student: str = "microaunet"
+    student: ModelName = "microaunet"
     teacher_epochs: int = Field(default=30, ge=1)
     student_epochs: int = Field(default=30, ge=1)
     batch_size: int = Field(default=16, ge=1)
@@ -31,15 +31,6 @@ class DemoSettings(Section):
     bench_size: int = 256
     bench_repeats: int = Field(default=20, ge=1)
     quiet: bool = False
-
-    @field_validator("student")
-    @classmethod
-    def _registered(cls, v: str) -> str:
-        from microaunet_cli.models import list_models
-
-        if v not in list_models():
-            raise ValueError(f"not a registered network; choose one of: {', '.join(list_models())}")
-        return v
 
 
 def _run_settings(cfg: DemoSettings, data_dir: Path, model: str, epochs: int, **extra: Any) -> RunSettings:

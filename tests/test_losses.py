@@ -179,3 +179,20 @@ def test_objective_uses_stage_terms_and_leaves_teacher_alone(objective):
     for k, v in objective.teacher.state_dict().items():
         assert torch.equal(v, before[k]), k
     assert not any(n.startswith("teacher.") for n in objective.state_dict())
+
+
+def test_kl_can_be_kept_on_in_stage_two(objective):
+    images = torch.randn(2, 3, 64, 64)
+    masks = torch.zeros(2, 1, 64, 64)
+    masks[:, :, 10:30, 10:30] = 1
+    ctx = StepContext(epoch=8, progress=8.0, generator=torch.Generator().manual_seed(0))
+    kept = DistillationObjective(
+        objective.model, objective.teacher, DistillSettings(lambda_kl_stage2=0.5), epochs=10
+    )
+    kept.student_head.load_state_dict(objective.student_head.state_dict())
+    kept.teacher_head.load_state_dict(objective.teacher_head.state_dict())
+    loss_off, terms_off = objective(images, masks, ctx)
+    ctx.generator.manual_seed(0)
+    loss_on, terms_on = kept(images, masks, ctx)
+    assert "kl" not in terms_off and float(terms_on["kl"]) > 0
+    assert float(loss_on - loss_off) == pytest.approx(0.5 * float(terms_on["kl"]), rel=1e-4)

@@ -1,5 +1,5 @@
 """The distillation objective: imitation (seg + KL + feature mimicry, blended by ω), then
-preference distillation (seg + pixel InfoNCE + L2). See SPEC section 2."""
+preference distillation (seg + pixel InfoNCE + L2, and optionally the KL kept on). See SPEC section 2."""
 
 from __future__ import annotations
 
@@ -82,6 +82,10 @@ class DistillationObjective(nn.Module):
             con = self._contrastive(s_logits, s_dec, t_logits, t_dec, masks, ctx.generator)
             loss = loss + self.cfg.lambda_con * con
             terms["infonce"] = con.detach()
+            if self.cfg.lambda_kl_stage2 > 0:
+                kl = bernoulli_kl(s_logits, t_logits, self.cfg.temperature)
+                loss = loss + self.cfg.lambda_kl_stage2 * kl
+                terms["kl"] = kl.detach()
             if self.cfg.lambda_l2 > 0:
                 l2 = l2_penalty(self.model.parameters())
                 loss = loss + self.cfg.lambda_l2 * l2

@@ -56,6 +56,16 @@ def test_kfold_train_and_val_are_complementary(prepared):
     assert sorted(all_val) == sorted(data._stored("train").names)
 
 
+def test_kfold_normalization_leaves_out_the_held_out_fold(prepared):
+    data = open_prepared(prepared / "kfold")
+    for fold in range(4):
+        pixels = np.asarray(data.load("train", fold=fold).images).reshape(-1, 3) / 255.0
+        mean, std = data.normalization(fold)
+        assert np.allclose(mean, pixels.mean(0), atol=1e-5) and np.allclose(std, pixels.std(0), atol=1e-5)
+    assert data.normalization(0) != data.normalization(1)
+    assert data.normalization(None) == (data.mean, data.std)
+
+
 def test_fold_errors_say_to_set_data_fold(prepared):
     with pytest.raises(DataError, match="data.fold"):
         open_prepared(prepared / "kfold").load("train")

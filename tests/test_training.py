@@ -54,6 +54,20 @@ def test_train_teacher_lowers_loss_and_writes_every_file(prepared, tmp_path):
     assert len(ckpt["normalization"]["mean"]) == 3
 
 
+def test_kfold_run_normalises_with_its_training_folds_only(tmp_path):
+    from microaunet_cli.data import open_prepared
+
+    out = tmp_path / "kfold"
+    prepare_dataset(PrepareSettings(dataset="synthetic", out=out, size=32, synthetic_count=20, split="kfold",
+                                    folds=4, workers=1))
+    settings = settings_for(out, tmp_path / "runs", "data.fold=2", "train.epochs=1", "model.name=microaunet_fast")
+    train_teacher(settings)
+    ckpt = load_checkpoint(tmp_path / "runs" / "synthetic-microaunet_fast" / "checkpoints" / "last.pt")
+    mean, std = open_prepared(out).normalization(2)
+    assert ckpt["normalization"] == {"mean": list(mean), "std": list(std)}
+    assert list(mean) != open_prepared(out).manifest["mean"]
+
+
 def _weights(path: Path) -> dict[str, torch.Tensor]:
     return load_checkpoint(path)["model"]
 

@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from microaunet_cli import __version__
 from microaunet_cli.data.decode import decode_samples, worker_count
 from microaunet_cli.data.layouts import Layout, Sample
@@ -185,7 +187,7 @@ def _manifest(plan: SplitPlan, records: dict[str, SplitRecord], settings: Prepar
         "seed": settings.seed,
         "size": settings.size,
         **_policy_options(settings),
-        "kfold": _kfold_ranges(records["train"], plan) if plan.folds is not None else None,
+        "kfold": _kfold_ranges(records["train"], plan, stats) if plan.folds is not None else None,
         "interpolation": {"image": "area when shrinking, linear when enlarging",
                           "mask": "threshold 128, resize as 0/255 like the image, threshold 128 again"},
         "splits": splits,
@@ -213,16 +215,19 @@ def _policy_options(settings: PrepareSettings) -> dict:
     return options
 
 
-def _kfold_ranges(train: SplitRecord, plan: SplitPlan) -> dict:
-    """[start, end) rows of each fold in train/; computed on the kept samples, after any skipping."""
+def _kfold_ranges(train: SplitRecord, plan: SplitPlan, stats: ChannelStats) -> dict:
+    """[start, end) rows of each fold in train/, computed on the kept samples after any skipping, and
+    the normalisation of each fold's training side (the other folds), so no run sees its held-out fold."""
     fold_of = {s.name: f for s, f in zip(plan.splits["train"], plan.folds or [])}
-    folds = [fold_of[s.name] for s in train.kept]
+    folds = np.array([fold_of[s.name] for s in train.kept])
     k = max(fold_of.values()) + 1
-    ranges = []
+    ranges, fold_stats = [], []
     for fold in range(k):
-        rows = [i for i, f in enumerate(folds) if f == fold]
-        ranges.append([rows[0], rows[-1] + 1] if rows else [0, 0])
-    return {"k": k, "ranges": ranges}
+        rows = np.flatnonzero(folds == fold)
+        ranges.append([int(rows[0]), int(rows[-1]) + 1] if len(rows) else [0, 0])
+        mean, std = stats.mean_std(np.flatnonzero(folds != fold))
+        fold_stats.append({"mean": mean, "std": std})
+    return {"k": k, "ranges": ranges, "normalization": fold_stats}
 
 
 def _fingerprint(settings: PrepareSettings, sources: dict[str, Layout], plan: SplitPlan) -> str:

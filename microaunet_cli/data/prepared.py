@@ -79,6 +79,14 @@ class PreparedData:
     def std(self) -> tuple[float, float, float]:
         return tuple(self.manifest["std"])  # type: ignore[return-value]
 
+    def normalization(self, fold: int | None = None) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """Mean and std to standardise inputs with: of the training images, and for k-fold data of the
+        folds that train (the held-out fold excluded; folders from before 0.2 fall back to all folds)."""
+        per_fold = (self.manifest.get("kfold") or {}).get("normalization")
+        if per_fold and fold is not None:
+            return tuple(per_fold[fold]["mean"]), tuple(per_fold[fold]["std"])
+        return self.mean, self.std
+
     @property
     def is_kfold(self) -> bool:
         return self.manifest.get("kfold") is not None

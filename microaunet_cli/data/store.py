@@ -24,23 +24,29 @@ from microaunet_cli.fileio import atomic_path, write_text_atomic
 
 @dataclass
 class ChannelStats:
-    """Running per-channel sums of the training images on the [0, 1] scale."""
+    """Per-channel moments of each training image on the [0, 1] scale.
 
-    total: np.ndarray = field(default_factory=lambda: np.zeros(3))
-    squares: np.ndarray = field(default_factory=lambda: np.zeros(3))
-    pixels: int = 0
+    Every prepared image has the same size, so the statistics of any subset of rows (the training
+    folds of a k-fold split) are plain means of the per-image moments."""
+
+    means: list[np.ndarray] = field(default_factory=list)
+    squares: list[np.ndarray] = field(default_factory=list)
 
     def add(self, image: np.ndarray) -> None:
         # cv2.meanStdDev is one C pass; NumPy float conversion of every pixel took a quarter of the run.
         mean, std = (v.ravel() / 255.0 for v in cv2.meanStdDev(image))
-        pixels = image.shape[0] * image.shape[1]
-        self.total += mean * pixels
-        self.squares += (np.square(std) + np.square(mean)) * pixels
-        self.pixels += pixels
+        self.means.append(mean)
+        self.squares.append(np.square(std) + np.square(mean))
 
-    def mean_std(self) -> tuple[list[float], list[float]]:
-        mean = self.total / max(self.pixels, 1)
-        var = np.maximum(self.squares / max(self.pixels, 1) - mean**2, 0.0)
+    def mean_std(self, rows: np.ndarray | None = None) -> tuple[list[float], list[float]]:
+        """Mean and standard deviation over the images ``rows`` (all of them by default)."""
+        if not self.means:
+            return [0.0] * 3, [1.0] * 3
+        means, squares = np.stack(self.means), np.stack(self.squares)
+        if rows is not None:
+            means, squares = means[rows], squares[rows]
+        mean = means.mean(axis=0)
+        var = np.maximum(squares.mean(axis=0) - mean**2, 0.0)
         return [round(float(m), 6) for m in mean], [round(float(s), 6) for s in np.sqrt(var)]
 
 

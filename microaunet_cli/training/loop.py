@@ -65,6 +65,8 @@ class TrainingRun:
         self.scaler = torch.amp.GradScaler(rt.device.type, enabled=rt.amp_dtype == torch.float16)
         self.step_fn = self._wrap(self.objective)
         fold = settings.data.fold
+        self.mean, self.std = data.normalization(fold)
+
         def feed(arrays) -> SplitFeed:
             return SplitFeed(arrays, rt.device, settings.data.on_device, rt.rank, rt.world_size)
 
@@ -124,7 +126,7 @@ class TrainingRun:
             "settings": self.s.model_dump(mode="json"),
             "size": self.data.size,
             "dataset": self.data.dataset,
-            "normalization": {"mean": list(self.data.mean), "std": list(self.data.std)},
+            "normalization": {"mean": list(self.mean), "std": list(self.std)},
             "metrics": metrics or {},
             **self.extra_payload(),
         }
@@ -187,7 +189,7 @@ class TrainingRun:
         x = images.permute(0, 3, 1, 2).float().div_(255.0)
         y = masks.unsqueeze(1).float()
         x, y = augment_batch(x, y, self.s.augment, g)
-        x = standardize(x, self.data.mean, self.data.std)
+        x = standardize(x, self.mean, self.std)
         if self.s.train.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with self.rt.autocast():
@@ -240,7 +242,7 @@ class TrainingRun:
         metrics = SegmentationMetrics()
         order = feed.order(0, 0, shuffle=False)
         for _, idx, images, masks in feed.batches(order, self.s.train.eval_batch_size):
-            x = normalize_batch(images, self.data.mean, self.data.std)
+            x = normalize_batch(images, self.mean, self.std)
             if self.s.train.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with self.rt.autocast():

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from microaunet_cli.config import RunSettings, load_settings
-from microaunet_cli.data import PrepareSettings, prepare_dataset
+from microaunet_cli.data import PrepareSettings, open_prepared, prepare_dataset
 from microaunet_cli.errors import CheckpointError, ConfigError, DataError, TrainingError
 from microaunet_cli.training import progress as progress_mod
 from microaunet_cli.training.checkpoint import load_checkpoint
@@ -55,8 +55,6 @@ def test_train_teacher_lowers_loss_and_writes_every_file(prepared, tmp_path):
 
 
 def test_kfold_run_normalises_with_its_training_folds_only(tmp_path):
-    from microaunet_cli.data import open_prepared
-
     out = tmp_path / "kfold"
     prepare_dataset(PrepareSettings(dataset="synthetic", out=out, size=32, synthetic_count=20, split="kfold",
                                     folds=4, workers=1))

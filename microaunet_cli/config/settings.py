@@ -147,8 +147,8 @@ class DistillSettings(Section):
     mimic: Literal["channel_norm", "attention"] = "channel_norm"
     lambda_con: float = Field(default=0.1, ge=0)
     lambda_l2: float = Field(default=1e-5, ge=0)
-    # Bernoulli KL kept through stage 2 at this weight. SPEC's stage 2 has no output term (0);
-    # a small weight keeps the student's outputs tied to the teacher's after imitation ends.
+    # Bernoulli KL kept through stage 2 at this weight, tying the student's outputs to the teacher's
+    # after imitation ends. SPEC's stage 2 has no output term (0); on Kvasir, 1 did not help.
     lambda_kl_stage2: float = Field(default=0.0, ge=0)
     n_anchors: int = Field(default=256, ge=1)
     n_negatives: int = Field(default=512, ge=1)

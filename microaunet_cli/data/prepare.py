@@ -187,7 +187,7 @@ def _manifest(plan: SplitPlan, records: dict[str, SplitRecord], settings: Prepar
         "seed": settings.seed,
         "size": settings.size,
         **_policy_options(settings),
-        "kfold": _kfold_ranges(records["train"], plan, stats) if plan.folds is not None else None,
+        "kfold": _kfold_layout(records["train"], plan, stats) if plan.folds is not None else None,
         "interpolation": {"image": "area when shrinking, linear when enlarging",
                           "mask": "threshold 128, resize as 0/255 like the image, threshold 128 again"},
         "splits": splits,
@@ -215,7 +215,7 @@ def _policy_options(settings: PrepareSettings) -> dict:
     return options
 
 
-def _kfold_ranges(train: SplitRecord, plan: SplitPlan, stats: ChannelStats) -> dict:
+def _kfold_layout(train: SplitRecord, plan: SplitPlan, stats: ChannelStats) -> dict:
     """[start, end) rows of each fold in train/, computed on the kept samples after any skipping, and
     the normalisation of each fold's training side (the other folds), so no run sees its held-out fold."""
     fold_of = {s.name: f for s, f in zip(plan.splits["train"], plan.folds or [])}

@@ -81,7 +81,8 @@ class PreparedData:
 
     def normalization(self, fold: int | None = None) -> tuple[tuple[float, ...], tuple[float, ...]]:
         """Mean and std to standardise inputs with: of the training images, and for k-fold data of the
-        folds that train (the held-out fold excluded; folders from before 0.2 fall back to all folds)."""
+        folds that train (the held-out fold excluded). Folders prepared before per-fold statistics were
+        stored fall back to the whole train block."""
         per_fold = (self.manifest.get("kfold") or {}).get("normalization")
         if per_fold and fold is not None:
             return tuple(per_fold[fold]["mean"]), tuple(per_fold[fold]["std"])

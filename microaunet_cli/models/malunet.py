@@ -84,12 +84,14 @@ class SpatialChannelBridge(nn.Module):
         self.per_stage = nn.ModuleList(nn.Linear(total, c) for c in c_list)
 
     def forward(self, *skips: torch.Tensor) -> list[torch.Tensor]:
-        skips = [t * self.spatial(channel_pool(t)) + t for t in skips]
-        desc = self.mix(global_descriptor(tuple(skips)))  # B×1×total
+        gated = [t * self.spatial(channel_pool(t)) for t in skips]  # satt·t
+        mixed = [g + t for g, t in zip(gated, skips)]  # s = satt·t + t
+        desc = self.mix(global_descriptor(tuple(mixed)))  # B×1×total
         out = []
-        for t, fc in zip(skips, self.per_stage):
+        for s, g, fc in zip(mixed, gated, self.per_stage):
             att = torch.sigmoid(fc(desc)).transpose(1, 2).unsqueeze(-1)  # B×C×1×1
-            out.append(t * att + t)
+            # The published bridge adds the spatially gated skip (satt·t) back, not s: no extra identity.
+            out.append(s * att + g)
         return out
 
 

@@ -85,17 +85,66 @@ def test_infonce_falls_as_student_moves_to_teacher():
     assert all(a > b for a, b in zip(losses, losses[1:]))
 
 
-def test_infonce_weights_preferred_anchors():
-    teacher, labels, _ = _embeddings()
-    student = torch.randn(2, 16, 12, 12)
-    wrong = torch.zeros_like(labels)
-    wrong[:, :6] = True
-    kwargs = dict(generator=None, student_wrong=wrong, teacher_right=torch.ones_like(labels))
-    torch.manual_seed(0)
-    plain = pixel_infonce(student, teacher, labels, preference_weight=1.0, **kwargs)
-    torch.manual_seed(0)
-    weighted = pixel_infonce(student, teacher, labels, preference_weight=5.0, **kwargs)
-    assert float(plain) != pytest.approx(float(weighted))
+@pytest.mark.parametrize("preferred_are_hard", [True, False])
+def test_infonce_weights_preferred_anchors_more(preferred_are_hard):
+    """Anchors the student gets wrong (and the teacher right) carry preference_weight times the
+    weight of the others: with those anchors the hard ones, raising the weight raises the loss; with
+    them the easy ones, it lowers it."""
+    teacher, labels, g = _embeddings()
+    hard = torch.zeros_like(labels)
+    hard[:, :6] = True  # the top half: the student's embedding there is noise, elsewhere the teacher's
+    student = torch.where(hard[:, None], torch.randn(2, 16, 12, 12, generator=g), teacher)
+    wrong = hard if preferred_are_hard else ~hard
+    losses = []
+    for weight in (1.0, 2.0, 5.0):
+        losses.append(float(pixel_infonce(student, teacher, labels, student_wrong=wrong,
+                                          teacher_right=torch.ones_like(labels), preference_weight=weight,
+                                          generator=torch.Generator().manual_seed(0))))
+    rising = all(a < b for a, b in zip(losses, losses[1:]))
+    falling = all(a > b for a, b in zip(losses, losses[1:]))
+    assert rising if preferred_are_hard else falling, losses
+
+
+def test_infonce_is_fixed_by_its_generator():
+    teacher, labels, g = _embeddings()
+    student = torch.randn(2, 16, 12, 12, generator=g)
+    runs = [float(pixel_infonce(student, teacher, labels, n_anchors=8, n_negatives=8,
+                                generator=torch.Generator().manual_seed(seed))) for seed in (5, 5, 6)]
+    assert runs[0] == runs[1] != runs[2]
+
+
+def test_anchor_sampling_is_uniform_over_its_class():
+    from microaunet_cli.losses.distill import _sample
+
+    member = torch.zeros(40, dtype=torch.bool)
+    member[[3, 7, 8, 20, 39]] = True
+    picks = _sample(member, member.sum(), 5000, torch.Generator().manual_seed(0))
+    assert set(picks.tolist()) == {3, 7, 8, 20, 39}
+    counts = torch.bincount(picks, minlength=40)[member].float()
+    assert (counts / 5000 - 0.2).abs().max() < 0.03  # 5 equally likely members: 0.2 each
+
+
+def test_infonce_samples_on_the_device_without_host_syncs():
+    """No op that reads a tensor's values back to the host (a GPU sync): no nonzero, no .item()."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Ops(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.seen = set()
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.seen.add(func.overloadpacket.__name__)
+            return func(*args, **(kwargs or {}))
+
+    teacher, labels, g = _embeddings()
+    student = torch.randn(2, 16, 12, 12, generator=g, requires_grad=True)
+    with Ops() as ops:
+        loss = pixel_infonce(student, teacher, labels, student_wrong=labels, teacher_right=labels,
+                             generator=torch.Generator().manual_seed(0))
+        single = pixel_infonce(student, teacher, torch.zeros_like(labels), generator=torch.Generator())
+    assert not ops.seen & {"nonzero", "_local_scalar_dense", "item", "is_nonzero", "masked_select"}, ops.seen
+    assert float(loss.detach()) > 0 and float(single.detach()) == 0.0
 
 
 def test_infonce_single_class_batch_is_zero_but_connected():
@@ -168,17 +217,123 @@ def test_objective_uses_stage_terms_and_leaves_teacher_alone(objective):
     images = torch.randn(2, 3, 64, 64)
     masks = torch.zeros(2, 1, 64, 64)
     masks[:, :, 10:30, 10:30] = 1
-    before = {k: v.clone() for k, v in objective.teacher.state_dict().items()}
     _, stage1 = objective(images, masks, StepContext(epoch=2, progress=2.5, generator=torch.Generator()))
     loss, stage2 = objective(images, masks, StepContext(epoch=8, progress=8.0, generator=torch.Generator()))
     assert {"mimic", "kl", "omega"} <= set(stage1) and "infonce" not in stage1
     assert {"infonce", "l2"} <= set(stage2) and "kl" not in stage2
     assert float(stage1["omega"]) == pytest.approx(imitation_weight(2.5, 6.0))
-    loss.backward()
-    assert all(p.grad is None for p in objective.teacher.parameters())
-    for k, v in objective.teacher.state_dict().items():
-        assert torch.equal(v, before[k]), k
     assert not any(n.startswith("teacher.") for n in objective.state_dict())
+
+
+def test_teacher_gets_no_gradient_and_keeps_its_statistics():
+    """The teacher runs under no_grad and in eval mode whatever state it is handed in: even with its
+    weights asking for gradient and its BatchNorm layers in training mode (a student network used as
+    teacher has running statistics), a step leaves it exactly as it was."""
+    teacher = create_model("microaunet")
+    obj = DistillationObjective(create_model("microaunet_fast"), teacher, DistillSettings(), epochs=10)
+    images = torch.randn(2, 3, 64, 64)
+    masks = torch.zeros(2, 1, 64, 64)
+    masks[:, :, 10:30, 10:30] = 1
+    before = {k: v.clone() for k, v in teacher.state_dict().items()}
+    obj.train()
+    teacher.train().requires_grad_(True)  # a probe: the objective must not rely on these being off
+    for epoch in (2, 8):
+        loss, _ = obj(images, masks, StepContext(epoch=epoch, progress=float(epoch), generator=torch.Generator()))
+        loss.backward()
+    assert all(p.grad is None for p in teacher.parameters())
+    assert any("running_mean" in k for k in before)
+    for k, v in teacher.state_dict().items():
+        assert torch.equal(v, before[k]), k
+
+
+def _batch():
+    torch.manual_seed(0)
+    images = torch.randn(2, 3, 64, 64)
+    masks = torch.zeros(2, 1, 64, 64)
+    masks[:, :, 16:40, 20:44] = 1
+    return images, masks
+
+
+def _twin(base: DistillationObjective, **cfg) -> DistillationObjective:
+    """An objective sharing ``base``'s networks and heads, with other weights."""
+    twin = DistillationObjective(base.model, base.teacher, base.cfg.model_copy(update=cfg), epochs=10)
+    twin.load_state_dict(base.state_dict())
+    return twin
+
+
+def _step(obj: DistillationObjective, epoch: int, progress: float):
+    images, masks = _batch()
+    ctx = StepContext(epoch=epoch, progress=progress, generator=torch.Generator().manual_seed(0))
+    loss, terms = obj(images, masks, ctx)
+    grads = torch.autograd.grad(loss, list(obj.model.parameters()), allow_unused=True)
+    flat = torch.cat([g.flatten() for g in grads if g is not None])
+    return loss.detach(), terms, flat
+
+
+def test_stage_one_loss_is_seg_plus_the_weighted_blend(objective):
+    # λ_imit 3 and ω about 0.15: every term carries weight, none is negligible.
+    obj = _twin(objective, lambda_imit=3.0)
+    loss, terms, _ = _step(obj, epoch=1, progress=1.5)
+    w = float(terms["omega"])
+    assert 0.05 < w < 0.95 and float(terms["mimic"]) > 0.01 and float(terms["kl"]) > 1e-4
+    expected = terms["seg"] + 3.0 * ((1 - w) * terms["mimic"] + w * terms["kl"])
+    assert float(loss) == pytest.approx(float(expected), rel=1e-6)
+
+
+def test_stage_two_loss_is_seg_plus_infonce_plus_l2(objective):
+    obj = _twin(objective, lambda_con=0.5, lambda_l2=1e-3)
+    loss, terms, _ = _step(obj, epoch=8, progress=8.0)
+    assert float(terms["infonce"]) > 0.01 and float(terms["l2"]) > 1.0
+    expected = terms["seg"] + 0.5 * terms["infonce"] + 1e-3 * terms["l2"]
+    assert float(loss) == pytest.approx(float(expected), rel=1e-6)
+
+
+@pytest.mark.parametrize("weight,epoch,progress", [
+    ("lambda_imit", 1, 1.5), ("lambda_con", 8, 8.0), ("lambda_l2", 8, 8.0)])
+def test_each_weight_changes_the_students_gradient(objective, weight, epoch, progress):
+    on = _twin(objective, lambda_imit=1.0, lambda_con=0.5, lambda_l2=1e-3)
+    off = _twin(on, **{weight: 0.0})
+    _, _, g_on = _step(on, epoch, progress)
+    _, _, g_off = _step(off, epoch, progress)
+    assert (g_on - g_off).abs().max() > 1e-6 * g_on.abs().max()
+
+
+def test_l2_covers_kernels_not_norms_or_scalar_gates(objective):
+    """Norm gains and LSCAB's α, β (both start at 0.5, not 0) are not pulled towards 0."""
+    student = objective.model
+    _, terms, _ = _step(objective, epoch=8, progress=8.0)
+    expected = sum(float(p.detach().pow(2).sum()) for p in student.parameters() if p.ndim >= 2)
+    assert float(terms["l2"]) == pytest.approx(expected, rel=1e-5)
+
+    from microaunet_cli.training.optim import shrinkable_parameters
+
+    kept = shrinkable_parameters(student)
+    assert not any(p is student.bridge.alpha or p is student.bridge.beta for p in kept)
+    assert all(p.ndim >= 2 for p in kept) and len(kept) < len(list(student.parameters()))
+
+
+@pytest.mark.parametrize("channels", [4, 48])
+def test_channel_norm_mimic_is_a_unit_vector_distance_whatever_the_width(channels):
+    """λ_imit multiplies the squared distance between unit feature vectors (in [0, 4]), not a
+    per-channel mean: opposite vectors score 4 and orthogonal ones 2, for 4 channels as for 48."""
+    t = torch.randn(2, channels, 8, 8)
+    assert float(feature_mimic([-t], [t])) == pytest.approx(4.0, rel=1e-5)
+    a, b = torch.zeros(2, channels, 8, 8), torch.zeros(2, channels, 8, 8)
+    a[:, 0], b[:, 1] = 1.0, 2.0
+    assert float(feature_mimic([a], [b])) == pytest.approx(2.0, rel=1e-5)
+
+
+@pytest.mark.parametrize("epochs,stage1", [(5, 3), (7, 5)])
+def test_omega_reaches_one_exactly_when_stage_one_ends(objective, epochs, stage1):
+    """0.6 × 7 = 4.2 is not whole: stage 1 runs 5 epochs, and ω rises over those 5, not over 4.2."""
+    obj = DistillationObjective(objective.model, objective.teacher, DistillSettings(), epochs=epochs)
+    assert [obj.stage(e)["stage"] for e in range(epochs)] == [1] * stage1 + [2] * (epochs - stage1)
+    images, masks = _batch()
+    last = stage1 - 1
+    _, terms = obj(images, masks, StepContext(epoch=last, progress=last + 0.5, generator=torch.Generator()))
+    assert float(terms["omega"]) == pytest.approx(imitation_weight(last + 0.5, stage1))
+    assert float(terms["omega"]) < 0.99
+    assert obj.omega(stage1) == pytest.approx(1.0)
 
 
 def test_kl_can_be_kept_on_in_stage_two(objective):

@@ -40,6 +40,8 @@ Overwrite = Annotated[bool | None, typer.Option("--overwrite", help="Replace an 
 Quiet = Annotated[bool | None, typer.Option("--quiet", "-q", help="Only warnings and errors.")]
 Teacher = Annotated[Path | None, typer.Option("--teacher", help="Teacher checkpoint (default: the train-teacher "
                                               "run of the same data set, runs/<dataset>-malunet/checkpoints/best.pt).")]
+AnyTeacher = Annotated[bool | None, typer.Option("--allow-any-teacher", help="Accept a teacher checkpoint whose "
+                                                 "network is not registered as a teacher (recorded in the run).")]
 
 
 def _options(**named: Any) -> dict[str, Any]:
@@ -47,7 +49,8 @@ def _options(**named: Any) -> dict[str, Any]:
             "batch_size": "train.batch_size", "lr": "optim.lr", "device": "train.device", "amp": "train.amp",
             "compile": "train.compile", "seed": "train.seed", "deterministic": "train.deterministic",
             "data_dir": "data.prepared_dir", "size": "data.size", "fold": "data.fold", "name": "output.name",
-            "overwrite": "output.overwrite", "quiet": "output.quiet", "teacher": "distill.teacher"}
+            "overwrite": "output.overwrite", "quiet": "output.quiet", "teacher": "distill.teacher",
+            "allow_any_teacher": "distill.allow_any_teacher"}
     return {keys[k]: v for k, v in named.items()}
 
 
@@ -74,19 +77,20 @@ def train_teacher_command(
 @app.command("distill")
 @guarded
 def distill_command(
-    dataset: Dataset = None, model: Model = None, teacher: Teacher = None, epochs: Epochs = None,
-    batch_size: Batch = None, lr: Lr = None, device: Device = None, amp: Amp = None, compile: Compile = None,
-    seed: Seed = None, deterministic: Deterministic = None, data_dir: DataDir = None, size: Size = None,
-    fold: Fold = None, name: Name = None, resume: Resume = False, overwrite: Overwrite = None,
+    dataset: Dataset = None, model: Model = None, teacher: Teacher = None, allow_any_teacher: AnyTeacher = None,
+    epochs: Epochs = None, batch_size: Batch = None, lr: Lr = None, device: Device = None, amp: Amp = None,
+    compile: Compile = None, seed: Seed = None, deterministic: Deterministic = None, data_dir: DataDir = None,
+    size: Size = None, fold: Fold = None, name: Name = None, resume: Resume = False, overwrite: Overwrite = None,
     quiet: Quiet = None, config: ConfigOpt = None, sets: SetOpt = None, print_config: PrintConfigOpt = False,
 ) -> None:
     """Distil a trained teacher into the MicroAUNet student: imitation (KL + features), then preference
     distillation (pixel InfoNCE + L2)."""
     from microaunet_cli.training.runner import distill
 
-    options = _options(dataset=dataset, model=model, teacher=teacher, epochs=epochs, batch_size=batch_size, lr=lr,
-                       device=device, amp=amp, compile=compile, seed=seed, deterministic=deterministic,
-                       data_dir=data_dir, size=size, fold=fold, name=name, overwrite=overwrite, quiet=quiet)
+    options = _options(dataset=dataset, model=model, teacher=teacher, allow_any_teacher=allow_any_teacher,
+                       epochs=epochs, batch_size=batch_size, lr=lr, device=device, amp=amp, compile=compile,
+                       seed=seed, deterministic=deterministic, data_dir=data_dir, size=size, fold=fold, name=name,
+                       overwrite=overwrite, quiet=quiet)
     settings = resolve_settings(RunSettings, config=config, sets=sets, options=options, print_config=print_config,
                                 preset={"model": {"name": "microaunet"}})
     setup_logging(settings.output.quiet)

@@ -140,12 +140,21 @@ class DistillSettings(Section):
 
     # Teacher checkpoint; None looks in the default train-teacher run folder of the data set.
     teacher: Path | None = None
+    # Accept a teacher checkpoint whose network is not registered as a teacher (a student, say);
+    # refused otherwise, since that is usually a wrong --teacher path. Recorded in the run.
+    allow_any_teacher: bool = False
+    # Stage 1 is the first ceil(fraction × epochs) whole epochs; ω rises from 0 to 1 over exactly them.
     imitation_fraction: float = Field(default=0.6, ge=0, le=1)
+    # Weight of the imitation blend (1-ω)·L_mimic + ω·L_KL. With channel_norm, L_mimic is the squared
+    # distance between unit feature vectors per pixel (in [0, 4], summed over channels, not divided
+    # by them), so its scale does not depend on the channel widths.
     lambda_imit: float = Field(default=1.0, ge=0)
     temperature: float = Field(default=4.0, gt=0)
     # Feature alignment: channel-normalised maps or attention-transfer maps.
     mimic: Literal["channel_norm", "attention"] = "channel_norm"
     lambda_con: float = Field(default=0.1, ge=0)
+    # Stage-2 squared L2 norm of the student's conv and linear kernels (biases, norm gains and
+    # LSCAB's α, β are left out); 0 disables.
     lambda_l2: float = Field(default=1e-5, ge=0)
     # Bernoulli KL kept through stage 2 at this weight, tying the student's outputs to the teacher's
     # after imitation ends. SPEC's stage 2 has no output term (0); on Kvasir, 1 did not help.

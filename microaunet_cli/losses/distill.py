@@ -44,11 +44,16 @@ def feature_mimic(
     adapters: Iterable[nn.Module] | None = None,
     mode: str = "channel_norm",
 ) -> torch.Tensor:
-    """Mean over the five skips of the MSE between aligned feature maps.
+    """Mean over the five skips of a squared distance between aligned feature maps.
 
-    ``channel_norm``: each pixel's channel vector L2-normalised (scale-free, keeps the pattern);
-    ``attention``: attention-transfer maps (channel counts may differ). ``adapters`` (1×1 convs) map
-    student channels to the teacher's where they differ.
+    ``channel_norm``: each pixel's channel vector is L2-normalised in both networks and the term is
+    the squared distance between the two unit vectors, summed over channels and averaged over pixels:
+    ‖ŝ − t̂‖² = 2 − 2·cos(s, t), in [0, 4] whatever the channel count (0: same direction, 2:
+    orthogonal). It is deliberately not the per-element MSE, which would be this divided by C and so
+    weigh the 8-channel skip six times more than the 48-channel one. ``λ_imit`` therefore multiplies
+    a mean squared chord distance between unit feature vectors.
+    ``attention``: the MSE between attention-transfer maps (one value per pixel, channel counts may
+    differ). ``adapters`` (1×1 convs) map student channels to the teacher's where they differ.
     """
     adapters = list(adapters) if adapters is not None else [nn.Identity()] * len(student_feats)
     terms = []
@@ -58,7 +63,7 @@ def feature_mimic(
         else:
             s = F.normalize(adapt(s).float(), dim=1)
             t = F.normalize(t.detach().float(), dim=1)
-            # Sum over channels, mean over pixels: distance between unit vectors, in [0, 4].
+            # Sum over channels, mean over pixels: squared distance between unit vectors, in [0, 4].
             terms.append((s - t).pow(2).sum(dim=1).mean())
     return torch.stack(terms).mean()
 
@@ -93,16 +98,12 @@ def pixel_infonce(
         preferred = (student_wrong.reshape(-1) & teacher_right.reshape(-1)).float()
         weight = 1.0 + (preference_weight - 1.0) * preferred
 
-    cpu_gen = generator
-    pools = [torch.nonzero(y == c).squeeze(1) for c in (0, 1)]
-    if min(len(p) for p in pools) == 0:
-        # One class only in the batch: no negatives exist, the term is zero (still in the graph).
-        return s.sum() * 0.0
+    counts = torch.stack([(y == c).sum() for c in (0, 1)])  # stays on the device: no host sync
     per_class = max(n_anchors // 2, 1)
     losses, weights = [], []
     for c in (0, 1):
-        anchors = _sample(pools[c], per_class, cpu_gen)
-        negatives = _sample(pools[1 - c], n_negatives, cpu_gen)
+        anchors = _sample(y == c, counts[c], per_class, generator)
+        negatives = _sample(y != c, counts[1 - c], n_negatives, generator)
         a = s[anchors]  # n×D
         pos = (a * t[anchors]).sum(1, keepdim=True) / temperature  # n×1
         neg = a @ t[negatives].T / temperature  # n×m
@@ -110,15 +111,28 @@ def pixel_infonce(
         losses.append(torch.logsumexp(logits, dim=1) - logits[:, 0])
         weights.append(weight[anchors])
     loss, w = torch.cat(losses), torch.cat(weights)
-    return (loss * w).sum() / w.sum()
+    term = (loss * w).sum() / w.sum()
+    # One class only in the batch: no negatives exist and the picks above are arbitrary pixels, so
+    # the term is zero (still in the graph, so DDP and autocast see a normal tensor). Selecting on the
+    # device instead of branching on the counts avoids a host sync at every step.
+    return torch.where((counts > 0).all(), term, term * 0.0)
 
 
-def _sample(pool: torch.Tensor, n: int, generator: torch.Generator | None) -> torch.Tensor:
-    """n indices drawn uniformly (with replacement) from ``pool``; drawn on the CPU for reproducibility."""
-    picks = torch.randint(len(pool), (n,), generator=generator)
-    return pool[picks.to(pool.device)]
+def _sample(member: torch.Tensor, count: torch.Tensor, n: int, generator: torch.Generator | None) -> torch.Tensor:
+    """n flat indices drawn uniformly, with replacement, among the ``True`` entries of ``member``.
+
+    All on ``member``'s device, with no host sync: a uniform rank r in [0, count) is drawn, and the
+    r-th member found by a binary search in the running count of members. ``generator`` must live on
+    that device (it fixes the draws, so runs repeat and resume exactly). With ``count`` 0 the indices
+    are valid but meaningless; the caller zeroes the term.
+    """
+    u = torch.rand(n, device=member.device, generator=generator)
+    rank = (u * count).long().clamp_(max=(count - 1).clamp(min=0))
+    running = member.long().cumsum(0)
+    return torch.searchsorted(running, rank + 1).clamp_(max=member.numel() - 1)
 
 
 def l2_penalty(parameters: Iterable[torch.Tensor]) -> torch.Tensor:
-    """Squared L2 norm of the weights (distinct from AdamW's decoupled weight decay)."""
+    """Squared L2 norm of ``parameters`` (distinct from AdamW's decoupled weight decay). Pass only
+    the weights meant to shrink: norm gains and LSCAB's α, β are pulled to 0 by it otherwise."""
     return torch.stack([p.float().pow(2).sum() for p in parameters]).sum()

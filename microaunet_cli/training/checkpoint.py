@@ -16,7 +16,7 @@ from torch import nn
 from microaunet_cli.config import RunSettings
 from microaunet_cli.errors import CheckpointError
 from microaunet_cli.fileio import atomic_path
-from microaunet_cli.models import create_model
+from microaunet_cli.models import create_model, model_entry
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,9 @@ def model_from_checkpoint(
 ) -> tuple[nn.Module, RunSettings, dict[str, Any]]:
     """The network of a checkpoint in eval mode, its settings, and the checkpoint's metadata.
 
-    Metadata keys: ``normalization`` ({"mean", "std"}), ``size``, ``epoch``, ``dataset``, ``metrics``.
+    Metadata keys: ``normalization`` ({"mean", "std"}), ``size``, ``epoch``, ``dataset``, ``metrics``,
+    ``role`` (the network's role in the registry: teacher or student) and ``training`` (supervised or
+    distilled).
     """
     ckpt = load_checkpoint(path)
     settings = settings_from_checkpoint(ckpt, path)
@@ -73,5 +75,16 @@ def model_from_checkpoint(
     except (KeyError, RuntimeError) as exc:
         raise CheckpointError(f"checkpoint {path} does not fit network {settings.model.name!r}: {exc}") from None
     model.to(device).eval()
-    meta = {k: ckpt.get(k) for k in ("normalization", "size", "epoch", "dataset", "metrics", "kind")}
+    meta = {k: ckpt.get(k) for k in ("normalization", "size", "epoch", "dataset", "metrics")}
+    meta["role"], meta["training"] = roles(ckpt, settings)
     return model, settings, meta
+
+
+# Older checkpoints held one "kind": the objective, named after the usual network.
+_OLD_KIND_TRAINING = {"teacher": "supervised", "student": "distilled"}
+
+
+def roles(ckpt: dict[str, Any], settings: RunSettings) -> tuple[str, str | None]:
+    """(registry role of the network, how it was trained), for old checkpoints too."""
+    training = ckpt.get("training") or _OLD_KIND_TRAINING.get(ckpt.get("kind"))
+    return model_entry(settings.model.name).role, training

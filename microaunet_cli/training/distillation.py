@@ -19,6 +19,7 @@ from microaunet_cli.losses import (
     pixel_infonce,
 )
 from microaunet_cli.training.objectives import StepContext
+from microaunet_cli.training.optim import shrinkable_parameters
 
 
 class ProjectionHead(nn.Module):
@@ -32,19 +33,26 @@ class ProjectionHead(nn.Module):
         return self.net(x)
 
 
+def imitation_epochs(epochs: int, imitation_fraction: float) -> int:
+    """Whole epochs of imitation: those whose index is below fraction × epochs (5 × 0.6 -> 3, 7 × 0.6 -> 5)."""
+    # The small tolerance keeps 0.6 × 10 = 6.000000000000001 at 6.
+    return min(epochs, max(0, math.ceil(imitation_fraction * epochs - 1e-9)))
+
+
 def curriculum_stage(epoch: int, epochs: int, imitation_fraction: float) -> int:
     """1 while ``epoch`` (0-based) < fraction × epochs, else 2: with 5 epochs and 0.6, epochs 0-2 imitate."""
-    return 1 if epoch < imitation_fraction * epochs else 2
+    return 1 if epoch < imitation_epochs(epochs, imitation_fraction) else 2
 
 
 class DistillationObjective(nn.Module):
-    kind = "student"
+    training_kind = "distilled"
 
     def __init__(self, student: nn.Module, teacher: nn.Module, cfg: DistillSettings, epochs: int) -> None:
         super().__init__()
         self.model = student
         self.cfg = cfg
-        self.epochs = epochs
+        # Stage 1 is this many whole epochs, and ω rises over exactly them (T in SPEC's ω formula).
+        self.stage1_epochs = imitation_epochs(epochs, cfg.imitation_fraction)
         s_c, t_c = student.c_list, teacher.c_list
         self.adapters = nn.ModuleList(
             nn.Identity() if a == b else nn.Conv2d(a, b, 1, bias=False) for a, b in zip(s_c[:5], t_c[:5])
@@ -59,11 +67,36 @@ class DistillationObjective(nn.Module):
         self.teacher._apply(fn, recurse)
         return self
 
+    def stage_of(self, epoch: int) -> int:
+        return 1 if epoch < self.stage1_epochs else 2
+
     def stage(self, epoch: int) -> dict:
-        return {"stage": curriculum_stage(epoch, self.epochs, self.cfg.imitation_fraction)}
+        return {"stage": self.stage_of(epoch)}
+
+    def plan(self) -> dict:
+        """The curriculum as run, for the log, the checkpoint and the summary."""
+        return {"curriculum": {"stage1_epochs": self.stage1_epochs}}
+
+    def describe(self, epochs: int) -> str:
+        t = self.stage1_epochs
+        stage2 = f"stage 2 (preference) epochs {t + 1}-{epochs}" if t < epochs else "no stage 2"
+        return f"curriculum: stage 1 (imitation, ω over {t} epochs) epochs 1-{t}, {stage2} of {epochs}"
+
+    def resumed(self, ckpt: dict, epochs: int, epochs_begun: int) -> None:
+        """A resumed run keeps its stage boundary unless ``--epochs`` changed. Then stage 1 spans
+        fraction × the new final count (ω rises over that), except that a stage-1 epoch already begun
+        stays stage 1 and a stage 2 already begun is never left."""
+        saved = (ckpt.get("curriculum") or {}).get("stage1_epochs")
+        old_epochs = ckpt["settings"]["train"]["epochs"]
+        if saved is None:  # checkpoints from before the boundary was recorded
+            saved = imitation_epochs(old_epochs, self.cfg.imitation_fraction)
+        if old_epochs == epochs or epochs_begun > saved:
+            self.stage1_epochs = saved
+        else:
+            self.stage1_epochs = max(self.stage1_epochs, epochs_begun)
 
     def omega(self, progress: float) -> float:
-        return imitation_weight(progress, self.cfg.imitation_fraction * self.epochs)
+        return imitation_weight(progress, self.stage1_epochs)
 
     def forward(self, images: torch.Tensor, masks: torch.Tensor, ctx: StepContext):
         self.teacher.eval()
@@ -72,7 +105,7 @@ class DistillationObjective(nn.Module):
         s_logits, s_skips, s_dec = self.model(images, return_features=True)
         loss, terms = bce_dice_loss(s_logits, masks)
         terms = {"seg": loss.detach(), **terms}
-        if curriculum_stage(ctx.epoch, self.epochs, self.cfg.imitation_fraction) == 1:
+        if self.stage_of(ctx.epoch) == 1:
             w = self.omega(ctx.progress)
             mimic = feature_mimic(s_skips, t_skips, self.adapters, self.cfg.mimic)
             kl = bernoulli_kl(s_logits, t_logits, self.cfg.temperature)
@@ -87,7 +120,7 @@ class DistillationObjective(nn.Module):
                 loss = loss + self.cfg.lambda_kl_stage2 * kl
                 terms["kl"] = kl.detach()
             if self.cfg.lambda_l2 > 0:
-                l2 = l2_penalty(self.model.parameters())
+                l2 = l2_penalty(shrinkable_parameters(self.model))
                 loss = loss + self.cfg.lambda_l2 * l2
                 terms["l2"] = l2.detach()
         return loss, terms

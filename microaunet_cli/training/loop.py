@@ -3,6 +3,10 @@
 Per epoch: shuffle (fixed by seed and epoch) -> batches on the device -> augment -> normalise ->
 objective (under autocast) -> backward -> step; then validate, checkpoint, log. SIGTERM/SIGUSR1 save
 ``last.pt`` and stop cleanly; a non-finite loss stops with the last good checkpoint intact.
+
+Scores (validation, and the summary's test scores) are computed in float32 whatever ``--amp`` says,
+as ``evaluate`` computes them, so the two agree; under DDP every rank scores with rank 0's BatchNorm
+statistics, which are the ones its checkpoint holds.
 """
 
 from __future__ import annotations
@@ -22,14 +26,15 @@ from microaunet_cli.data import PreparedData
 from microaunet_cli.errors import TrainingError
 from microaunet_cli.evaluation.metrics import SegmentationMetrics
 from microaunet_cli.inference.preprocess import normalize_batch, standardize
+from microaunet_cli.models import model_entry
 from microaunet_cli.training.augment import augment_batch
 from microaunet_cli.training.checkpoint import save_checkpoint
 from microaunet_cli.training.feed import SplitFeed
 from microaunet_cli.training.objectives import StepContext
-from microaunet_cli.training.optim import build_optimizer, build_scheduler
+from microaunet_cli.training.optim import build_optimizer, build_scheduler, replan_schedule
 from microaunet_cli.training.progress import TrainingProgress
 from microaunet_cli.training.run_folder import RunFolder
-from microaunet_cli.training.runtime import Runtime, step_generator
+from microaunet_cli.training.runtime import Runtime, share_buffers_from_rank0, step_generator
 from microaunet_cli.training.signals import StopFlag
 
 log = logging.getLogger(__name__)
@@ -82,7 +87,7 @@ class TrainingRun:
             ids = [self.rt.device.index] if self.rt.device.type == "cuda" else None
             # The distillation stages use different heads: some parameters sit out each stage.
             step = DistributedDataParallel(objective, device_ids=ids,
-                                           find_unused_parameters=objective.kind == "student")
+                                           find_unused_parameters=objective.training_kind == "distilled")
         if self.s.train.compile:
             step = torch.compile(step)
         return step
@@ -105,12 +110,23 @@ class TrainingRun:
             torch.set_rng_state(ckpt["torch_rng"])
         log.info("resumed at epoch %d%s", self.state.epoch,
                  f", batch {self.state.step_in_epoch}" if self.state.step_in_epoch else "")
+        self._replan(ckpt)
+
+    def _replan(self, ckpt: dict[str, Any]) -> None:
+        """``--epochs`` may change on resume: the schedule and the curriculum follow the new end."""
+        st, epochs = self.state, self.s.train.epochs
+        old_epochs = ckpt["settings"]["train"]["epochs"]
+        mid_epoch = st.step_in_epoch > 0
+        replan_schedule(self.scheduler, self.s.schedule, old_epochs, epochs, st.epoch, mid_epoch)
+        self.objective.resumed(ckpt, epochs, st.epoch + int(mid_epoch))
 
     def payload(self, metrics: dict[str, Any] | None = None) -> dict[str, Any]:
         st = self.state
         extra = {k: v for k, v in self.objective.state_dict().items() if not k.startswith("model.")}
         return {
-            "kind": self.objective.kind,
+            "role": model_entry(self.s.model.name).role,  # the network's role in the registry
+            "training": self.objective.training_kind,  # how it was trained: supervised or distilled
+            **self.objective.plan(),
             "model": self.model.state_dict(),
             "objective_extra": extra,
             "optimizer": self.optimizer.state_dict(),
@@ -139,6 +155,8 @@ class TrainingRun:
     def run(self) -> str:
         """Train to the last epoch; returns "completed" or "preempted"."""
         epochs = self.s.train.epochs
+        if self.objective.describe(epochs):
+            log.info("%s", self.objective.describe(epochs))
         with self.stop.installed(), TrainingProgress(epochs, self.train_feed.num_batches(self.s.train.batch_size),
                                                      quiet=self.s.output.quiet or not self.rt.is_main) as bar:
             while self.state.epoch < epochs:
@@ -162,10 +180,10 @@ class TrainingRun:
         bar.start_epoch(st.epoch, st.step_in_epoch)
         start = time.perf_counter()
         for b, _, images, masks in self.train_feed.batches(order, s.train.batch_size, st.step_in_epoch):
-            g = step_generator(s.train.seed, st.epoch, b)  # CPU: anchor sampling in distillation
-            g_dev = g if self.rt.device.type == "cpu" else step_generator(s.train.seed, st.epoch, b, self.rt.device)
+            # On the device (no host copies), and per rank: each rank draws its own augmentations.
+            g = step_generator(s.train.seed, st.epoch, b, self.rt.device, self.rt.rank)
             ctx = StepContext(epoch=st.epoch, progress=st.epoch + b / n_batches, generator=g)
-            loss, terms = self.train_step(images, masks, ctx, g_dev)
+            loss, terms = self.train_step(images, masks, ctx, g)
             for k, v in {"loss": loss, **terms}.items():  # summed on the device: no sync per step
                 sums[k] = sums.get(k, 0.0) + v.detach().float() * images.shape[0]
             seen += images.shape[0]
@@ -216,6 +234,8 @@ class TrainingRun:
         self.scheduler.step()
         st.epoch += 1
         st.step_in_epoch = 0
+        # The last step left each rank with its own BatchNorm statistics; score and save rank 0's.
+        share_buffers_from_rank0(self.model, self.rt)
         metrics = None
         if self.val_feed is not None and (st.epoch % self.s.train.eval_every == 0 or st.epoch == self.s.train.epochs):
             metrics = self.evaluate(self.val_feed)
@@ -237,7 +257,8 @@ class TrainingRun:
 
     @torch.no_grad()
     def evaluate(self, feed: SplitFeed) -> dict[str, Any]:
-        """Metrics of the current model on a split, computed exactly across processes."""
+        """Metrics of the current model on a split, computed exactly across processes, in float32
+        (no autocast, as ``evaluate`` does: a score must not depend on the training precision)."""
         self.model.eval()
         metrics = SegmentationMetrics()
         order = feed.order(0, 0, shuffle=False)
@@ -245,8 +266,7 @@ class TrainingRun:
             x = normalize_batch(images, self.mean, self.std)
             if self.s.train.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            with self.rt.autocast():
-                probs = torch.sigmoid(self.model(x).float())
+            probs = torch.sigmoid(self.model(x).float())
             metrics.update(probs, masks.unsqueeze(1), idx.to(self.rt.device))
         metrics.sync()
         self.model.train()

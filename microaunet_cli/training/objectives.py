@@ -20,13 +20,15 @@ from microaunet_cli.losses import bce_dice_loss
 class StepContext:
     epoch: int  # 0-based epoch being trained
     progress: float  # fractional epochs done (epoch + step / steps_per_epoch)
-    generator: torch.Generator  # per-step CPU generator for any sampling
+    generator: torch.Generator  # per-step generator on the training device, for any sampling
 
 
 class SegmentationObjective(nn.Module):
     """Plain supervised training (the teacher, or a student alone): BCE + soft Dice."""
 
-    kind = "teacher"
+    # How the network is trained, recorded apart from the network's role in the registry: a student
+    # trained alone is a "supervised" run of a "student" network.
+    training_kind = "supervised"
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
@@ -34,6 +36,15 @@ class SegmentationObjective(nn.Module):
 
     def stage(self, epoch: int) -> dict:
         return {}
+
+    def plan(self) -> dict:
+        return {}
+
+    def describe(self, epochs: int) -> str:
+        return ""
+
+    def resumed(self, ckpt: dict, epochs: int, epochs_begun: int) -> None:
+        """Nothing here depends on the epoch count."""
 
     def forward(self, images: torch.Tensor, masks: torch.Tensor, ctx: StepContext):
         return bce_dice_loss(self.model(images), masks)

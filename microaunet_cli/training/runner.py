@@ -13,7 +13,7 @@ from torch import nn
 from microaunet_cli.config import RunSettings
 from microaunet_cli.data import PreparedData, open_prepared
 from microaunet_cli.errors import CheckpointError, ConfigError
-from microaunet_cli.models import count_parameters
+from microaunet_cli.models import count_parameters, model_entry
 from microaunet_cli.training.checkpoint import build_model, load_checkpoint, model_from_checkpoint
 from microaunet_cli.training.distillation import DistillationObjective, state_checksum
 from microaunet_cli.training.feed import SplitFeed
@@ -30,13 +30,14 @@ RESUME_OVERRIDABLE = {("train", "epochs"), ("train", "device"), ("train", "amp")
                       ("train", "num_threads"), ("data", "on_device"), ("output", "quiet")}
 
 
-def default_run_name(settings: RunSettings, kind: str) -> str:
+def default_run_name(settings: RunSettings, training: str) -> str:
     base = f"{settings.data.dataset}-{settings.model.name}"
-    return base + "-distill" if kind == "student" else base
+    return base + "-distill" if training == "distilled" else base
 
 
-def run_folder_for(settings: RunSettings, kind: str) -> RunFolder:
-    return RunFolder(settings.output.runs_dir / (settings.output.name or default_run_name(settings, kind)))
+def run_folder_for(settings: RunSettings, training: str) -> RunFolder:
+    """``training`` is "supervised" (train-teacher) or "distilled" (distill)."""
+    return RunFolder(settings.output.runs_dir / (settings.output.name or default_run_name(settings, training)))
 
 
 def default_teacher_path(settings: RunSettings) -> Path:
@@ -46,18 +47,18 @@ def default_teacher_path(settings: RunSettings) -> Path:
 
 def train_teacher(settings: RunSettings, resume: bool = False) -> dict[str, Any]:
     """Supervised training (BCE + Dice) of ``settings.model``; any registered network works."""
-    return _train(settings, "teacher", resume)
+    return _train(settings, "supervised", resume)
 
 
 def distill(settings: RunSettings, resume: bool = False) -> dict[str, Any]:
     """Train ``settings.model`` (the student) under a frozen teacher with the two-stage curriculum."""
-    return _train(settings, "student", resume)
+    return _train(settings, "distilled", resume)
 
 
-def _train(settings: RunSettings, kind: str, resume: bool) -> dict[str, Any]:
+def _train(settings: RunSettings, training: str, resume: bool) -> dict[str, Any]:
     started = time.time()
     data = _open_data(settings)
-    folder = run_folder_for(settings, kind)
+    folder = run_folder_for(settings, training)
     resume_from = _last_checkpoint(folder) if resume else None
     if resume_from is not None:
         settings = _resumed_settings(settings, resume_from["settings"])
@@ -68,18 +69,18 @@ def _train(settings: RunSettings, kind: str, resume: bool) -> dict[str, Any]:
             folder.prepare(resume, settings.output.overwrite)
         barrier(rt)
         model = build_model(settings)
-        objective, teacher_info = _objective(settings, kind, model, data)
+        objective, teacher_info = _objective(settings, training, model, data)
         run = TrainingRun(settings, objective, data, rt, folder, extra_payload=lambda: teacher_info)
         if resume_from is not None:
             run.restore(resume_from)
         if rt.is_main:
             folder.write_config(settings)
             folder.write_env(rt.device, rt.world_size)
-        log.info("%s run %s: %s, %s images/epoch, device %s%s", kind, folder.root, settings.model.name,
+        log.info("%s run %s: %s, %s images/epoch, device %s%s", training, folder.root, settings.model.name,
                  len(run.train_feed.arrays), rt.device, f", amp {rt.amp_dtype}" if rt.amp_dtype else "")
         status = run.run()
-        summary = _summary(run, kind, status, started, teacher_info)
-        if kind == "student":
+        summary = _summary(run, status, started, teacher_info)
+        if training == "distilled":
             _check_teacher_untouched(objective, teacher_info, summary)
         if rt.is_main:
             folder.write_summary(summary)
@@ -121,8 +122,8 @@ def _open_data(settings: RunSettings) -> PreparedData:
     return data
 
 
-def _objective(settings: RunSettings, kind: str, model: nn.Module, data: PreparedData):
-    if kind == "teacher":
+def _objective(settings: RunSettings, training: str, model: nn.Module, data: PreparedData):
+    if training == "supervised":
         return SegmentationObjective(model), {}
     path = settings.distill.teacher or default_teacher_path(settings)
     if not Path(path).exists():
@@ -131,7 +132,9 @@ def _objective(settings: RunSettings, kind: str, model: nn.Module, data: Prepare
             f"{settings.data.dataset}` (same data and size), or point to one with --teacher PATH")
     teacher, t_settings, meta = model_from_checkpoint(path)
     _check_teacher_fits(path, meta, t_settings, data)
-    info = {"teacher": {"path": str(path), "model": t_settings.model.name,
+    role = _check_teacher_role(path, t_settings.model.name, settings.distill.allow_any_teacher)
+    info = {"teacher": {"path": str(path), "model": t_settings.model.name, "role": role,
+                        "training": meta.get("training"), "allow_any_teacher": settings.distill.allow_any_teacher,
                         "checksum": state_checksum(teacher), "params": count_parameters(teacher)[0]}}
     return DistillationObjective(model, teacher, settings.distill, settings.train.epochs), info
 
@@ -148,6 +151,18 @@ def _check_teacher_fits(path: Path, meta: dict, t_settings: RunSettings, data: P
                               f"matching --teacher")
 
 
+def _check_teacher_role(path: Path, name: str, allow_any: bool) -> str:
+    """A teacher must be a network registered as one, unless the run says otherwise (recorded)."""
+    role = model_entry(name).role
+    if role != "teacher" and not allow_any:
+        raise CheckpointError(f"teacher {path} holds {name!r}, a {role} network, not a teacher; pass the "
+                              f"checkpoint of a teacher network (train one with `microaunet train-teacher "
+                              f"--model {TEACHER_MODEL}`), or --allow-any-teacher to distil from it anyway")
+    if role != "teacher":
+        log.warning("--allow-any-teacher: distilling from %s, a %s network (%s)", name, role, path)
+    return role
+
+
 def _check_teacher_untouched(objective: nn.Module, info: dict, summary: dict) -> None:
     after = state_checksum(objective.teacher)
     summary["teacher"]["checksum_after"] = after
@@ -155,13 +170,15 @@ def _check_teacher_untouched(objective: nn.Module, info: dict, summary: dict) ->
         raise RuntimeError("the teacher's weights changed during distillation; this is a bug, please report it")
 
 
-def _summary(run: TrainingRun, kind: str, status: str, started: float, extra: dict) -> dict[str, Any]:
+def _summary(run: TrainingRun, status: str, started: float, extra: dict) -> dict[str, Any]:
     st = run.state
     rates = [r["train_images_per_s"] for r in st.history if r.get("train_images_per_s")]
     summary: dict[str, Any] = {
         "status": status,
-        "kind": kind,
         "model": run.s.model.name,
+        "role": model_entry(run.s.model.name).role,
+        "training": run.objective.training_kind,
+        **run.objective.plan(),
         "params": count_parameters(run.model)[0],
         "dataset": run.data.dataset,
         "size": run.data.size,

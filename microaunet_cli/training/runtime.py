@@ -111,9 +111,26 @@ def seed_everything(seed: int, deterministic: bool) -> None:
         torch.backends.cudnn.benchmark = True
 
 
-def step_generator(seed: int, epoch: int, step: int, device: torch.device | str = "cpu") -> torch.Generator:
-    """A generator fixed by (seed, epoch, step): batches and augmentations repeat exactly on resume,
-    even in the middle of an epoch, without replaying earlier random draws."""
+def step_generator(seed: int, epoch: int, step: int, device: torch.device | str = "cpu",
+                   rank: int = 0) -> torch.Generator:
+    """A generator fixed by (seed, epoch, step, rank): augmentations and anchor draws repeat exactly
+    on resume, even in the middle of an epoch, without replaying earlier random draws. The rank
+    enters so that processes holding different images do not draw the same flips and rotations."""
     g = torch.Generator(device=device)
-    g.manual_seed((seed * 1_000_003 + epoch * 10_007 + step) % (2**63 - 1))
+    g.manual_seed((seed * 1_000_003 + epoch * 10_007 + step + rank * 998_244_353) % (2**63 - 1))
     return g
+
+
+def share_buffers_from_rank0(model: torch.nn.Module, rt: Runtime) -> None:
+    """Give every rank rank 0's buffers (BatchNorm running statistics).
+
+    DDP already sends rank 0's buffers to the others before each training forward, so rank 0's
+    statistics are the run's; only the last forward leaves each rank with its own. Sending them once
+    more before validation makes every rank score the network its checkpoint holds (rank 0 writes
+    it). SyncBatchNorm was not chosen: it changes what training computes (statistics of the global
+    batch), costs a collective per norm layer per step and does not run on CPU processes (gloo).
+    """
+    if not rt.distributed:
+        return
+    for buffer in model.buffers():
+        dist.broadcast(buffer, src=0)

@@ -195,23 +195,29 @@ def test_two_process_torchrun_matches_single_process_evaluation(prepared, tmp_pa
 
     from microaunet_cli.cli.app import app
 
+    # A network with BatchNorm: each rank's last training step leaves it its own running statistics,
+    # so the ranks must score with the ones the checkpoint holds (rank 0's).
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
            "-m", "microaunet_cli", "train-teacher", "--data-dir", str(prepared), "--epochs", "2",
-           "--batch-size", "8", "--quiet", "--set", f"output.runs_dir={tmp_path}", "--set", "train.num_threads=1"]
+           "--model", "microaunet", "--batch-size", "8", "--quiet", "--set", f"output.runs_dir={tmp_path}",
+           "--set", "train.num_threads=1"]
     done = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    run = tmp_path / "synthetic-malunet"
+    run = tmp_path / "synthetic-microaunet"
     summary = json.loads((run / "summary.json").read_text())
     assert summary["world_size"] == 2
-    ddp = summary["test"]["test"]
-    result = CliRunner().invoke(app, ["evaluate", "--ckpt", str(run / "checkpoints" / "best.pt"),
-                                      "--data-dir", str(prepared), "--out", str(tmp_path / "eval")])
-    assert result.exit_code == 0, result.output
-    single = json.loads((tmp_path / "eval" / "summary.json").read_text())["splits"]["test"]
-    assert ddp["n_images"] == single["n_images"] > 0
-    for convention in ("per_image", "pooled"):
-        for key, value in single[convention].items():
-            assert ddp[convention][key] == pytest.approx(value, abs=1e-6), (convention, key)
+    # Test scores of best.pt, and the last epoch's validation scores (kept in last.pt).
+    last = load_checkpoint(run / "checkpoints" / "last.pt")
+    for ckpt, split, ddp in (("best.pt", "test", summary["test"]["test"]), ("last.pt", "val", last["metrics"])):
+        out = tmp_path / f"eval-{split}"
+        result = CliRunner().invoke(app, ["evaluate", "--ckpt", str(run / "checkpoints" / ckpt), "--split", split,
+                                          "--data-dir", str(prepared), "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        single = json.loads((out / "summary.json").read_text())["splits"][split]
+        assert ddp["n_images"] == single["n_images"] > 0
+        for convention in ("per_image", "pooled"):
+            for key, value in single[convention].items():
+                assert ddp[convention][key] == pytest.approx(value, abs=1e-6), (split, convention, key)
 
 
 def test_distill_resumed_inside_stage_two_stays_in_stage_two(prepared, tmp_path, monkeypatch):
@@ -237,3 +243,126 @@ def test_distill_resumed_inside_stage_two_stays_in_stage_two(prepared, tmp_path,
             (tmp_path / "synthetic-microaunet-distill" / "metrics.jsonl").read_text().splitlines()]
     assert [r["stage"] for r in rows] == [1, 1, 1, 2, 2]
     assert "train_infonce" in rows[3] and "train_kl" not in rows[3]
+
+
+def _lrs(run: Path) -> list[float]:
+    return [json.loads(line)["lr"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_resume_with_more_epochs_continues_the_cosine_down(prepared, tmp_path):
+    """t_max unset, 2 epochs then resumed to 4: the lr falls on from epoch 2's (5.05e-4) to the floor
+    at the new end; it does not wrap back to the peak (1e-3) as a restored t_max of 2 would."""
+    train_teacher(settings_for(prepared, tmp_path, "train.epochs=2", model="microaunet_fast"))
+    train_teacher(settings_for(prepared, tmp_path, "train.epochs=4", model="microaunet_fast"), resume=True)
+    lrs = _lrs(tmp_path / "synthetic-microaunet_fast")
+    peak, floor = 1e-3, 1e-5
+    last = floor + (peak - floor) * 0.5  # epoch 2 of a 2-epoch cosine
+    assert lrs[:2] == pytest.approx([peak, last])
+    # Epochs 3 and 4: a cosine from epoch 2's lr to the floor one epoch past the end, as a fresh run has.
+    assert lrs[2:] == pytest.approx([floor + (last - floor) * 0.75, floor + (last - floor) * 0.25])
+    ckpt = load_checkpoint(tmp_path / "synthetic-microaunet_fast" / "checkpoints" / "last.pt")
+    assert ckpt["epoch"] == 4
+
+
+def test_distill_resumed_with_more_epochs_never_leaves_stage_two(prepared, tmp_path):
+    """3 epochs (stage 1 = 2 epochs, stage 2 begun at epoch 3) raised to 6: 0.6 × 6 would put the
+    boundary at 4, sending epoch 4 back to imitation; the boundary stays where stage 2 began."""
+    train_teacher(settings_for(prepared, tmp_path, "train.epochs=1"))
+    first = distill(settings_for(prepared, tmp_path, "train.epochs=3", model="microaunet_fast"))
+    assert first["curriculum"] == {"stage1_epochs": 2}
+    done = distill(settings_for(prepared, tmp_path, "train.epochs=6", model="microaunet_fast"), resume=True)
+    rows = [json.loads(line) for line in
+            (tmp_path / "synthetic-microaunet_fast-distill" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["stage"] for r in rows] == [1, 1, 2, 2, 2, 2]
+    assert done["curriculum"] == {"stage1_epochs": 2}
+    assert load_checkpoint(tmp_path / "synthetic-microaunet_fast-distill" / "checkpoints" / "last.pt")[
+        "curriculum"] == {"stage1_epochs": 2}
+
+
+def test_scores_are_float32_whatever_the_training_precision(prepared, tmp_path):
+    """Trained under bf16 autocast, the run's test scores equal `evaluate`'s (float32) on its best.pt."""
+    from microaunet_cli.evaluation.evaluate import evaluate_checkpoint
+
+    summary = train_teacher(settings_for(prepared, tmp_path, "train.epochs=1", "train.amp=bf16",
+                                         "train.device=cpu", model="microaunet_fast"))
+    ours = summary["test"]["test"]
+    theirs = evaluate_checkpoint(Path(summary["checkpoint_best"]), out_dir=tmp_path / "ev", worst=0,
+                                 device="cpu")["splits"]["test"]
+    for convention in ("per_image", "pooled"):
+        for key, value in theirs[convention].items():
+            assert ours[convention][key] == pytest.approx(value, abs=1e-6), (convention, key)
+
+
+def test_each_rank_draws_its_own_augmentation(prepared, tmp_path, monkeypatch):
+    """Ranks hold different images at the same batch position; they must not all flip and rotate
+    alike. One rank repeats its own draws exactly."""
+    from microaunet_cli.training import loop as loop_mod
+    from microaunet_cli.training.objectives import SegmentationObjective
+    from microaunet_cli.training.progress import TrainingProgress
+    from microaunet_cli.training.run_folder import RunFolder
+    from microaunet_cli.training.runtime import Runtime
+
+    class FirstBatch(Exception):
+        pass
+
+    real = loop_mod.augment_batch
+
+    def first_augmented_masks(rank: int) -> torch.Tensor:
+        settings = settings_for(prepared, tmp_path)
+        rt = Runtime(torch.device("cpu"), None, rank=rank, world_size=1)  # one process, as rank `rank`
+        run = loop_mod.TrainingRun(settings, SegmentationObjective(create_model("microaunet_fast")),
+                                   open_prepared(prepared), rt, RunFolder(tmp_path / f"rank{rank}"))
+
+        def spy(images, masks, cfg, g):
+            raise FirstBatch(real(images, masks, cfg, g)[1])
+
+        monkeypatch.setattr(loop_mod, "augment_batch", spy)
+        with pytest.raises(FirstBatch) as caught:
+            run.train_epoch(TrainingProgress(1, 1, quiet=True))
+        return caught.value.args[0]
+
+    rank0, again, rank1 = first_augmented_masks(0), first_augmented_masks(0), first_augmented_masks(1)
+    assert torch.equal(rank0, again)
+    assert not torch.equal(rank0, rank1)
+
+
+def test_student_trained_alone_is_recorded_as_a_supervised_student(prepared, tmp_path):
+    summary = train_teacher(settings_for(prepared, tmp_path, "train.epochs=1", model="microaunet_fast"))
+    assert (summary["role"], summary["training"]) == ("student", "supervised")
+    assert "kind" not in summary
+    path = tmp_path / "synthetic-microaunet_fast" / "checkpoints" / "best.pt"
+    assert (load_checkpoint(path)["role"], load_checkpoint(path)["training"]) == ("student", "supervised")
+    _, _, meta = model_from_checkpoint(path)
+    assert (meta["role"], meta["training"]) == ("student", "supervised")
+
+
+@pytest.mark.parametrize("model,kind,expected", [
+    ("malunet", "teacher", ("teacher", "supervised")),
+    ("microaunet", "teacher", ("student", "supervised")),  # written by train-teacher for a student
+    ("microaunet", "student", ("student", "distilled")),
+])
+def test_old_checkpoints_one_kind_is_read_as_role_and_training(tmp_path, model, kind, expected):
+    from helpers import make_checkpoint
+
+    path = make_checkpoint(tmp_path / "old.pt", model=model, kind=kind)
+    _, _, meta = model_from_checkpoint(path)
+    assert (meta["role"], meta["training"]) == expected
+
+
+def test_distill_refuses_a_student_as_teacher_unless_allowed(prepared, tmp_path):
+    """A student network given as teacher is refused, naming the option; allowed, the run records it,
+    and the teacher's BatchNorm statistics (which a teacher in training mode would update) are intact."""
+    train_teacher(settings_for(prepared, tmp_path, "train.epochs=1", "output.name=student-teacher",
+                               model="microaunet"))
+    path = tmp_path / "student-teacher" / "checkpoints" / "best.pt"
+    with pytest.raises(CheckpointError, match="'microaunet', a student network.*--allow-any-teacher"):
+        distill(settings_for(prepared, tmp_path, f"distill.teacher={path}", model="microaunet_fast"))
+    summary = distill(settings_for(prepared, tmp_path, f"distill.teacher={path}", "distill.allow_any_teacher=true",
+                                   "train.epochs=2", model="microaunet_fast"))
+    assert summary["status"] == "completed"
+    assert summary["teacher"]["role"] == "student" and summary["teacher"]["allow_any_teacher"] is True
+    assert summary["teacher"]["training"] == "supervised"
+    from_file = state_checksum(model_from_checkpoint(path)[0])
+    assert summary["teacher"]["checksum"] == from_file == summary["teacher"]["checksum_after"]
+    config = (tmp_path / "synthetic-microaunet_fast-distill" / "config.yaml").read_text()
+    assert "allow_any_teacher: true" in config

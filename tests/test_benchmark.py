@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 
+import numpy as np
 import pytest
 import torch
 from helpers import make_checkpoint
@@ -79,14 +80,26 @@ def test_cpu_peak_memory_follows_live_tensors():
     assert 4000 <= stats.peak_bytes <= 2 * 4000
 
 
-def test_report_has_every_model_ratio_environment_and_convention():
+def test_report_has_every_model_ratio_environment_and_convention(monkeypatch):
+    from microaunet_cli.benchmark import timing
+
+    timed: list[dict] = []  # what each interleaved timing returned: batch-1 calls first, then batch N
+    real = timing.time_interleaved
+
+    def recording(*args):
+        timed.append(real(*args))
+        return timed[-1]
+
+    monkeypatch.setattr(timing, "time_interleaved", recording)
     report = run_benchmark(BenchmarkSettings(model=["malunet", "microaunet"], modes=["eager", "bf16"], **QUICK))
     assert [m.label for m in report.models] == ["malunet", "microaunet"]
     assert report.models[0].params_total == 177_943 and report.models[0].macs > 0
     assert [(r.model, r.mode) for r in report.results] == [
         ("malunet", "eager"), ("microaunet", "eager"), ("malunet", "bf16"), ("microaunet", "bf16")]
     for r in report.ok():
-        assert r.latency_ms_p50 > 0 and r.latency_ms_p90 >= r.latency_ms_p50 and r.throughput_ips > 0
+        calls = np.array(timed[0][(r.model, r.mode)]) * 1000
+        assert (r.latency_ms_p50, r.latency_ms_p90) == pytest.approx((np.median(calls), np.percentile(calls, 90)))
+        assert r.throughput_ips > 0
         assert r.peak_memory_mb > 0
     modes_compared = {r["mode"] for r in report.ratios}
     assert modes_compared == {None, "eager", "bf16"}

@@ -113,12 +113,16 @@ def test_evaluate_writes_reports_from_the_checkpoint_alone(prepared_dir, tmp_pat
 
 
 def test_empty_ground_truth_cases_score_by_the_rule(prepared, tmp_path):
-    """The fake set's image 0 has an empty mask: its Dice is 1 or 0, never NaN."""
+    """The fake set's image 0 has an empty mask. The README's rule: an empty prediction of an empty
+    ground truth scores 1 (a network that predicts nothing, as here, gets it)."""
     ckpt = _run_ckpt(tmp_path, prepared.dir)
+    state = torch.load(ckpt, weights_only=True)
+    state["model"]["head.bias"].fill_(-1e4)  # every pixel background
+    torch.save(state, ckpt)
     evaluate_checkpoint(ckpt, out_dir=tmp_path / "ev", worst=0, device="cpu")
     assert prepared.opened == [prepared.dir]
     first = next(csv.DictReader((tmp_path / "ev" / "per_case.csv").open()))
-    assert first["gt_pixels"] == "0" and float(first["dice"]) in (0.0, 1.0)
+    assert (first["gt_pixels"], first["pred_pixels"], float(first["dice"]), float(first["iou"])) == ("0", "0", 1.0, 1.0)
 
 
 def test_test_means_every_test_split(prepared, tmp_path):

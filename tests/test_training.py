@@ -366,3 +366,61 @@ def test_distill_refuses_a_student_as_teacher_unless_allowed(prepared, tmp_path)
     assert summary["teacher"]["checksum"] == from_file == summary["teacher"]["checksum_after"]
     config = (tmp_path / "synthetic-microaunet_fast-distill" / "config.yaml").read_text()
     assert "allow_any_teacher: true" in config
+
+
+def _scheduler(epochs: int, warmup: int = 0):
+    from microaunet_cli.config import ScheduleSettings
+    from microaunet_cli.training.optim import build_scheduler
+
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1e-3)
+    return build_scheduler(opt, ScheduleSettings(warmup_epochs=warmup), epochs)
+
+
+def _resumed(old, old_epochs: int, epochs: int, done: int, mid_epoch: bool = False, warmup: int = 0):
+    """What restore does: a scheduler built for the new count, the saved states, then the replan."""
+    from microaunet_cli.config import ScheduleSettings
+    from microaunet_cli.training.optim import replan_schedule
+
+    sched = _scheduler(epochs, warmup)
+    sched.optimizer.load_state_dict(old.optimizer.state_dict())
+    sched.load_state_dict(old.state_dict())
+    replan_schedule(sched, ScheduleSettings(warmup_epochs=warmup), old_epochs, epochs, done, mid_epoch)
+    return sched
+
+
+def _lrs_of(sched, n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        out.append(sched.optimizer.param_groups[0]["lr"])
+        sched.optimizer.step()
+        sched.step()
+    return out
+
+
+def test_a_raised_epoch_count_keeps_falling_and_survives_a_second_resume():
+    first = _scheduler(4)
+    before = _lrs_of(first, 2)
+    resumed = _resumed(first, 4, 8, done=2)
+    after = _lrs_of(resumed, 3)
+    lrs = before + after
+    assert all(a > b for a, b in zip(lrs, lrs[1:])) and lrs[-1] > 1e-5
+    # A second resume at the same count carries on the same curve (kept in the scheduler's state).
+    again = _resumed(resumed, 8, 8, done=5)
+    straight = _lrs_of(resumed, 3)
+    assert _lrs_of(again, 3) == pytest.approx(straight)
+    assert straight[-1] > 1e-5 and straight[-1] < after[-1]
+
+
+def test_a_raised_epoch_count_in_mid_epoch_keeps_that_epochs_lr():
+    first = _scheduler(4)
+    lrs = _lrs_of(first, 1)
+    current = first.optimizer.param_groups[0]["lr"]  # epoch 2, begun when the run stopped
+    resumed = _resumed(first, 4, 8, done=1, mid_epoch=True)
+    assert _lrs_of(resumed, 1) == pytest.approx([current])
+    assert lrs[0] > current
+
+
+def test_a_raised_epoch_count_during_warm_up_is_the_longer_run_from_the_start():
+    first = _scheduler(5, warmup=3)
+    lrs = _lrs_of(first, 2) + _lrs_of(_resumed(first, 5, 10, done=2, warmup=3), 8)
+    assert lrs == pytest.approx(_lrs_of(_scheduler(10, warmup=3), 10))

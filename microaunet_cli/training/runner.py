@@ -30,7 +30,12 @@ RESUME_OVERRIDABLE = {("train", "epochs"), ("train", "device"), ("train", "amp")
                       ("train", "num_threads"), ("data", "on_device"), ("output", "quiet")}
 
 
+TRAININGS = ("supervised", "distilled")  # train-teacher, distill
+
+
 def default_run_name(settings: RunSettings, training: str) -> str:
+    if training not in TRAININGS:  # the older vocabulary was "teacher" / "student"
+        raise ValueError(f"training must be one of {TRAININGS}, not {training!r}")
     base = f"{settings.data.dataset}-{settings.model.name}"
     return base + "-distill" if training == "distilled" else base
 

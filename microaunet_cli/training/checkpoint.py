@@ -63,7 +63,8 @@ def model_from_checkpoint(
 ) -> tuple[nn.Module, RunSettings, dict[str, Any]]:
     """The network of a checkpoint in eval mode, its settings, and the checkpoint's metadata.
 
-    Metadata keys: ``normalization`` ({"mean", "std"}), ``size``, ``epoch``, ``dataset``, ``metrics``.
+    Metadata keys: ``normalization`` ({"mean", "std"}), ``size``, ``epoch``, ``dataset``, ``metrics``,
+    ``kind``, ``data_identity`` (None in checkpoints saved before it was recorded).
     """
     ckpt = load_checkpoint(path)
     settings = settings_from_checkpoint(ckpt, path)
@@ -73,5 +74,5 @@ def model_from_checkpoint(
     except (KeyError, RuntimeError) as exc:
         raise CheckpointError(f"checkpoint {path} does not fit network {settings.model.name!r}: {exc}") from None
     model.to(device).eval()
-    meta = {k: ckpt.get(k) for k in ("normalization", "size", "epoch", "dataset", "metrics", "kind")}
+    meta = {k: ckpt.get(k) for k in ("normalization", "size", "epoch", "dataset", "metrics", "kind", "data_identity")}
     return model, settings, meta

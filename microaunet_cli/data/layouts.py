@@ -166,8 +166,8 @@ def pair_prefixed(folder: Path, prefix: str = "p") -> tuple[list[Sample], list[t
         if stem in mask_of:
             continue
         if stem.startswith(prefix) and stem[len(prefix):].isdigit():
-            problems.append((str(path), f"is a mask without an image in {folder} (expected "
-                                        f"{stem[len(prefix):]}.<ext>)"))
+            reason = f"is a mask without an image in {folder} (expected {stem[len(prefix):]}.<ext>)"
+            problems.append((str(path), reason))
         else:
             problems.append((str(path), f"has no mask in {folder} (expected {prefix}{stem}.<ext>)"))
     stems = sorted(images.keys() & mask_of.keys(), key=_natural_key)

@@ -22,16 +22,18 @@ from microaunet_cli.evaluation.evaluate import evaluate_checkpoint
 from microaunet_cli.evaluation.settings import EvaluateSettings
 
 
-def _table(title: str, summary: dict[str, Any], section: str, columns: dict[str, str]) -> Table:
+def _table(title: str, summary: dict[str, Any], section: str, columns: dict[str, str],
+           resolution: bool = True) -> Table:
     table = Table(title=title, title_justify="left")
     table.add_column("split", style="bold")
     table.add_column("images", justify="right")
     for label in columns.values():
         table.add_column(label, justify="right")
-    table.add_column("resolution")
+    if resolution:
+        table.add_column("resolution")
     for split, result in summary["splits"].items():
         values = [f"{result[section][key]:.4f}" for key in columns]
-        table.add_row(split, str(result["n_images"]), *values, result.get("resolution", ""))
+        table.add_row(split, str(result["n_images"]), *values, *([result.get("resolution", "")] if resolution else []))
     return table
 
 
@@ -49,7 +51,7 @@ def print_summary(summary: dict[str, Any]) -> None:
                          {"mdice": "mDice", "miou": "mIoU", "mae": "MAE"}))
     console.print(_table("Pooled confusion matrix (MALUNet convention)", summary, "pooled",
                          {"dice": "Dice (F1)", "iou": "IoU", "accuracy": "Accuracy",
-                          "sensitivity": "Sensitivity", "specificity": "Specificity"}))
+                          "sensitivity": "Sensitivity", "specificity": "Specificity"}, resolution=False))
     resized = _resized_table(summary)
     if resized is not None:
         console.print(resized)

@@ -139,4 +139,6 @@ def _report(summary: dict[str, Any], quiet: bool) -> None:
         table.add_row(split, f"{pi['mdice']:.4f}", f"{pi['miou']:.4f}", f"{pi['mae']:.4f}",
                       f"{po['dice']:.4f}", f"{po['iou']:.4f}")
     console.print(table)
-    console.print(f"checkpoint: {summary['checkpoint_best']}  ({summary['wall_seconds']:.0f} s)")
+    resolutions = {m.get("resolution", "") for m in summary.get("test", {}).values()}
+    console.print(f"test scores at {' / '.join(sorted(resolutions))} resolution, validation at the training size; "
+                  f"checkpoint: {summary['checkpoint_best']}  ({summary['wall_seconds']:.0f} s)")

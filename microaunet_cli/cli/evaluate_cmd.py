@@ -84,7 +84,8 @@ def evaluate_command(
         help="Score a labelled folder never trained on (images/ + masks/, or N.ext + pN.ext) instead of a "
              "prepared split.")] = None,
     skip_bad: Annotated[bool, typer.Option(
-        "--skip-bad", help="--external: leave out unmatched or unreadable files (listed) instead of stopping.")] = False,
+        "--skip-bad", help="--external: leave out unmatched or unreadable files (listed) instead of stopping."),
+    ] = False,
     config: ConfigOpt = None,
     sets: SetOpt = None,
     print_config: PrintConfigOpt = False,

@@ -217,7 +217,8 @@ def to_markdown(report: dict[str, Any]) -> str:
                   "| --- | --- | ---: | --- | " + " | ".join("---:" for _ in METRICS) + " |"]
         for r in rows:
             values = [_fmt(r["metrics"][f"{s}.{k}"]) for s, k, _ in METRICS]
-            lines.append(f"| {r['model']} | {r['kind']} | {r['runs']} | {r['resolution']} | " + " | ".join(values) + " |")
+            cells = [r["model"], r["kind"], str(r["runs"]), r["resolution"], *values]
+            lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     if report["differences"]:
         lines += [f"### Paired difference against {report['differences'][0]['reference']}, per test image", "",

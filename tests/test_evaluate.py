@@ -65,8 +65,13 @@ class FakePrepared:
     def splits(self) -> list[str]:
         return list(self.arrays)
 
+    root: Path = Path("fake")
+
     def load(self, split: str, fold: int | None = None) -> SimpleNamespace:
         return self.arrays[split]
+
+    def original_masks(self, split: str, fold: int | None = None) -> None:
+        return None  # as a folder prepared before original masks were kept
 
 
 @pytest.fixture

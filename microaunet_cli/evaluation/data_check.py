@@ -26,7 +26,7 @@ def check_evaluation_data(meta: dict[str, Any], prepared: Any, fold: int | None,
     """Refuse a folder whose test images may overlap the checkpoint's training images; returns a short
     note of what was checked, for the summary."""
     trained = meta.get("data_identity")
-    if trained is None or not hasattr(prepared, "identity"):
+    if trained is None:
         if explicit:
             log.warning("the checkpoint records no data identity (saved before provenance was recorded): cannot "
                         "check that %s holds no image it trained on", data_dir)

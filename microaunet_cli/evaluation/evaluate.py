@@ -105,10 +105,9 @@ def _prepared_splits(prepared: Any, split: str, fold: int | None) -> dict[str, S
     for name in splits_to_evaluate(list(prepared.splits), list(prepared.test_splits), split):
         # k-fold data: the checkpoint's fold decides which block is "val".
         arrays = prepared.load(name, fold=fold)
-        originals = prepared.original_masks(name, fold) if hasattr(prepared, "original_masks") else None
+        originals = prepared.original_masks(name, fold)
         if originals is None:
-            log.warning(NO_ORIGINALS_WARNING.format(root=getattr(prepared, "root", "the prepared folder"),
-                                                    split=name, size=prepared.size))
+            log.warning(NO_ORIGINALS_WARNING.format(root=prepared.root, split=name, size=prepared.size))
         out[name] = SplitData(arrays.images, arrays.masks, list(arrays.names), originals)
     return out
 

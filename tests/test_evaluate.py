@@ -65,8 +65,13 @@ class FakePrepared:
     def splits(self) -> list[str]:
         return list(self.arrays)
 
+    root: Path = Path("fake")
+
     def load(self, split: str, fold: int | None = None) -> SimpleNamespace:
         return self.arrays[split]
+
+    def original_masks(self, split: str, fold: int | None = None) -> None:
+        return None  # as a folder prepared before original masks were kept
 
 
 @pytest.fixture
@@ -103,13 +108,16 @@ def test_evaluate_writes_reports_from_the_checkpoint_alone(prepared_dir, tmp_pat
     assert len(overlays) == min(3, len(test)) and overlays[0].name.startswith("01_")
     assert {"per_image", "pooled"} <= set(summary["conventions"])
 
-    # Same numbers as a direct computation with the checkpoint's normalisation (not the data's).
+    # The resized-resolution scores, labelled, are a direct computation with the checkpoint's
+    # normalisation (not the data's); the headline is at original resolution (test_original_resolution.py).
     model, _, _ = model_from_checkpoint(ckpt)
     probs = predict_probs(model, test.images, NORMALIZATION["mean"], NORMALIZATION["std"], "cpu")
     ref = SegmentationMetrics()
     ref.update(probs, torch.from_numpy(np.asarray(test.masks)).unsqueeze(1))
-    assert summary["splits"]["test"]["per_image"] == pytest.approx(ref.compute()["per_image"])
-    assert summary["splits"]["test"]["pooled"] == pytest.approx(ref.compute()["pooled"])
+    resized = summary["splits"]["test"]["resized"]
+    assert summary["splits"]["test"]["resolution"] == "original" and resized["resolution"].startswith("resized 64x64")
+    assert resized["per_image"] == pytest.approx(ref.compute()["per_image"])
+    assert resized["pooled"] == pytest.approx(ref.compute()["pooled"])
 
 
 def test_empty_ground_truth_cases_score_by_the_rule(prepared, tmp_path):

@@ -11,6 +11,7 @@ from microaunet_cli.cli import (
     models_cmd,  # noqa: F401
     predict_cmd,  # noqa: F401
     prepare_cmd,  # noqa: F401
+    report_cmd,  # noqa: F401
     train_cmd,  # noqa: F401
 )
 from microaunet_cli.cli.base import app

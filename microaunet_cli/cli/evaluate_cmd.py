@@ -22,15 +22,27 @@ from microaunet_cli.evaluation.evaluate import evaluate_checkpoint
 from microaunet_cli.evaluation.settings import EvaluateSettings
 
 
-def _table(title: str, summary: dict[str, Any], section: str, columns: dict[str, str]) -> Table:
+def _table(title: str, summary: dict[str, Any], section: str, columns: dict[str, str],
+           resolution: bool = True) -> Table:
     table = Table(title=title, title_justify="left")
     table.add_column("split", style="bold")
     table.add_column("images", justify="right")
     for label in columns.values():
         table.add_column(label, justify="right")
+    if resolution:
+        table.add_column("resolution")
     for split, result in summary["splits"].items():
         values = [f"{result[section][key]:.4f}" for key in columns]
-        table.add_row(split, str(result["n_images"]), *values)
+        table.add_row(split, str(result["n_images"]), *values, *([result.get("resolution", "")] if resolution else []))
+    return table
+
+
+def _resized_table(summary: dict[str, Any]) -> Table | None:
+    resized = {s: r["resized"] for s, r in summary["splits"].items() if "resized" in r}
+    if not resized:
+        return None
+    table = _table("Against the resized square masks (biased upward; not comparable with papers)",
+                   {"splits": resized}, "per_image", {"mdice": "mDice", "miou": "mIoU"})
     return table
 
 
@@ -39,7 +51,16 @@ def print_summary(summary: dict[str, Any]) -> None:
                          {"mdice": "mDice", "miou": "mIoU", "mae": "MAE"}))
     console.print(_table("Pooled confusion matrix (MALUNet convention)", summary, "pooled",
                          {"dice": "Dice (F1)", "iou": "IoU", "accuracy": "Accuracy",
-                          "sensitivity": "Sensitivity", "specificity": "Specificity"}))
+                          "sensitivity": "Sensitivity", "specificity": "Specificity"}, resolution=False))
+    resized = _resized_table(summary)
+    if resized is not None:
+        console.print(resized)
+    for split, result in summary["splits"].items():
+        if result.get("resolution") != "original":
+            console.print(f"[yellow]{split} is scored at the {result['resolution']} resolution[/]: its folder has "
+                          f"no original masks; re-run prepare-data with --force to keep them")
+    for item in summary.get("skipped", []):
+        console.print(f"[yellow]skipped[/] {item['file']}: {item['reason']}", highlight=False, soft_wrap=True)
     console.print(f"threshold {summary['threshold']}; results in [bold]{summary['out_dir']}[/] "
                   f"(summary.json, per_case.csv, overlays/)")
 
@@ -59,19 +80,29 @@ def evaluate_command(
     batch_size: Annotated[int | None, typer.Option(help="Images per forward pass. \\[default: 32]")] = None,
     worst: Annotated[int | None, typer.Option(
         help="Write overlays of the K lowest-Dice cases (0: none). \\[default: 8]")] = None,
+    external: Annotated[Path | None, typer.Option(
+        help="Score a labelled folder never trained on (images/ + masks/, or N.ext + pN.ext) instead of a "
+             "prepared split.")] = None,
+    skip_bad: Annotated[bool, typer.Option(
+        "--skip-bad", help="--external: leave out unmatched or unreadable files (listed) instead of stopping."),
+    ] = False,
     config: ConfigOpt = None,
     sets: SetOpt = None,
     print_config: PrintConfigOpt = False,
 ) -> None:
-    """Evaluate a checkpoint: per-image mDice/mIoU/MAE and pooled Dice/IoU/accuracy/sensitivity/specificity.
+    """Evaluate a checkpoint: per-image mDice/mIoU/MAE and pooled Dice/IoU/accuracy/sensitivity/specificity,
+    against each ground truth at its original resolution.
 
     Needs only the checkpoint: the network, its settings, the input size and the normalisation come
-    from it. Writes summary.json, per_case.csv and overlays of the worst cases.
+    from it. --external scores a labelled folder it never trained on. Writes summary.json,
+    per_case.csv and overlays of the worst cases.
     """
     options = {"ckpt": ckpt, "split": split, "data_dir": data_dir, "out": out, "device": device,
-               "batch_size": batch_size, "worst": worst}
+               "batch_size": batch_size, "worst": worst, "external": external,
+               "skip_bad": True if skip_bad else None}
     s = resolve_settings(EvaluateSettings, config=config, sets=sets, options=options, print_config=print_config)
     setup_logging()
     summary = evaluate_checkpoint(s.ckpt, split=s.split, data_dir=s.data_dir, out_dir=s.out, device=s.device,
-                                  batch_size=s.batch_size, worst=s.worst)
+                                  batch_size=s.batch_size, worst=s.worst, external=s.external,
+                                  skip_bad=s.skip_bad)
     print_summary(summary)

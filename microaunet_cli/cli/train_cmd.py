@@ -38,6 +38,12 @@ Name = Annotated[str | None, typer.Option("--name", help="Run folder name under 
 Resume = Annotated[bool, typer.Option("--resume", help="Continue the run in runs/<name> from its last.pt.")]
 Overwrite = Annotated[bool | None, typer.Option("--overwrite", help="Replace an existing run folder.")]
 Quiet = Annotated[bool | None, typer.Option("--quiet", "-q", help="Only warnings and errors.")]
+Seeds = Annotated[str | None, typer.Option(
+    "--seeds", help="Run the recipe once per seed, in sequence, each in runs/<name>-s<seed>/ (e.g. --seeds 0,1,2); "
+                    "summarise them with `microaunet report`.")]
+AllowMismatch = Annotated[bool, typer.Option(
+    "--allow-teacher-mismatch", help="Use a teacher trained on other data (split, seed, size or fold) than this "
+                                     "run; recorded in the run.")]
 Teacher = Annotated[Path | None, typer.Option("--teacher", help="Teacher checkpoint (default: the train-teacher "
                                               "run of the same data set, runs/<dataset>-malunet/checkpoints/best.pt).")]
 AnyTeacher = Annotated[bool | None, typer.Option("--allow-any-teacher", help="Accept a teacher checkpoint whose "
@@ -50,7 +56,8 @@ def _options(**named: Any) -> dict[str, Any]:
             "compile": "train.compile", "seed": "train.seed", "deterministic": "train.deterministic",
             "data_dir": "data.prepared_dir", "size": "data.size", "fold": "data.fold", "name": "output.name",
             "overwrite": "output.overwrite", "quiet": "output.quiet", "teacher": "distill.teacher",
-            "allow_any_teacher": "distill.allow_any_teacher"}
+            "allow_any_teacher": "distill.allow_any_teacher",
+            "allow_teacher_mismatch": "distill.allow_teacher_mismatch"}
     return {keys[k]: v for k, v in named.items()}
 
 
@@ -61,7 +68,7 @@ def train_teacher_command(
     device: Device = None, amp: Amp = None, compile: Compile = None, seed: Seed = None,
     deterministic: Deterministic = None, data_dir: DataDir = None, size: Size = None, fold: Fold = None,
     name: Name = None, resume: Resume = False, overwrite: Overwrite = None, quiet: Quiet = None,
-    config: ConfigOpt = None, sets: SetOpt = None, print_config: PrintConfigOpt = False,
+    seeds: Seeds = None, config: ConfigOpt = None, sets: SetOpt = None, print_config: PrintConfigOpt = False,
 ) -> None:
     """Train a network (MALUNet by default) with BCE + Dice on prepared data; writes runs/<name>/."""
     from microaunet_cli.training.runner import train_teacher
@@ -71,7 +78,7 @@ def train_teacher_command(
                        size=size, fold=fold, name=name, overwrite=overwrite, quiet=quiet)
     settings = resolve_settings(RunSettings, config=config, sets=sets, options=options, print_config=print_config)
     setup_logging(settings.output.quiet)
-    _report(train_teacher(settings, resume=resume), settings.output.quiet)
+    _run(train_teacher, settings, "supervised", resume, seeds)
 
 
 @app.command("distill")
@@ -81,7 +88,8 @@ def distill_command(
     epochs: Epochs = None, batch_size: Batch = None, lr: Lr = None, device: Device = None, amp: Amp = None,
     compile: Compile = None, seed: Seed = None, deterministic: Deterministic = None, data_dir: DataDir = None,
     size: Size = None, fold: Fold = None, name: Name = None, resume: Resume = False, overwrite: Overwrite = None,
-    quiet: Quiet = None, config: ConfigOpt = None, sets: SetOpt = None, print_config: PrintConfigOpt = False,
+    quiet: Quiet = None, seeds: Seeds = None, allow_teacher_mismatch: AllowMismatch = False,
+    config: ConfigOpt = None, sets: SetOpt = None, print_config: PrintConfigOpt = False,
 ) -> None:
     """Distil a trained teacher into the MicroAUNet student: imitation (KL + features), then preference
     distillation (pixel InfoNCE + L2)."""
@@ -90,11 +98,30 @@ def distill_command(
     options = _options(dataset=dataset, model=model, teacher=teacher, allow_any_teacher=allow_any_teacher,
                        epochs=epochs, batch_size=batch_size, lr=lr, device=device, amp=amp, compile=compile,
                        seed=seed, deterministic=deterministic, data_dir=data_dir, size=size, fold=fold, name=name,
-                       overwrite=overwrite, quiet=quiet)
+                       overwrite=overwrite, quiet=quiet,
+                       allow_teacher_mismatch=True if allow_teacher_mismatch else None)
     settings = resolve_settings(RunSettings, config=config, sets=sets, options=options, print_config=print_config,
                                 preset={"model": {"name": "microaunet"}})
     setup_logging(settings.output.quiet)
-    _report(distill(settings, resume=resume), settings.output.quiet)
+    _run(distill, settings, "distilled", resume, seeds)
+
+
+def _run(train: Any, settings: RunSettings, kind: str, resume: bool, seeds: str | None) -> None:
+    """One run, or one per seed (each in its own folder) when --seeds is given."""
+    from microaunet_cli.training.runner import default_run_name
+    from microaunet_cli.training.seeds import parse_seeds, seeded_settings
+
+    if seeds is None:
+        _report(train(settings, resume=resume), settings.output.quiet)
+        return
+    base = settings.output.name or default_run_name(settings, kind)
+    folders = []
+    for seed in parse_seeds(seeds):
+        seeded = seeded_settings(settings, seed, base, kind)
+        console.print(f"[bold]seed {seed}[/]: runs/{seeded.output.name}")
+        _report(train(seeded, resume=resume), settings.output.quiet)
+        folders.append(str(seeded.output.runs_dir / seeded.output.name))
+    console.print(f"summarise: microaunet report {' '.join(folders)}", highlight=False, soft_wrap=True)
 
 
 def _report(summary: dict[str, Any], quiet: bool) -> None:
@@ -116,4 +143,6 @@ def _report(summary: dict[str, Any], quiet: bool) -> None:
         table.add_row(split, f"{pi['mdice']:.4f}", f"{pi['miou']:.4f}", f"{pi['mae']:.4f}",
                       f"{po['dice']:.4f}", f"{po['iou']:.4f}")
     console.print(table)
-    console.print(f"checkpoint: {summary['checkpoint_best']}  ({summary['wall_seconds']:.0f} s)")
+    resolutions = {m.get("resolution", "") for m in summary.get("test", {}).values()}
+    console.print(f"test scores at {' / '.join(sorted(resolutions))} resolution, validation at the training size; "
+                  f"checkpoint: {summary['checkpoint_best']}  ({summary['wall_seconds']:.0f} s)")

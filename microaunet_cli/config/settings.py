@@ -165,6 +165,9 @@ class DistillSettings(Section):
     proj_dim: int = Field(default=32, ge=4)
     # Extra weight of anchors the teacher gets right and the student gets wrong.
     preference_weight: float = Field(default=2.0, ge=1)
+    # Use a teacher whose recorded data identity (data set, split, seed, size, fold, content) differs
+    # from this run's. Off: such a teacher may have trained on the student's test images.
+    allow_teacher_mismatch: bool = False
 
 
 class OutputSettings(Section):

@@ -23,6 +23,7 @@ import numpy as np
 
 from microaunet_cli.data.io import read_image, read_mask
 from microaunet_cli.data.layouts import Sample
+from microaunet_cli.data.original_masks import encode_mask
 from microaunet_cli.errors import DataError
 
 # Below this many pairs a process pool costs more to start than it saves.
@@ -37,6 +38,10 @@ class Decoded:
     image: np.ndarray | None
     mask: np.ndarray | None
     error: str | None = None
+    # The mask at the image's own resolution, PNG-encoded in the worker (small to send back), and its
+    # height and width: what test scores are computed against.
+    original: bytes | None = None
+    original_shape: tuple[int, int] | None = None
 
 
 def resample(image: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -71,7 +76,8 @@ def decode_pair(image_path: Path, mask_path: Path, size: int) -> Decoded:
         return Decoded(None, None, f"{mask_path}: mask is {mask.shape[1]}x{mask.shape[0]} but its image "
                                    f"{image_path.name} is {image.shape[1]}x{image.shape[0]}; they do not "
                                    f"belong together. Replace the pair.")
-    return Decoded(resize_image(image, size), resize_mask(mask, size))
+    return Decoded(resize_image(image, size), resize_mask(mask, size), original=encode_mask(mask),
+                   original_shape=mask.shape)
 
 
 def _decode_task(task: tuple[Path, Path, int]) -> Decoded:

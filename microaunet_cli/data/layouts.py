@@ -155,6 +155,25 @@ def pair_folder(image_dir: Path, mask_dir: Path, part: str | None = None
     return [Sample(stem, images[stem], masks[stem], part=part) for stem in stems], problems
 
 
+def pair_prefixed(folder: Path, prefix: str = "p") -> tuple[list[Sample], list[tuple[str, str]]]:
+    """Pair ``N.ext`` images with ``pN.ext`` masks in one folder (CVC-ColonDB and ETIS-LaribPolypDB as first
+    distributed); unpaired files are returned as problems."""
+    files, problems = _by_stem(folder)
+    mask_of = {stem[len(prefix):]: path for stem, path in files.items()
+               if stem.startswith(prefix) and stem[len(prefix):] in files}
+    images = {stem: path for stem, path in files.items() if stem not in {prefix + s for s in mask_of}}
+    for stem, path in sorted(images.items()):
+        if stem in mask_of:
+            continue
+        if stem.startswith(prefix) and stem[len(prefix):].isdigit():
+            reason = f"is a mask without an image in {folder} (expected {stem[len(prefix):]}.<ext>)"
+            problems.append((str(path), reason))
+        else:
+            problems.append((str(path), f"has no mask in {folder} (expected {prefix}{stem}.<ext>)"))
+    stems = sorted(images.keys() & mask_of.keys(), key=_natural_key)
+    return [Sample(stem, images[stem], mask_of[stem]) for stem in stems], problems
+
+
 def _by_stem(folder: Path) -> tuple[dict[str, Path], list[tuple[str, str]]]:
     found: dict[str, Path] = {}
     problems: list[tuple[str, str]] = []

@@ -40,10 +40,17 @@ def file_problem(out: Path, info: dict) -> str | None:
     return None
 
 
+def array_infos(split: dict) -> list[dict]:
+    """The manifest entries of every array file of a split: images, masks and, in folders prepared
+    since they are kept, the original masks (data and index)."""
+    originals = split.get("original_masks") or {}
+    return [split["images"], split["masks"], *(originals[k] for k in ("data", "index") if k in originals)]
+
+
 def split_files_intact(out: Path, manifest: dict) -> bool:
     for split in manifest.get("splits", {}).values():
-        for key in ("images", "masks"):
-            if file_problem(out, split[key]) is not None:
+        for info in array_infos(split):
+            if file_problem(out, info) is not None:
                 return False
         if not (out / split["names"]).is_file():
             return False

@@ -22,6 +22,8 @@ from microaunet_cli import __version__
 from microaunet_cli.data.decode import decode_samples, worker_count
 from microaunet_cli.data.layouts import Layout, Sample
 from microaunet_cli.data.manifest import FORMAT_VERSION, MANIFEST, read_manifest, split_files_intact
+from microaunet_cli.data.original_masks import DATA_FILE as ORIGINALS_DATA
+from microaunet_cli.data.original_masks import INDEX_FILE as ORIGINALS_INDEX
 from microaunet_cli.data.progress import progress
 from microaunet_cli.data.settings import PrepareSettings
 from microaunet_cli.data.sources import gather_sources
@@ -176,7 +178,8 @@ def _manifest(plan: SplitPlan, records: dict[str, SplitRecord], settings: Prepar
     skipped = [{"file": f, "reason": r} for f, r in plan.problems]
     skipped += [{"file": f, "reason": r} for rec in records.values() for f, r in rec.bad]
     splits = {name: {"count": len(rec.kept), "images": rec.files["images"], "masks": rec.files["masks"],
-                     "names": f"{name}/names.txt"} for name, rec in records.items()}
+                     "original_masks": rec.files["original_masks"], "names": f"{name}/names.txt"}
+              for name, rec in records.items()}
     return {
         "format": FORMAT_VERSION,
         "tool_version": __version__,
@@ -241,7 +244,9 @@ def _fingerprint(settings: PrepareSettings, sources: dict[str, Layout], plan: Sp
                 files.append([s.name, str(path.resolve()), st.st_size, st.st_mtime_ns])
     payload = {"format": FORMAT_VERSION, "options": options, "policy": settings.resolved_split(),
                "layouts": {p: lay.name for p, lay in sources.items()}, "files": files,
-               "folds": plan.folds}
+               "folds": plan.folds,
+               # Folders prepared before original masks were kept get them on the next run.
+               "original_masks": True}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
@@ -251,5 +256,6 @@ def _remove_stale_splits(out: Path, previous: dict | None, manifest: dict) -> No
         return
     for name in set(previous.get("splits", {})) - set(manifest["splits"]):
         folder = out / name
-        if folder.is_dir() and {p.name for p in folder.iterdir()} <= {"images.npy", "masks.npy", "names.txt"}:
+        ours = {"images.npy", "masks.npy", "names.txt", ORIGINALS_DATA, ORIGINALS_INDEX}
+        if folder.is_dir() and {p.name for p in folder.iterdir()} <= ours:
             shutil.rmtree(folder)

@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from microaunet_cli.config.settings import DATASETS
-from microaunet_cli.data.manifest import MANIFEST, file_problem, read_manifest
+from microaunet_cli.data.identity import data_identity
+from microaunet_cli.data.manifest import MANIFEST, array_infos, file_problem, read_manifest
+from microaunet_cli.data.original_masks import OriginalMasks
 from microaunet_cli.data.store import file_sha256
 from microaunet_cli.errors import DataError
 
@@ -116,14 +118,39 @@ class PreparedData:
         self._check_fold(fold, needed=by_fold)
         return self._fold_part(split, fold) if by_fold else self._stored(split)  # type: ignore[arg-type]
 
+    @property
+    def has_original_masks(self) -> bool:
+        """False for folders prepared before original masks were kept: those score at the resized size."""
+        return all("original_masks" in split for split in self.manifest["splits"].values())
+
+    def original_masks(self, split: str, fold: int | None = None) -> OriginalMasks | None:
+        """Each image's mask at its own resolution, in the order of ``load(split, fold)``; None for
+        folders prepared before they were kept."""
+        if not self.has_original_masks:
+            return None
+        stored = "train" if self.is_kfold and split in ("train", "val") else split
+        masks = OriginalMasks.open(self.root / stored)
+        if stored == split:
+            return masks
+        start, end = self.manifest["kfold"]["ranges"][fold]
+        return masks.take(slice(start, end)) if split == "val" else masks.take(np.r_[0:start, end:len(masks)])
+
+    def names_of(self, stored_split: str) -> list[str]:
+        return (self.root / self.manifest["splits"][stored_split]["names"]).read_text(encoding="utf-8").splitlines()
+
+    def identity(self, fold: int | None = None) -> dict:
+        """What a checkpoint records about the data it was trained on (see ``data.identity``)."""
+        return data_identity(self, fold)
+
     def verify(self) -> None:
-        """Hash every array against the manifest (slow: reads every byte); raises DataError on mismatch."""
-        for name, info in self.manifest["splits"].items():
-            for key in ("images", "masks"):
-                path = self.root / info[key]["file"]
-                if file_sha256(path) != info[key]["sha256"]:
+        """Hash every array against the manifest (reads every byte); raises DataError naming the
+        first file whose content differs."""
+        for split in self.manifest["splits"].values():
+            for info in array_infos(split):
+                path = self.root / info["file"]
+                if file_sha256(path) != info["sha256"]:
                     raise DataError(f"{path}: content differs from {self.root / MANIFEST} (sha256); the "
-                                    f"file was changed or damaged. {_fix(self.root, self.dataset)}")
+                                    f"file was changed or damaged. {_fix(self.root, self.dataset, ' --force')}")
 
     def _check_fold(self, fold: int | None, needed: bool) -> None:
         """A fold is needed for train/val of kfold data; test splits of kfold data take any (or none)."""
@@ -141,7 +168,7 @@ class PreparedData:
         # Copy-on-write maps: callers may modify a batch in place without touching the files.
         images = np.load(self.root / info["images"]["file"], mmap_mode="c")
         masks = np.load(self.root / info["masks"]["file"], mmap_mode="c")
-        names = (self.root / info["names"]).read_text(encoding="utf-8").splitlines()
+        names = self.names_of(split)
         if len(names) != len(images):
             raise DataError(f"{self.root / info['names']}: {len(names)} names for {len(images)} images. "
                             f"{_fix(self.root, self.dataset)}")
@@ -167,13 +194,13 @@ def open_prepared(path: str | Path) -> PreparedData:
         raise DataError(f"{root}: {MANIFEST} is missing or unreadable (never prepared, an interrupted "
                         f"run, or an older format). {_fix(root, dataset)}")
     for split in manifest["splits"].values():
-        for key in ("images", "masks"):
-            problem = file_problem(root, split[key])
+        for info in array_infos(split):
+            problem = file_problem(root, info)
             if problem is not None:
                 raise DataError(f"{problem}. {_fix(root, manifest.get('dataset', dataset))}")
     return PreparedData(root, manifest)
 
 
-def _fix(root: Path, dataset: str) -> str:
+def _fix(root: Path, dataset: str, extra: str = "") -> str:
     src = "" if dataset == "synthetic" else " --src DOWNLOADED_FOLDER"
-    return f"Run `microaunet prepare-data --dataset {dataset}{src} --out {root}`."
+    return f"Run `microaunet prepare-data --dataset {dataset}{src} --out {root}{extra}`."

@@ -18,6 +18,7 @@ import numpy as np
 
 from microaunet_cli.data.decode import Decoded
 from microaunet_cli.data.layouts import Sample
+from microaunet_cli.data.original_masks import DATA_FILE, INDEX_FILE, write_original_masks
 from microaunet_cli.errors import DataError
 from microaunet_cli.fileio import atomic_path, write_text_atomic
 
@@ -59,6 +60,14 @@ class SplitRecord:
     files: dict[str, dict]
 
 
+@dataclass
+class _Originals:
+    """Original masks of the kept samples, collected while the arrays are filled."""
+
+    pngs: list[bytes] = field(default_factory=list)
+    shapes: list[tuple[int, int]] = field(default_factory=list)
+
+
 def write_split(folder: Path, samples: list[Sample], decoded: Iterable[Decoded], size: int,
                 advance: Callable[[int], None], stats: ChannelStats | None = None,
                 skip_bad: bool = False) -> SplitRecord:
@@ -72,7 +81,8 @@ def write_split(folder: Path, samples: list[Sample], decoded: Iterable[Decoded],
     with atomic_path(folder / "images.npy") as tmp_images, atomic_path(folder / "masks.npy") as tmp_masks:
         images = np.lib.format.open_memmap(tmp_images, "w+", np.uint8, (n, size, size, 3))
         masks = np.lib.format.open_memmap(tmp_masks, "w+", np.uint8, (n, size, size))
-        kept, bad = _fill(samples, decoded, images, masks, advance, stats)
+        originals = _Originals()
+        kept, bad = _fill(samples, decoded, images, masks, advance, stats, originals)
         if bad and not skip_bad:
             raise bad_files_error(bad)
         images.flush()
@@ -83,10 +93,17 @@ def write_split(folder: Path, samples: list[Sample], decoded: Iterable[Decoded],
             _truncate(tmp_masks, len(kept))
         files = {"images": _describe(tmp_images, folder / "images.npy"),
                  "masks": _describe(tmp_masks, folder / "masks.npy")}
+    files["original_masks"] = _store_originals(folder, originals)
     write_text_atomic(folder / "names.txt", "".join(f"{s.name}\n" for s in kept))
-    for name in ("images.npy", "masks.npy", "names.txt"):
+    for name in ("images.npy", "masks.npy", "names.txt", DATA_FILE, INDEX_FILE):
         share_like_normal_file(folder / name)
     return SplitRecord(kept, bad, files)
+
+
+def _store_originals(folder: Path, originals: _Originals) -> dict:
+    with atomic_path(folder / DATA_FILE) as tmp_data, atomic_path(folder / INDEX_FILE) as tmp_index:
+        write_original_masks(originals.pngs, originals.shapes, tmp_data, tmp_index)
+        return {"data": _describe(tmp_data, folder / DATA_FILE), "index": _describe(tmp_index, folder / INDEX_FILE)}
 
 
 def share_like_normal_file(path: Path) -> None:
@@ -99,7 +116,7 @@ def share_like_normal_file(path: Path) -> None:
 
 
 def _fill(samples: list[Sample], decoded: Iterable[Decoded], images: np.ndarray, masks: np.ndarray,
-          advance: Callable[[int], None], stats: ChannelStats | None
+          advance: Callable[[int], None], stats: ChannelStats | None, originals: _Originals
           ) -> tuple[list[Sample], list[tuple[str, str]]]:
     kept: list[Sample] = []
     bad: list[tuple[str, str]] = []
@@ -112,17 +129,19 @@ def _fill(samples: list[Sample], decoded: Iterable[Decoded], images: np.ndarray,
         masks[len(kept)] = result.mask
         if stats is not None:
             stats.add(result.image)
+        originals.pngs.append(result.original)
+        originals.shapes.append(result.original_shape)
         kept.append(sample)
     return kept, bad
 
 
-def bad_files_error(bad: list[tuple[str, str]], limit: int = 10) -> DataError:
+def bad_files_error(bad: list[tuple[str, str]], limit: int = 10, listed_in: str = "manifest.json") -> DataError:
     """One error that lists every bad file (up to ``limit``), so users fix them in one go."""
     lines = [f"{len(bad)} file(s) cannot be used:"]
     lines += [f"  {reason if reason.startswith(file) else f'{file}: {reason}'}" for file, reason in bad[:limit]]
     if len(bad) > limit:
         lines.append(f"  ... and {len(bad) - limit} more")
-    lines.append("Fix or remove them, or pass --skip-bad to leave them out (they are listed in manifest.json).")
+    lines.append(f"Fix or remove them, or pass --skip-bad to leave them out (they are listed in {listed_in}).")
     return DataError("\n".join(lines))
 
 

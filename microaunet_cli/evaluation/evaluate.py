@@ -1,39 +1,46 @@
-"""Evaluate a checkpoint on a prepared split: metrics in both conventions, per-case rows, overlays.
+"""Evaluate a checkpoint on a prepared split or an external labelled folder: metrics in both
+conventions at original resolution, per-case rows, overlays of the worst cases.
 
 Only the checkpoint is needed: it carries the network, its settings (hence the prepared data
-folder), the input size and the normalisation statistics the network was trained with.
+folder), the input size, the normalisation statistics and the identity of the data it trained on.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from microaunet_cli import data
 from microaunet_cli.errors import DataError
-from microaunet_cli.evaluation.metrics import SegmentationMetrics, binarize
-from microaunet_cli.evaluation.overlays import draw_overlay, write_png
+from microaunet_cli.evaluation.data_check import check_evaluation_data
+from microaunet_cli.evaluation.external import read_external
 from microaunet_cli.evaluation.reports import write_csv
+from microaunet_cli.evaluation.scoring import (
+    CASE_COLUMNS,
+    NO_ORIGINALS_WARNING,
+    THRESHOLD,
+    SplitData,
+    evaluate_split,
+)
 from microaunet_cli.fileio import write_json_atomic
-from microaunet_cli.inference.batched import iter_probs, predict_probs
 from microaunet_cli.inference.preprocess import IMAGENET_MEAN, IMAGENET_STD
+from microaunet_cli.inference.runners import TorchRunner
 from microaunet_cli.training.checkpoint import model_from_checkpoint
 from microaunet_cli.training.runtime import pick_device
 
 log = logging.getLogger(__name__)
 
-THRESHOLD = 0.5  # SPEC section 3
-CASE_COLUMNS = ("split", "index", "name", "dice", "iou", "mae", "gt_pixels", "pred_pixels")
 CONVENTIONS = {
     "per_image": "PraNet convention (headline): Dice, IoU and MAE per image, then the mean; "
                  "an image with empty prediction and empty ground truth scores 1",
     "pooled": "MALUNet convention: one confusion matrix over every pixel of the split",
+    "resolution": "'original': the network runs at its training size, its probabilities are resized "
+                  "bilinearly to each ground truth's own size and thresholded at 0.5 (PraNet protocol); "
+                  "'resized SxS': against the square prepared masks (biased upward)",
 }
 
 
@@ -77,50 +84,6 @@ def splits_to_evaluate(available: list[str], test_splits: list[str], split: str)
     return [split]
 
 
-@dataclass
-class Evaluator:
-    """A loaded network and how to run it: what every split's evaluation shares."""
-
-    model: nn.Module
-    mean: list[float]
-    std: list[float]
-    device: torch.device
-    batch_size: int
-
-    def score(self, images: Any, masks: Any) -> SegmentationMetrics:
-        """Stream a split through the network, keeping only per-image statistics."""
-        metrics = SegmentationMetrics(THRESHOLD)
-        for start, probs in iter_probs(self.model, images, self.mean, self.std, self.device, self.batch_size):
-            stop = start + probs.shape[0]
-            gt = torch.as_tensor(np.asarray(masks[start:stop])).to(self.device)
-            metrics.update(probs[:, 0], gt, torch.arange(start, stop, device=self.device))
-        return metrics
-
-    def masks_of(self, images: np.ndarray) -> np.ndarray:
-        """Thresholded predictions of a few images (``K×H×W`` bool)."""
-        probs = predict_probs(self.model, images, self.mean, self.std, self.device, self.batch_size)
-        return binarize(probs[:, 0], THRESHOLD).cpu().numpy()
-
-
-def worst_cases(rows: list[dict[str, Any]], k: int) -> list[dict[str, Any]]:
-    """The ``k`` lowest-Dice rows (ties: lower IoU, then split order)."""
-    return sorted(rows, key=lambda r: (r["dice"], r["iou"], r["index"]))[:k]
-
-
-def write_worst_overlays(ev: Evaluator, arrays: Any, worst: list[dict[str, Any]], folder: Path) -> None:
-    """Re-run the worst cases (cheaper than keeping every probability map) and draw them."""
-    # A rerun with a smaller --worst must not leave the previous run's extra overlays looking current.
-    for stale in folder.glob("[0-9][0-9]_*.png"):
-        stale.unlink()
-    if not worst:
-        return
-    images = [np.asarray(arrays.images[r["index"]]) for r in worst]
-    for rank, (row, image, pred) in enumerate(zip(worst, images, ev.masks_of(np.stack(images))), start=1):
-        caption = f"#{rank} {row['name']}  Dice {row['dice']:.3f}  IoU {row['iou']:.3f}"
-        overlay = draw_overlay(image, pred, np.asarray(arrays.masks[row["index"]]), caption)
-        write_png(folder / f"{rank:02d}_{Path(row['name']).stem}.png", overlay)
-
-
 def _normalization(meta: dict, prepared: Any, ckpt: Path) -> tuple[list[float], list[float]]:
     norm = meta.get("normalization") or {}
     if norm.get("mean") is not None and norm.get("std") is not None:
@@ -129,16 +92,24 @@ def _normalization(meta: dict, prepared: Any, ckpt: Path) -> tuple[list[float], 
     return list(getattr(prepared, "mean", None) or IMAGENET_MEAN), list(getattr(prepared, "std", None) or IMAGENET_STD)
 
 
-def evaluate_split(ev: Evaluator, arrays: Any, split: str, worst_k: int, out: Path) -> tuple[dict, list[dict]]:
-    """Summary and per-case rows of one split; overlays of its worst cases under ``out/overlays/<split>``."""
-    metrics = ev.score(arrays.images, arrays.masks)
-    rows = [{"split": split, "name": arrays.names[r["index"]], **r} for r in metrics.per_case()]
-    worst = worst_cases(rows, worst_k)
-    write_worst_overlays(ev, arrays, worst, out / "overlays" / split)
-    summary = {**metrics.compute(), "worst": [r["name"] for r in worst]}
-    log.info("%s: %d images, mDice %.4f (per image), Dice %.4f (pooled)", split, summary["n_images"],
-             summary["per_image"]["mdice"], summary["pooled"]["dice"])
-    return summary, rows
+def checkpoint_runner(model: nn.Module, meta: dict, ckpt: Path, prepared: Any, device: torch.device,
+                      batch_size: int) -> TorchRunner:
+    """The network as predict runs it: at its training size, with its own normalisation."""
+    size = int(meta.get("size") or prepared.size)
+    mean, std = _normalization(meta, prepared, ckpt)
+    return TorchRunner(model, device, mean, std, (size, size), THRESHOLD, f"{ckpt} on {device}")
+
+
+def _prepared_splits(prepared: Any, split: str, fold: int | None) -> dict[str, SplitData]:
+    out = {}
+    for name in splits_to_evaluate(list(prepared.splits), list(prepared.test_splits), split):
+        # k-fold data: the checkpoint's fold decides which block is "val".
+        arrays = prepared.load(name, fold=fold)
+        originals = prepared.original_masks(name, fold)
+        if originals is None:
+            log.warning(NO_ORIGINALS_WARNING.format(root=prepared.root, split=name, size=prepared.size))
+        out[name] = SplitData(arrays.images, arrays.masks, list(arrays.names), originals)
+    return out
 
 
 def evaluate_checkpoint(
@@ -149,33 +120,64 @@ def evaluate_checkpoint(
     device: str = "auto",
     batch_size: int = 32,
     worst: int = 8,
+    external: str | Path | None = None,
+    skip_bad: bool = False,
 ) -> dict[str, Any]:
-    """Score ``ckpt`` on ``split``; write summary.json, per_case.csv and worst-case overlays.
+    """Score ``ckpt`` on ``split`` of its prepared data (or ``data_dir``), or on an ``external`` labelled
+    folder never prepared; write summary.json, per_case.csv and worst-case overlays.
 
     Returns the summary (also written to ``<out_dir>/summary.json``).
     """
     ckpt = Path(ckpt)
     dev = pick_device(device)
     model, settings, meta = model_from_checkpoint(ckpt, dev)
+    if external is not None:
+        return _evaluate_external(ckpt, Path(external), model, settings, meta, dev, out_dir, batch_size, worst,
+                                  skip_bad)
     explicit = data_dir is not None
     data_dir = Path(data_dir) if explicit else find_prepared(settings.data.resolved_dir(), ckpt)
     prepared = _open(data_dir, explicit)
-    if meta.get("size") and prepared.size != meta["size"]:
-        log.warning("checkpoint was trained at %s px, the prepared data is %s px", meta["size"], prepared.size)
+    data_check = check_evaluation_data(meta, prepared, settings.data.fold, data_dir, explicit)
     out = Path(out_dir) if out_dir is not None else default_out_dir(ckpt, split)
-    ev = Evaluator(model, *_normalization(meta, prepared, ckpt), dev, batch_size)
+    runner = checkpoint_runner(model, meta, ckpt, prepared, dev, batch_size)
     results, rows = {}, []
-    for name in splits_to_evaluate(list(prepared.splits), list(prepared.test_splits), split):
-        # k-fold data: the checkpoint's fold decides which block is "val".
-        arrays = prepared.load(name, fold=settings.data.fold)
-        results[name], split_rows = evaluate_split(ev, arrays, name, worst, out)
+    for name, split_data in _prepared_splits(prepared, split, settings.data.fold).items():
+        results[name], split_rows = evaluate_split(runner, split_data, name, runner.input_size[0], batch_size,
+                                                   worst, out / "overlays")
         rows += split_rows
-    summary = {
-        "checkpoint": str(ckpt), "model": settings.model.name, "kind": meta.get("kind"),
-        "epoch": meta.get("epoch"), "dataset": meta.get("dataset"), "data_dir": str(data_dir),
-        "size": prepared.size, "threshold": THRESHOLD, "device": str(dev), "out_dir": str(out),
-        "conventions": CONVENTIONS, "splits": results,
-    }
+    summary = _summary(ckpt, settings, meta, runner, dev, out, results, data_dir=str(data_dir),
+                       data_size=prepared.size, data_check=data_check)
     write_csv(out / "per_case.csv", rows, CASE_COLUMNS)
     write_json_atomic(out / "summary.json", summary)
     return summary
+
+
+def _evaluate_external(ckpt: Path, folder: Path, model: nn.Module, settings: Any, meta: dict, dev: torch.device,
+                       out_dir: str | Path | None, batch_size: int, worst: int, skip_bad: bool) -> dict[str, Any]:
+    """A labelled folder never trained on, scored as a test split at original resolution."""
+    if not meta.get("size"):
+        raise DataError(f"{ckpt} records no input size (saved by an older version); it cannot score an external "
+                        f"folder: evaluate it on its prepared data instead")
+    size = int(meta["size"])
+    found = read_external(folder, size, skip_bad)
+    name = folder.name
+    out = Path(out_dir) if out_dir is not None else default_out_dir(ckpt, name)
+    runner = checkpoint_runner(model, meta, ckpt, None, dev, batch_size)
+    result, rows = evaluate_split(runner, found.split, name, size, batch_size, worst, out / "overlays")
+    summary = _summary(ckpt, settings, meta, runner, dev, out, {name: result}, external=str(folder),
+                       layout=found.layout, skipped=found.skipped,
+                       data_check="external folder: not checked against the training data; make sure its "
+                                  "images were never trained on")
+    write_csv(out / "per_case.csv", rows, CASE_COLUMNS)
+    write_json_atomic(out / "summary.json", summary)
+    return summary
+
+
+def _summary(ckpt: Path, settings: Any, meta: dict, runner: TorchRunner, dev: torch.device, out: Path,
+             results: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {
+        "checkpoint": str(ckpt), "model": settings.model.name, "role": meta.get("role"), "training": meta.get("training"),
+        "epoch": meta.get("epoch"), "dataset": meta.get("dataset"), "size": runner.input_size[0], **extra,
+        "threshold": THRESHOLD, "device": str(dev), "out_dir": str(out), "conventions": CONVENTIONS,
+        "splits": results,
+    }

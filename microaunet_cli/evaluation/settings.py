@@ -21,3 +21,8 @@ class EvaluateSettings(Section):
     batch_size: int = Field(default=32, ge=1)
     # Overlays of the K cases with the lowest Dice; 0 writes none.
     worst: int = Field(default=8, ge=0)
+    # A labelled folder never trained on (images/ + masks/, or N.ext + pN.ext), scored as a test set at
+    # original resolution instead of a prepared split.
+    external: Path | None = None
+    # External folder: leave out unmatched, unreadable or size-mismatched files (listed in summary.json).
+    skip_bad: bool = False

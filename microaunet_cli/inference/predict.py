@@ -22,7 +22,7 @@ from microaunet_cli.evaluation.overlays import draw_overlay, write_png
 from microaunet_cli.evaluation.reports import write_csv
 from microaunet_cli.fileio import write_json_atomic
 from microaunet_cli.inference.batched import predict_probs  # noqa: F401 - re-exported for the training loop
-from microaunet_cli.inference.resize import to_input_size, to_original_size
+from microaunet_cli.inference.resize import mask_at_size, to_input_size
 from microaunet_cli.inference.runners import Runner, load_runner
 
 log = logging.getLogger(__name__)
@@ -110,8 +110,7 @@ def _predict_batch(runner: Runner, batch: list[tuple[Path, str]], out: Path, ove
     probs = runner.probs(np.stack([to_input_size(image, h, w) for _, image in readable]))
     for (i, image), small in zip(readable, probs):
         path, name = batch[i]
-        prob = to_original_size(small, *image.shape[:2])
-        mask = prob > runner.threshold  # strict, as binarize() and the export sidecar
+        prob, mask = mask_at_size(small, *image.shape[:2], runner.threshold)
         rows[i] = _mask_row(path, name, prob, mask)
         _save(out, name, image, mask, rows[i], overlay)
     return rows

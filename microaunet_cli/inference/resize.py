@@ -20,3 +20,10 @@ def to_original_size(probs: np.ndarray, height: int, width: int) -> np.ndarray:
     if probs.shape == (height, width):
         return probs
     return cv2.resize(probs.astype(np.float32, copy=False), (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def mask_at_size(probs: np.ndarray, height: int, width: int, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """The probability map at ``height×width`` and its mask (``prob > threshold``, strict, as the export
+    sidecar states). ``predict`` and ``evaluate`` both go through here, so they give the same masks."""
+    prob = to_original_size(probs, height, width)
+    return prob, prob > threshold

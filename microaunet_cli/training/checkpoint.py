@@ -64,8 +64,8 @@ def model_from_checkpoint(
     """The network of a checkpoint in eval mode, its settings, and the checkpoint's metadata.
 
     Metadata keys: ``normalization`` ({"mean", "std"}), ``size``, ``epoch``, ``dataset``, ``metrics``,
-    ``role`` (the network's role in the registry: teacher or student) and ``training`` (supervised or
-    distilled).
+    ``role`` (the network's role in the registry: teacher or student), ``training`` (supervised or
+    distilled) and ``data_identity`` (None in checkpoints saved before it was recorded).
     """
     ckpt = load_checkpoint(path)
     settings = settings_from_checkpoint(ckpt, path)
@@ -75,7 +75,7 @@ def model_from_checkpoint(
     except (KeyError, RuntimeError) as exc:
         raise CheckpointError(f"checkpoint {path} does not fit network {settings.model.name!r}: {exc}") from None
     model.to(device).eval()
-    meta = {k: ckpt.get(k) for k in ("normalization", "size", "epoch", "dataset", "metrics")}
+    meta = {k: ckpt.get(k) for k in ("normalization", "size", "epoch", "dataset", "metrics", "data_identity")}
     meta["role"], meta["training"] = roles(ckpt, settings)
     return model, settings, meta
 

@@ -13,12 +13,14 @@ from torch import nn
 from microaunet_cli.config import RunSettings
 from microaunet_cli.data import PreparedData, open_prepared
 from microaunet_cli.errors import CheckpointError, ConfigError
+from microaunet_cli.evaluation.reports import write_csv
+from microaunet_cli.evaluation.scoring import CASE_COLUMNS, TEST_CASES, score_test_splits
 from microaunet_cli.models import count_parameters, model_entry
 from microaunet_cli.training.checkpoint import build_model, load_checkpoint, model_from_checkpoint
 from microaunet_cli.training.distillation import DistillationObjective, state_checksum
-from microaunet_cli.training.feed import SplitFeed
 from microaunet_cli.training.loop import TrainingRun
 from microaunet_cli.training.objectives import SegmentationObjective
+from microaunet_cli.training.provenance import check_teacher_data, verify_arrays
 from microaunet_cli.training.run_folder import RunFolder
 from microaunet_cli.training.runtime import barrier, seed_everything, setup_runtime, shutdown_runtime
 
@@ -75,6 +77,8 @@ def _train(settings: RunSettings, training: str, resume: bool) -> dict[str, Any]
         barrier(rt)
         model = build_model(settings)
         objective, teacher_info = _objective(settings, training, model, data)
+        # Every checkpoint and the summary say which data the run used (see data/identity.py).
+        teacher_info["data_identity"] = data.identity(settings.data.fold)
         run = TrainingRun(settings, objective, data, rt, folder, extra_payload=lambda: teacher_info)
         if resume_from is not None:
             run.restore(resume_from)
@@ -124,6 +128,7 @@ def _open_data(settings: RunSettings) -> PreparedData:
     if settings.data.size is not None and settings.data.size != data.size:
         raise ConfigError(f"data.size is {settings.data.size} but {data.root} was prepared at {data.size}; "
                           f"re-run `microaunet prepare-data --size {settings.data.size}` or drop data.size")
+    verify_arrays(data)
     return data
 
 
@@ -136,10 +141,14 @@ def _objective(settings: RunSettings, training: str, model: nn.Module, data: Pre
             f"no teacher checkpoint at {path}; train one first with `microaunet train-teacher --dataset "
             f"{settings.data.dataset}` (same data and size), or point to one with --teacher PATH")
     teacher, t_settings, meta = model_from_checkpoint(path)
-    _check_teacher_fits(path, meta, t_settings, data)
+    provenance = check_teacher_data(path, meta.get("data_identity"), data.identity(settings.data.fold),
+                                    settings.distill.allow_teacher_mismatch)
+    if not settings.distill.allow_teacher_mismatch:
+        _check_teacher_fits(path, meta, t_settings, data)
     role = _check_teacher_role(path, t_settings.model.name, settings.distill.allow_any_teacher)
     info = {"teacher": {"path": str(path), "model": t_settings.model.name, "role": role,
                         "training": meta.get("training"), "allow_any_teacher": settings.distill.allow_any_teacher,
+                        "data": provenance,
                         "checksum": state_checksum(teacher), "params": count_parameters(teacher)[0]}}
     return DistillationObjective(model, teacher, settings.distill, settings.train.epochs), info
 
@@ -202,23 +211,27 @@ def _summary(run: TrainingRun, status: str, started: float, extra: dict) -> dict
         **extra,
     }
     if status == "completed":
-        summary["test"] = _test_metrics(run)
+        summary.update(_test_metrics(run))
     return summary
 
 
 def _test_metrics(run: TrainingRun) -> dict[str, Any]:
-    """Test-split scores of the best checkpoint (reported only; nothing is chosen on them)."""
+    """Test-split scores of the best checkpoint (reported only; nothing is chosen on them), at original
+    resolution as `evaluate` computes them, with per-case rows in test_per_case.csv for `report`."""
     barrier(run.rt)  # every process must read the best.pt that rank 0 has finished writing
     best = load_checkpoint(run.folder.best, map_location=run.rt.device) if run.folder.best.exists() else None
     if best is not None:
         run.model.load_state_dict(best["model"])
-    out = {}
-    for split in run.data.test_splits:
-        arrays = run.data.load(split)
-        if len(arrays):
-            feed = SplitFeed(arrays, run.rt.device, run.s.data.on_device, run.rt.rank, run.rt.world_size)
-            out[split] = run.evaluate(feed)
-    return out
+    # Every process scores the whole (small) test split: no gathering, and the same numbers everywhere.
+    results, rows = score_test_splits(run.model, run.data, run.mean, run.std, run.rt.device,
+                                      run.s.train.eval_batch_size)
+    if run.rt.is_main:
+        write_csv(run.folder.root / TEST_CASES, rows, CASE_COLUMNS)
+    size = run.data.size
+    return {"test": results, "scoring": {
+        "test": "per split 'resolution': 'original' = probabilities at the training size resized bilinearly to "
+                "each ground truth's size, then thresholded at 0.5; the resized-mask scores under 'resized'",
+        "validation": f"at the training size {size}x{size}, against the resized masks (chooses best.pt)"}}
 
 
 __all__ = ["default_teacher_path", "distill", "run_folder_for", "train_teacher"]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import csv
-import logging
 import json
+import logging
 import shutil
 import warnings
 from pathlib import Path

@@ -12,6 +12,7 @@ from microaunet_cli.cli.base import (
     ConfigOpt,
     PrintConfigOpt,
     SetOpt,
+    ThreadsOpt,
     app,
     console,
     guarded,
@@ -29,6 +30,7 @@ def demo_command(
                                                 "try microaunet_fast).")] = None,
     device: Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or mps.")] = None,
     quiet: Annotated[bool | None, typer.Option("--quiet", "-q", help="Only the final table.")] = None,
+    threads: ThreadsOpt = None,
     config: ConfigOpt = None, sets: SetOpt = None, print_config: PrintConfigOpt = False,
 ) -> None:
     """Prepare the synthetic set, train the MALUNet teacher, distil the MicroAUNet student, evaluate and
@@ -36,7 +38,7 @@ def demo_command(
     from microaunet_cli.workflow.demo import DemoSettings, run_demo
 
     options = {"out": out, "teacher_epochs": epochs, "student_epochs": epochs, "student": student,
-               "device": device, "quiet": quiet}
+               "device": device, "quiet": quiet, "threads": threads}
     settings = resolve_settings(DemoSettings, config=config, sets=sets, options=options, print_config=print_config)
     setup_logging(settings.quiet)
     _show(run_demo(settings))

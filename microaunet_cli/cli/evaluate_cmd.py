@@ -12,12 +12,14 @@ from microaunet_cli.cli.base import (
     ConfigOpt,
     PrintConfigOpt,
     SetOpt,
+    ThreadsOpt,
     app,
     console,
     guarded,
     resolve_settings,
     setup_logging,
 )
+from microaunet_cli.cpu_threads import use_threads
 from microaunet_cli.evaluation.evaluate import evaluate_checkpoint
 from microaunet_cli.evaluation.settings import EvaluateSettings
 
@@ -59,6 +61,7 @@ def evaluate_command(
     batch_size: Annotated[int | None, typer.Option(help="Images per forward pass. \\[default: 32]")] = None,
     worst: Annotated[int | None, typer.Option(
         help="Write overlays of the K lowest-Dice cases (0: none). \\[default: 8]")] = None,
+    threads: ThreadsOpt = None,
     config: ConfigOpt = None,
     sets: SetOpt = None,
     print_config: PrintConfigOpt = False,
@@ -69,9 +72,10 @@ def evaluate_command(
     from it. Writes summary.json, per_case.csv and overlays of the worst cases.
     """
     options = {"ckpt": ckpt, "split": split, "data_dir": data_dir, "out": out, "device": device,
-               "batch_size": batch_size, "worst": worst}
+               "batch_size": batch_size, "worst": worst, "threads": threads}
     s = resolve_settings(EvaluateSettings, config=config, sets=sets, options=options, print_config=print_config)
     setup_logging()
+    use_threads(s.threads)
     summary = evaluate_checkpoint(s.ckpt, split=s.split, data_dir=s.data_dir, out_dir=s.out, device=s.device,
                                   batch_size=s.batch_size, worst=s.worst)
     print_summary(summary)

@@ -12,6 +12,7 @@ from microaunet_cli.cli.base import (
     ConfigOpt,
     PrintConfigOpt,
     SetOpt,
+    ThreadsOpt,
     app,
     console,
     guarded,
@@ -47,7 +48,8 @@ def _options(**named: Any) -> dict[str, Any]:
             "batch_size": "train.batch_size", "lr": "optim.lr", "device": "train.device", "amp": "train.amp",
             "compile": "train.compile", "seed": "train.seed", "deterministic": "train.deterministic",
             "data_dir": "data.prepared_dir", "size": "data.size", "fold": "data.fold", "name": "output.name",
-            "overwrite": "output.overwrite", "quiet": "output.quiet", "teacher": "distill.teacher"}
+            "overwrite": "output.overwrite", "quiet": "output.quiet", "teacher": "distill.teacher",
+            "threads": "train.num_threads"}
     return {keys[k]: v for k, v in named.items()}
 
 
@@ -58,14 +60,15 @@ def train_teacher_command(
     device: Device = None, amp: Amp = None, compile: Compile = None, seed: Seed = None,
     deterministic: Deterministic = None, data_dir: DataDir = None, size: Size = None, fold: Fold = None,
     name: Name = None, resume: Resume = False, overwrite: Overwrite = None, quiet: Quiet = None,
-    config: ConfigOpt = None, sets: SetOpt = None, print_config: PrintConfigOpt = False,
+    threads: ThreadsOpt = None, config: ConfigOpt = None, sets: SetOpt = None,
+    print_config: PrintConfigOpt = False,
 ) -> None:
     """Train a network (MALUNet by default) with BCE + Dice on prepared data; writes runs/<name>/."""
     from microaunet_cli.training.runner import train_teacher
 
     options = _options(dataset=dataset, model=model, epochs=epochs, batch_size=batch_size, lr=lr, device=device,
                        amp=amp, compile=compile, seed=seed, deterministic=deterministic, data_dir=data_dir,
-                       size=size, fold=fold, name=name, overwrite=overwrite, quiet=quiet)
+                       size=size, fold=fold, name=name, overwrite=overwrite, quiet=quiet, threads=threads)
     settings = resolve_settings(RunSettings, config=config, sets=sets, options=options, print_config=print_config)
     setup_logging(settings.output.quiet)
     _report(train_teacher(settings, resume=resume), settings.output.quiet)
@@ -78,7 +81,8 @@ def distill_command(
     batch_size: Batch = None, lr: Lr = None, device: Device = None, amp: Amp = None, compile: Compile = None,
     seed: Seed = None, deterministic: Deterministic = None, data_dir: DataDir = None, size: Size = None,
     fold: Fold = None, name: Name = None, resume: Resume = False, overwrite: Overwrite = None,
-    quiet: Quiet = None, config: ConfigOpt = None, sets: SetOpt = None, print_config: PrintConfigOpt = False,
+    quiet: Quiet = None, threads: ThreadsOpt = None, config: ConfigOpt = None, sets: SetOpt = None,
+    print_config: PrintConfigOpt = False,
 ) -> None:
     """Distil a trained teacher into the MicroAUNet student: imitation (KL + features), then preference
     distillation (pixel InfoNCE + L2)."""
@@ -86,7 +90,8 @@ def distill_command(
 
     options = _options(dataset=dataset, model=model, teacher=teacher, epochs=epochs, batch_size=batch_size, lr=lr,
                        device=device, amp=amp, compile=compile, seed=seed, deterministic=deterministic,
-                       data_dir=data_dir, size=size, fold=fold, name=name, overwrite=overwrite, quiet=quiet)
+                       data_dir=data_dir, size=size, fold=fold, name=name, overwrite=overwrite, quiet=quiet,
+                       threads=threads)
     settings = resolve_settings(RunSettings, config=config, sets=sets, options=options, print_config=print_config,
                                 preset={"model": {"name": "microaunet"}})
     setup_logging(settings.output.quiet)

@@ -11,6 +11,7 @@ from pydantic import Field
 
 from microaunet_cli.config import RunSettings
 from microaunet_cli.config.settings import ModelName, Section, Side
+from microaunet_cli.cpu_threads import use_threads
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,9 @@ class DemoSettings(Section):
     # recipe's 1e-3 (measured on this demo, README opening, and on Kvasir at 40 epochs, README "Measured").
     lr: float = Field(default=3e-3, gt=0)
     device: str = "auto"
+    # CPU threads for every step (the training runs' train.num_threads, benchmark's threads); None
+    # keeps torch's choice. Set it when the demo shares the machine with another job.
+    threads: int | None = Field(default=None, ge=1)
     seed: int = 42
     # Speed is measured at the size papers quote, whatever size the demo trains at.
     bench_size: Side = 256
@@ -41,7 +45,8 @@ def _run_settings(cfg: DemoSettings, data_dir: Path, model: str, epochs: int, **
         "data": {"dataset": "synthetic", "prepared_dir": str(data_dir)},
         "model": {"name": model},
         "optim": {"lr": cfg.lr},
-        "train": {"epochs": epochs, "batch_size": cfg.batch_size, "device": cfg.device, "seed": cfg.seed},
+        "train": {"epochs": epochs, "batch_size": cfg.batch_size, "device": cfg.device, "seed": cfg.seed,
+                  "num_threads": cfg.threads},
         "output": {"runs_dir": str(cfg.out / "runs"), "overwrite": True, "quiet": cfg.quiet},
         **extra,
     })
@@ -54,6 +59,7 @@ def run_demo(cfg: DemoSettings) -> dict[str, Any]:
     from microaunet_cli.evaluation.evaluate import evaluate_checkpoint
     from microaunet_cli.training.runner import distill, train_teacher
 
+    use_threads(cfg.threads)
     data_dir = cfg.out / "data" / "synthetic"
     log.info("1/5 prepare-data: synthetic set, %d images at %d px", cfg.count, cfg.size)
     prepare_dataset(PrepareSettings(dataset="synthetic", out=data_dir, size=cfg.size, synthetic_count=cfg.count,
@@ -69,7 +75,8 @@ def run_demo(cfg: DemoSettings) -> dict[str, Any]:
               for role, path in ckpts.items()}
     log.info("5/5 benchmark: parameters, FLOPs and batch-1 latency at %d px", cfg.bench_size)
     bench = run_benchmark(BenchmarkSettings(ckpt=list(ckpts.values()), size=cfg.bench_size, modes=["eager"],
-                                            device=cfg.device, repeats=cfg.bench_repeats, throughput_repeats=3))
+                                            device=cfg.device, repeats=cfg.bench_repeats, throughput_repeats=3,
+                                            threads=cfg.threads))
     write_outputs(bench, cfg.out / "benchmark.json", cfg.out / "benchmark.md")
     return {"rows": _comparison(ckpts, scores, bench), "out": str(cfg.out),
             "threads": bench.environment.get("cpu_threads"), "device": bench.environment.get("device")}

@@ -15,6 +15,7 @@ from microaunet_cli.cli.base import (
     ThreadsOpt,
     app,
     console,
+    err_console,
     guarded,
     resolve_settings,
     setup_logging,
@@ -99,14 +100,10 @@ def distill_command(
 
 
 def _report(summary: dict[str, Any], quiet: bool) -> None:
-    if summary.get("rank", 0) != 0:
+    if summary["interrupted"]:
+        _report_stop(summary)
+    if quiet or summary.get("rank", 0) != 0:
         return  # under torchrun only the first process reports
-    if summary["status"] != "completed":
-        console.print(f"[yellow]stopped at epoch {summary['epochs_done']}/{summary['epochs']}[/]: "
-                      f"resume with --resume ({summary['checkpoint_last']})")
-        return
-    if quiet:
-        return
     table = Table(title=f"{summary['model']} on {summary['dataset']}: best epoch {summary['best_epoch']}")
     for col in ("split", "mDice", "mIoU", "MAE", "Dice (pooled)", "IoU (pooled)"):
         table.add_column(col, justify="right" if col != "split" else "left")
@@ -118,3 +115,14 @@ def _report(summary: dict[str, Any], quiet: bool) -> None:
                       f"{po['dice']:.4f}", f"{po['iou']:.4f}")
     console.print(table)
     console.print(f"checkpoint: {summary['checkpoint_best']}  ({summary['wall_seconds']:.0f} s)")
+
+
+def _report_stop(summary: dict[str, Any]) -> None:
+    """Say where the run stopped and how to continue it; exit 128 + the signal's number (not 0)."""
+    from microaunet_cli.training.signals import stop_exit_code
+
+    if summary.get("rank", 0) == 0:
+        err_console.print(f"[yellow]stopped by {summary['stopped_by'] or 'a stop signal'}[/] at epoch "
+                          f"{summary['epochs_done']}/{summary['epochs']}; saved {summary['checkpoint_last']}. "
+                          f"Continue with the same command and --resume.", highlight=False, soft_wrap=True)
+    raise typer.Exit(stop_exit_code(summary["stopped_by"]))

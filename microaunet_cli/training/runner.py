@@ -160,6 +160,9 @@ def _summary(run: TrainingRun, kind: str, status: str, started: float, extra: di
     rates = [r["train_images_per_s"] for r in st.history if r.get("train_images_per_s")]
     summary: dict[str, Any] = {
         "status": status,
+        # A stopped run's checkpoints are not final: whatever is built from them must say so.
+        "interrupted": status != "completed",
+        "stopped_by": run.stop.signal_name if status != "completed" else None,
         "kind": kind,
         "model": run.s.model.name,
         "params": count_parameters(run.model)[0],

@@ -120,7 +120,7 @@ def _run_steps(cfg: DemoSettings, stop: StopFlag, done: list[str]) -> dict[str, 
                                             device=cfg.device, repeats=cfg.bench_repeats, throughput_repeats=3,
                                             threads=cfg.threads))
     write_outputs(bench, cfg.out / "benchmark.json", cfg.out / "benchmark.md")
-    finished("benchmark")
+    done.append("benchmark")  # the last step: a stop arriving now leaves nothing unfinished
     return {"rows": _comparison(ckpts, scores, bench), "out": str(cfg.out),
             "threads": bench.environment.get("cpu_threads"), "device": bench.environment.get("device")}
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import cv2
 import numpy as np
 import pytest
@@ -51,11 +53,44 @@ def test_grey_tif_is_refused(tmp_path):
         read_image(path)
 
 
-def test_four_channel_image_is_refused(tmp_path):
-    rgba = np.zeros((20, 20, 4), np.uint8)
-    cv2.imwrite(str(tmp_path / "a.png"), rgba)
-    with pytest.raises(DataError, match=r"a\.png.*4 channels"):
+@pytest.mark.parametrize("bits", [8, 16])
+def test_opaque_alpha_is_dropped(tmp_path, bits):
+    image, _ = pair(3)
+    scale = 257 if bits == 16 else 1  # 16-bit PNGs: opaque is 65535
+    bgra = np.dstack([image[:, :, ::-1], np.full(image.shape[:2], 255, np.uint8)]).astype(f"uint{bits}") * scale
+    cv2.imwrite(str(tmp_path / "a.png"), bgra)
+    assert np.array_equal(read_image(tmp_path / "a.png"), image)  # RGB, red stays red
+
+
+def test_transparent_image_is_refused_naming_the_file(tmp_path):
+    image, _ = pair(3)
+    bgra = np.dstack([image[:, :, ::-1], np.full(image.shape[:2], 255, np.uint8)])
+    bgra[0, 0, 3] = 254  # one pixel not quite opaque is enough
+    cv2.imwrite(str(tmp_path / "a.png"), bgra)
+    with pytest.raises(DataError, match=r"a\.png.*1 transparent pixel.*Flatten"):
         read_image(tmp_path / "a.png")
+
+
+def test_cmyk_tif_is_refused(tmp_path):
+    tifffile.imwrite(tmp_path / "c.tif", np.full((8, 8, 4), 255, np.uint8), photometric="separated")
+    with pytest.raises(DataError, match=r"c\.tif.*CMYK"):
+        read_image(tmp_path / "c.tif")
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_grey_image_is_replicated_when_asked(tmp_path, caplog, monkeypatch, suffix):
+    grey = np.arange(400, dtype=np.uint8).reshape(20, 20)
+    path = tmp_path / f"g{suffix}"
+    if suffix == ".tif":
+        write_tif(path, grey)
+    else:
+        cv2.imwrite(str(path), grey)
+    # A CLI test earlier in the session may have detached the package logger from the root.
+    monkeypatch.setattr(logging.getLogger("microaunet_cli"), "propagate", True)
+    with caplog.at_level("WARNING", logger="microaunet_cli"):
+        out = read_image(path, greyscale="replicate")
+    assert out.shape == (20, 20, 3) and all(np.array_equal(out[:, :, c], grey) for c in range(3))
+    assert f"g{suffix}: greyscale image, replicated to 3 channels" in caplog.text
 
 
 @pytest.mark.parametrize("suffix", [".jpg", ".png"])

@@ -150,6 +150,21 @@ def test_synthetic_pairs_look_like_polyps():
     assert len(shapes) >= 3 and 1 <= empty <= 15
 
 
+def test_opaque_rgba_images_are_prepared_as_their_rgb(tmp_path):
+    """Photographs exported as RGBA PNGs with a fully opaque alpha give the same arrays as RGB PNGs."""
+    rgb = make_kvasir(tmp_path / "rgb", n=4, image_ext=".png", mask_ext=".png")
+    rgba = make_kvasir(tmp_path / "rgba", n=4, image_ext=".png", mask_ext=".png")
+    for path in (rgba / "images").iterdir():
+        bgr = cv2.imread(str(path))
+        cv2.imwrite(str(path), np.dstack([bgr, np.full(bgr.shape[:2], 255, np.uint8)]))
+    assert cv2.imread(str(rgba / "images" / "img000.png"), cv2.IMREAD_UNCHANGED).shape[2] == 4
+    options = {"dataset": "kvasir", "test_fraction": 0, "val_fraction": 0}
+    prepare(tmp_path / "a", src=rgb, **options)
+    prepare(tmp_path / "b", src=rgba, **options)
+    a, b = open_prepared(tmp_path / "a").load("train"), open_prepared(tmp_path / "b").load("train")
+    assert np.array_equal(a.images, b.images) and np.array_equal(a.masks, b.masks)
+
+
 # ---- bad input -------------------------------------------------------------------------------------
 
 def broken_kvasir(tmp_path, breakage):
@@ -174,9 +189,9 @@ def _grey(src):
     return "img005.jpg"
 
 
-def _four_channels(src):
+def _transparent(src):
     (src / "images" / "img006.jpg").unlink()
-    cv2.imwrite(str(src / "images" / "img006.png"), np.zeros((40, 48, 4), np.uint8))
+    cv2.imwrite(str(src / "images" / "img006.png"), np.zeros((40, 48, 4), np.uint8))  # alpha 0 everywhere
     return "img006.png"
 
 
@@ -195,7 +210,7 @@ def _unpaired_mask(src):
     return "img009.jpg"
 
 
-BREAKAGES = [_truncate, _size_mismatch, _grey, _four_channels, _not_binary, _unpaired_image, _unpaired_mask]
+BREAKAGES = [_truncate, _size_mismatch, _grey, _transparent, _not_binary, _unpaired_image, _unpaired_mask]
 
 
 @pytest.mark.parametrize("breakage", BREAKAGES, ids=[b.__name__.strip("_") for b in BREAKAGES])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import torch
 
@@ -11,6 +13,22 @@ from microaunet_cli.models.layers import InputShapeError
 
 MODELS = list_models()
 PINNED_PARAMS = {"malunet": 177_943, "microaunet": 84_281}
+
+# Reference outputs: the logits of each network built after torch.manual_seed(0) (so its own
+# initialisation is pinned too), in eval mode, for one fixed 1×3×64×64 input. A parameter count cannot
+# see a wrong residual or a swapped operand (MALUNet's bridge once returned catt·s + s instead of
+# catt·s + satt·t with the same 177,943 parameters); these numbers can. Identical with 1, 2 and 4 CPU
+# threads on torch 2.14.1. If an architecture is changed on purpose, re-pin with
+# `python tests/test_models.py NAME` and say why in the commit.
+REFERENCE_INDICES = (0, 1000, 2080, 4095)  # positions in the flattened 64×64 logit map
+PINNED_OUTPUTS = {
+    # name: (sum, mean |logit|, logits at REFERENCE_INDICES)
+    "malunet": (-20833.6164088, 5.13467226462, (3.88305616379, -4.35179853439, -5.65307283401, -7.8139462471)),
+    "microaunet": (-11310.845853, 3.08159231711,
+                   (-4.25282907486, 0.331703901291, -2.52964758873, -1.55884695053)),
+    "microaunet_fast": (-14589.7942961, 3.6770239837,
+                        (-1.68777537346, 1.33948516846, 0.377530753613, -0.350331604481)),
+}
 
 
 @pytest.fixture(params=MODELS)
@@ -94,6 +112,35 @@ def test_torch_export_matches_eager(name):
         torch.testing.assert_close(program.module()(x), model(x), rtol=1e-4, atol=1e-5)
 
 
+def reference_output(model_name: str) -> tuple[float, float, tuple[float, ...]]:
+    """(sum, mean |logit|, selected logits) of the seeded network on the fixed input, in float64."""
+    torch.manual_seed(0)
+    model = create_model(model_name).eval()
+    x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        y = model(x).flatten().double()
+    return float(y.sum()), float(y.abs().mean()), tuple(float(y[i]) for i in REFERENCE_INDICES)
+
+
+def test_reference_output_is_pinned(name):
+    if name not in PINNED_OUTPUTS:
+        pytest.fail(f"network {name!r} has no pinned reference output. Print one with "
+                    f"`python tests/test_models.py {name}` and add the line to PINNED_OUTPUTS in {__file__}")
+    total, mean_abs, values = reference_output(name)
+    want_total, want_mean_abs, want_values = PINNED_OUTPUTS[name]
+    # 1e-4 relative; absolute slack scaled to the logits' size, for values that sit near zero.
+    slack = 1e-4 * want_mean_abs
+    assert mean_abs == pytest.approx(want_mean_abs, rel=1e-4)
+    assert total == pytest.approx(want_total, rel=1e-4, abs=slack * 64 * 64)
+    assert values == pytest.approx(want_values, rel=1e-4, abs=slack)
+
+
 def test_unknown_model_lists_the_valid_ones():
     with pytest.raises(ConfigError, match="malunet, microaunet"):
         create_model("unet9000")
+
+
+if __name__ == "__main__":  # print PINNED_OUTPUTS lines for the networks named on the command line
+    for model_name in sys.argv[1:] or MODELS:
+        total, mean_abs, values = reference_output(model_name)
+        print(f"    {model_name!r}: ({total:.12g}, {mean_abs:.12g}, ({', '.join(f'{v:.12g}' for v in values)})),")

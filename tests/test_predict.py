@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import shutil
 import warnings
 from pathlib import Path
@@ -148,3 +149,35 @@ def test_cli_predicts_and_refuses_two_model_sources(ckpt, tmp_path):
     both = CliRunner().invoke(app, ["predict", "--ckpt", str(ckpt), "--onnx", "m.onnx", "--input", str(src),
                                     "--out", str(tmp_path / "o2")])
     assert both.exit_code == 2 and "exactly one" in both.output
+
+
+def test_everyday_images_opaque_rgba_and_grey_are_predicted_transparent_is_named(ckpt, tmp_path, caplog,
+                                                                                 monkeypatch):
+    """Photos exported as RGBA PNGs get the same mask as the RGB file; a transparent one is reported by
+    name and skipped; a grey photo is replicated to three channels, with a warning."""
+    src = tmp_path / "in"
+    src.mkdir()
+    bgr = cv2.imread(str(_write_image(src / "rgb.png", 48, 80)))
+    opaque = np.dstack([bgr, np.full((48, 80), 255, np.uint8)])
+    cv2.imwrite(str(src / "rgba.png"), opaque)
+    see_through = opaque.copy()
+    see_through[:10, :10, 3] = 0
+    cv2.imwrite(str(src / "clear.png"), see_through)
+    grey = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    cv2.imwrite(str(src / "grey.png"), grey)
+    cv2.imwrite(str(src / "grey3.png"), np.dstack([grey] * 3))
+    monkeypatch.setattr(logging.getLogger("microaunet_cli"), "propagate", True)
+    with caplog.at_level("WARNING", logger="microaunet_cli"):
+        predict(src, tmp_path / "out", ckpt=ckpt, device="cpu")
+    rows = {r["file"]: r for r in _rows(tmp_path / "out")}
+    assert {f for f, r in rows.items() if r["status"] == "ok"} == {"rgb.png", "rgba.png", "grey.png", "grey3.png"}
+    assert rows["clear.png"]["status"] == "unreadable"
+    assert "clear.png" in rows["clear.png"]["error"] and "100 transparent pixel" in rows["clear.png"]["error"]
+    masks = tmp_path / "out" / "masks"
+
+    def read(name: str) -> np.ndarray:
+        return cv2.imread(str(masks / name), cv2.IMREAD_UNCHANGED)
+
+    assert np.array_equal(read("rgba.png"), read("rgb.png"))
+    assert read("grey.png").shape == (48, 80) and np.array_equal(read("grey.png"), read("grey3.png"))
+    assert "grey.png: greyscale image, replicated to 3 channels" in caplog.text

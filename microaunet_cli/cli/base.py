@@ -45,6 +45,10 @@ SetOpt = Annotated[
 PrintConfigOpt = Annotated[
     bool, typer.Option("--print-config", help="Print the resolved settings as YAML and exit.")
 ]
+# The CPU commands' thread count (benchmark has its own, with the same meaning).
+ThreadsOpt = Annotated[int | None, typer.Option(
+    "--threads", help="CPU threads for torch. \\[default: OMP_NUM_THREADS, else one per physical core; "
+    "give each job its share when several share a machine]")]
 
 
 def resolve_settings(

@@ -12,8 +12,10 @@ from microaunet_cli.cli.base import (
     ConfigOpt,
     PrintConfigOpt,
     SetOpt,
+    ThreadsOpt,
     app,
     console,
+    err_console,
     guarded,
     resolve_settings,
     setup_logging,
@@ -29,17 +31,35 @@ def demo_command(
                                                 "try microaunet_fast).")] = None,
     device: Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or mps.")] = None,
     quiet: Annotated[bool | None, typer.Option("--quiet", "-q", help="Only the final table.")] = None,
+    threads: ThreadsOpt = None,
+    resume: Annotated[bool | None, typer.Option("--resume", help="Continue an interrupted demo (same options): "
+                                                "each training step resumes from its last.pt.")] = None,
     config: ConfigOpt = None, sets: SetOpt = None, print_config: PrintConfigOpt = False,
 ) -> None:
     """Prepare the synthetic set, train the MALUNet teacher, distil the MicroAUNet student, evaluate and
-    benchmark both, and compare them in one table. Needs no download."""
+    benchmark both, and compare them in one table. Needs no download.
+
+    SIGTERM, SIGUSR1 or Ctrl-C stops it after the step in progress (a training step saves its last.pt
+    first), with exit status 128 + the signal's number; continue with --resume."""
     from microaunet_cli.workflow.demo import DemoSettings, run_demo
 
     options = {"out": out, "teacher_epochs": epochs, "student_epochs": epochs, "student": student,
-               "device": device, "quiet": quiet}
+               "device": device, "quiet": quiet, "threads": threads,
+               "resume": resume}
     settings = resolve_settings(DemoSettings, config=config, sets=sets, options=options, print_config=print_config)
     setup_logging(settings.quiet)
-    _show(run_demo(settings))
+    result = run_demo(settings)
+    if result["interrupted"]:
+        _stopped(result)
+    _show(result)
+
+
+def _stopped(result: dict[str, Any]) -> None:
+    """No table from a half-trained network: the note, and 128 + the signal's number as exit status."""
+    from microaunet_cli.training.signals import stop_exit_code
+
+    err_console.print(f"[yellow]{result['note']}[/]", highlight=False, soft_wrap=True)
+    raise typer.Exit(stop_exit_code(result["stopped_by"]))
 
 
 def _show(result: dict[str, Any]) -> None:

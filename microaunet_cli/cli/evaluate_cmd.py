@@ -12,12 +12,14 @@ from microaunet_cli.cli.base import (
     ConfigOpt,
     PrintConfigOpt,
     SetOpt,
+    ThreadsOpt,
     app,
     console,
     guarded,
     resolve_settings,
     setup_logging,
 )
+from microaunet_cli.cpu_threads import use_threads
 from microaunet_cli.evaluation.evaluate import evaluate_checkpoint
 from microaunet_cli.evaluation.settings import EvaluateSettings
 
@@ -86,6 +88,7 @@ def evaluate_command(
     skip_bad: Annotated[bool, typer.Option(
         "--skip-bad", help="--external: leave out unmatched or unreadable files (listed) instead of stopping."),
     ] = False,
+    threads: ThreadsOpt = None,
     config: ConfigOpt = None,
     sets: SetOpt = None,
     print_config: PrintConfigOpt = False,
@@ -99,9 +102,10 @@ def evaluate_command(
     """
     options = {"ckpt": ckpt, "split": split, "data_dir": data_dir, "out": out, "device": device,
                "batch_size": batch_size, "worst": worst, "external": external,
-               "skip_bad": True if skip_bad else None}
+               "skip_bad": True if skip_bad else None, "threads": threads}
     s = resolve_settings(EvaluateSettings, config=config, sets=sets, options=options, print_config=print_config)
     setup_logging()
+    use_threads(s.threads)
     summary = evaluate_checkpoint(s.ckpt, split=s.split, data_dir=s.data_dir, out_dir=s.out, device=s.device,
                                   batch_size=s.batch_size, worst=s.worst, external=s.external,
                                   skip_bad=s.skip_bad)

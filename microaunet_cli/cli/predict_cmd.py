@@ -14,6 +14,7 @@ from microaunet_cli.cli.base import (
     ConfigOpt,
     PrintConfigOpt,
     SetOpt,
+    ThreadsOpt,
     app,
     console,
     err_console,
@@ -21,6 +22,7 @@ from microaunet_cli.cli.base import (
     resolve_settings,
     setup_logging,
 )
+from microaunet_cli.cpu_threads import use_threads
 from microaunet_cli.inference.predict import PredictReport, predict
 from microaunet_cli.inference.settings import PredictSettings
 
@@ -57,6 +59,7 @@ def predict_command(
         help="Probability threshold. \\[default: 0.5, or the ONNX sidecar's]")] = None,
     device: Annotated[str | None, typer.Option(
         help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps. \\[default: auto]")] = None,
+    threads: ThreadsOpt = None,
     config: ConfigOpt = None,
     sets: SetOpt = None,
     print_config: PrintConfigOpt = False,
@@ -66,9 +69,10 @@ def predict_command(
     Unreadable files are reported and skipped; the command fails only when no image could be predicted.
     """
     options = {"input": input, "out": out, "ckpt": ckpt, "onnx": onnx, "overlay": overlay,
-               "batch_size": batch_size, "threshold": threshold, "device": device}
+               "batch_size": batch_size, "threshold": threshold, "device": device, "threads": threads}
     s = resolve_settings(PredictSettings, config=config, sets=sets, options=options, print_config=print_config)
     setup_logging()
+    use_threads(s.threads)
     with _progress_bar() as bar:
         task = bar.add_task("predict", total=None)
         report = predict(s.input, s.out, ckpt=s.ckpt, onnx=s.onnx, batch_size=s.batch_size,

@@ -12,8 +12,10 @@ from microaunet_cli.cli.base import (
     ConfigOpt,
     PrintConfigOpt,
     SetOpt,
+    ThreadsOpt,
     app,
     console,
+    err_console,
     guarded,
     resolve_settings,
     setup_logging,
@@ -57,7 +59,8 @@ def _options(**named: Any) -> dict[str, Any]:
             "data_dir": "data.prepared_dir", "size": "data.size", "fold": "data.fold", "name": "output.name",
             "overwrite": "output.overwrite", "quiet": "output.quiet", "teacher": "distill.teacher",
             "allow_any_teacher": "distill.allow_any_teacher",
-            "allow_teacher_mismatch": "distill.allow_teacher_mismatch"}
+            "allow_teacher_mismatch": "distill.allow_teacher_mismatch",
+            "threads": "train.num_threads"}
     return {keys[k]: v for k, v in named.items()}
 
 
@@ -68,14 +71,15 @@ def train_teacher_command(
     device: Device = None, amp: Amp = None, compile: Compile = None, seed: Seed = None,
     deterministic: Deterministic = None, data_dir: DataDir = None, size: Size = None, fold: Fold = None,
     name: Name = None, resume: Resume = False, overwrite: Overwrite = None, quiet: Quiet = None,
-    seeds: Seeds = None, config: ConfigOpt = None, sets: SetOpt = None, print_config: PrintConfigOpt = False,
+    seeds: Seeds = None, threads: ThreadsOpt = None, config: ConfigOpt = None, sets: SetOpt = None,
+    print_config: PrintConfigOpt = False,
 ) -> None:
     """Train a network (MALUNet by default) with BCE + Dice on prepared data; writes runs/<name>/."""
     from microaunet_cli.training.runner import train_teacher
 
     options = _options(dataset=dataset, model=model, epochs=epochs, batch_size=batch_size, lr=lr, device=device,
                        amp=amp, compile=compile, seed=seed, deterministic=deterministic, data_dir=data_dir,
-                       size=size, fold=fold, name=name, overwrite=overwrite, quiet=quiet)
+                       size=size, fold=fold, name=name, overwrite=overwrite, quiet=quiet, threads=threads)
     settings = resolve_settings(RunSettings, config=config, sets=sets, options=options, print_config=print_config)
     setup_logging(settings.output.quiet)
     _run(train_teacher, settings, "supervised", resume, seeds)
@@ -88,7 +92,7 @@ def distill_command(
     epochs: Epochs = None, batch_size: Batch = None, lr: Lr = None, device: Device = None, amp: Amp = None,
     compile: Compile = None, seed: Seed = None, deterministic: Deterministic = None, data_dir: DataDir = None,
     size: Size = None, fold: Fold = None, name: Name = None, resume: Resume = False, overwrite: Overwrite = None,
-    quiet: Quiet = None, seeds: Seeds = None, allow_teacher_mismatch: AllowMismatch = False,
+    quiet: Quiet = None, seeds: Seeds = None, threads: ThreadsOpt = None, allow_teacher_mismatch: AllowMismatch = False,
     config: ConfigOpt = None, sets: SetOpt = None, print_config: PrintConfigOpt = False,
 ) -> None:
     """Distil a trained teacher into the MicroAUNet student: imitation (KL + features), then preference
@@ -98,7 +102,7 @@ def distill_command(
     options = _options(dataset=dataset, model=model, teacher=teacher, allow_any_teacher=allow_any_teacher,
                        epochs=epochs, batch_size=batch_size, lr=lr, device=device, amp=amp, compile=compile,
                        seed=seed, deterministic=deterministic, data_dir=data_dir, size=size, fold=fold, name=name,
-                       overwrite=overwrite, quiet=quiet,
+                       overwrite=overwrite, quiet=quiet, threads=threads,
                        allow_teacher_mismatch=True if allow_teacher_mismatch else None)
     settings = resolve_settings(RunSettings, config=config, sets=sets, options=options, print_config=print_config,
                                 preset={"model": {"name": "microaunet"}})
@@ -125,14 +129,10 @@ def _run(train: Any, settings: RunSettings, kind: str, resume: bool, seeds: str 
 
 
 def _report(summary: dict[str, Any], quiet: bool) -> None:
-    if summary.get("rank", 0) != 0:
+    if summary["interrupted"]:
+        _report_stop(summary)
+    if quiet or summary.get("rank", 0) != 0:
         return  # under torchrun only the first process reports
-    if summary["status"] != "completed":
-        console.print(f"[yellow]stopped at epoch {summary['epochs_done']}/{summary['epochs']}[/]: "
-                      f"resume with --resume ({summary['checkpoint_last']})")
-        return
-    if quiet:
-        return
     table = Table(title=f"{summary['model']} on {summary['dataset']}: best epoch {summary['best_epoch']}")
     for col in ("split", "mDice", "mIoU", "MAE", "Dice (pooled)", "IoU (pooled)"):
         table.add_column(col, justify="right" if col != "split" else "left")
@@ -146,3 +146,14 @@ def _report(summary: dict[str, Any], quiet: bool) -> None:
     resolutions = {m.get("resolution", "") for m in summary.get("test", {}).values()}
     console.print(f"test scores at {' / '.join(sorted(resolutions))} resolution, validation at the training size; "
                   f"checkpoint: {summary['checkpoint_best']}  ({summary['wall_seconds']:.0f} s)")
+
+
+def _report_stop(summary: dict[str, Any]) -> None:
+    """Say where the run stopped and how to continue it; exit 128 + the signal's number (not 0)."""
+    from microaunet_cli.training.signals import stop_exit_code
+
+    if summary.get("rank", 0) == 0:
+        err_console.print(f"[yellow]stopped by {summary['stopped_by'] or 'a stop signal'}[/] at epoch "
+                          f"{summary['epochs_done']}/{summary['epochs']}; saved {summary['checkpoint_last']}. "
+                          f"Continue with the same command and --resume.", highlight=False, soft_wrap=True)
+    raise typer.Exit(stop_exit_code(summary["stopped_by"]))

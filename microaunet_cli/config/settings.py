@@ -131,7 +131,8 @@ class TrainSettings(Section):
     deterministic: bool = False
     eval_every: int = Field(default=1, ge=1)
     eval_batch_size: int = Field(default=32, ge=1)
-    # CPU threads for torch; None leaves torch's choice.
+    # CPU threads for torch (--threads); None leaves torch's choice: OMP_NUM_THREADS, else one per
+    # physical core. Give each job its share when several run on one machine.
     num_threads: int | None = Field(default=None, ge=1)
 
 

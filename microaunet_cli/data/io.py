@@ -1,18 +1,23 @@
 """Read one image or one mask from disk, refusing anything that would become a silent data bug.
 
 Every reader returns the same thing whatever the file format: images H×W×3 uint8 RGB, masks
-H×W uint8 in {0, 1}. Anything else (grey or 4-channel images, truncated files, masks that are
-really photographs) raises :class:`DataError` naming the file and the fix.
+H×W uint8 in {0, 1}. Anything else (grey images, transparent images, CMYK, truncated files, masks
+that are really photographs) raises :class:`DataError` naming the file and the fix. A fully opaque
+alpha channel is dropped.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+from typing import Literal
 
 import cv2
 import numpy as np
 
 from microaunet_cli.errors import DataError
+
+log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
 TIFF_SUFFIXES = (".tif", ".tiff")
@@ -28,23 +33,48 @@ _MIDRANGE = (32, 224)
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """The colour image at ``path`` as an H×W×3 uint8 RGB array."""
+def read_image(path: str | Path, greyscale: Literal["refuse", "replicate"] = "refuse") -> np.ndarray:
+    """The colour image at ``path`` as an H×W×3 uint8 RGB array.
+
+    A fully opaque alpha channel (how many tools export photographs) is dropped; a transparent one is
+    refused, since what lies under the transparent pixels is not the photograph. Greyscale images are
+    refused by default (training data must be colour); ``greyscale="replicate"`` copies the grey
+    channel to R, G and B with a warning (predict: a grey photograph still gets a mask).
+    """
     path = Path(path)
     array = _decode(path)
     array = _to_uint8(array, path, what="image")
-    if array.ndim == 2 or (array.ndim == 3 and array.shape[2] == 1):
-        raise DataError(f"{path}: image is greyscale (one channel); polyp images must be RGB colour. "
-                        f"Replace it with the colour original.")
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim == 2:
+        return _grey_to_rgb(array, path, greyscale)
     if array.ndim != 3 or array.shape[2] not in (3, 4):
         raise DataError(f"{path}: image has shape {array.shape}, expected height x width x 3 (RGB). "
                         f"Re-save it as an RGB PNG or JPEG.")
     if array.shape[2] == 4:
-        raise DataError(f"{path}: image has 4 channels (RGBA or CMYK); convert it to 3-channel RGB "
-                        f"(e.g. drop the alpha channel).")
+        array = _drop_opaque_alpha(array, path)
     if path.suffix.lower() in TIFF_SUFFIXES:
         return np.ascontiguousarray(array)  # tifffile already gives RGB
     return cv2.cvtColor(array, cv2.COLOR_BGR2RGB)  # OpenCV decodes to BGR
+
+
+def _grey_to_rgb(array: np.ndarray, path: Path, greyscale: str) -> np.ndarray:
+    if greyscale != "replicate":
+        raise DataError(f"{path}: image is greyscale (one channel); polyp images must be RGB colour. "
+                        f"Replace it with the colour original.")
+    log.warning("%s: greyscale image, replicated to 3 channels; the network was trained on colour "
+                "images, so expect a less accurate mask", path)
+    return np.ascontiguousarray(np.repeat(array[:, :, None], 3, axis=2))
+
+
+def _drop_opaque_alpha(array: np.ndarray, path: Path) -> np.ndarray:
+    """RGB(A) -> RGB when every pixel is fully opaque; a transparent pixel is an error naming the file."""
+    transparent = int(np.count_nonzero(array[:, :, 3] < 255))
+    if transparent:
+        raise DataError(f"{path}: image has an alpha channel with {transparent} transparent pixel(s) of "
+                        f"{array.shape[0] * array.shape[1]}; what the network should see there is unknown. "
+                        f"Flatten it onto a background (or re-export it without transparency) as RGB.")
+    return array[:, :, :3]
 
 
 def read_mask(path: str | Path) -> np.ndarray:
@@ -128,9 +158,12 @@ def _decode_tiff(path: Path) -> np.ndarray:
             page = tif.pages[0]
             array = page.asarray()
             planar_separate = page.planarconfig == 2 and array.ndim == 3
+            cmyk = page.photometric == tifffile.PHOTOMETRIC.SEPARATED
     except Exception as exc:  # tifffile raises many types for broken files
         raise DataError(f"{path}: cannot be read as TIFF ({type(exc).__name__}: {exc}); "
                         f"download it again.") from None
+    if cmyk:  # 4 channels, but the fourth is black ink, not alpha
+        raise DataError(f"{path}: TIFF image is CMYK; convert it to RGB.")
     if planar_separate:
         array = np.moveaxis(array, 0, -1)  # samples stored as planes: channels first on disk
     return array

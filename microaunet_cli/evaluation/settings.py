@@ -18,6 +18,9 @@ class EvaluateSettings(Section):
     # Output folder; None writes <run folder>/eval-<split>/ beside the checkpoint's run.
     out: Path | None = None
     device: str = "auto"
+    # CPU threads for torch (and ONNX Runtime); None keeps torch's choice: OMP_NUM_THREADS, else one
+    # per physical core. The same setting as benchmark's --threads.
+    threads: int | None = Field(default=None, ge=1)
     batch_size: int = Field(default=32, ge=1)
     # Overlays of the K cases with the lowest Dice; 0 writes none.
     worst: int = Field(default=8, ge=0)

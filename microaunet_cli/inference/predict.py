@@ -71,7 +71,7 @@ def output_names(paths: list[Path]) -> list[str]:
 def _read(path: Path) -> np.ndarray | str:
     """The image, or the reason it cannot be used (a message naming the file)."""
     try:
-        return read_image(path)
+        return read_image(path, greyscale="replicate")  # a grey photograph still gets a mask, with a warning
     except DataError as exc:
         return str(exc)
 

@@ -133,7 +133,11 @@ def onnx_runner(onnx: Path, device: str, threshold: float | None) -> OnnxRunner:
     except ImportError:
         raise ConfigError("--onnx needs onnxruntime: pip install 'microaunet-cli[export]'") from None
     try:
-        session = ort.InferenceSession(str(onnx), providers=_providers(device))
+        options = ort.SessionOptions()
+        # The thread count torch uses (--threads or OMP_NUM_THREADS), without spinning idle threads.
+        options.intra_op_num_threads = torch.get_num_threads()
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        session = ort.InferenceSession(str(onnx), sess_options=options, providers=_providers(device))
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own untyped errors for bad files
         raise CheckpointError(f"ONNX file {onnx} cannot be loaded: {exc}") from None
     h, w = (int(v) for v in meta["input_size"])

@@ -22,4 +22,7 @@ class PredictSettings(Section):
     # None: the ONNX sidecar's threshold, else 0.5 (SPEC section 3).
     threshold: float | None = Field(default=None, gt=0, lt=1)
     device: str = "auto"
+    # CPU threads for torch (and ONNX Runtime); None keeps torch's choice: OMP_NUM_THREADS, else one
+    # per physical core. The same setting as benchmark's --threads.
+    threads: int | None = Field(default=None, ge=1)
 

@@ -189,6 +189,9 @@ def _summary(run: TrainingRun, status: str, started: float, extra: dict) -> dict
     rates = [r["train_images_per_s"] for r in st.history if r.get("train_images_per_s")]
     summary: dict[str, Any] = {
         "status": status,
+        # A stopped run's checkpoints are not final: whatever is built from them must say so.
+        "interrupted": status != "completed",
+        "stopped_by": run.stop.signal_name if status != "completed" else None,
         "model": run.s.model.name,
         "role": model_entry(run.s.model.name).role,
         "training": run.objective.training_kind,

@@ -12,6 +12,7 @@ import torch
 import torch.distributed as dist
 
 from microaunet_cli.config import TrainSettings
+from microaunet_cli.cpu_threads import use_threads
 from microaunet_cli.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -83,8 +84,7 @@ def setup_runtime(train: TrainSettings) -> Runtime:
             torch.cuda.set_device(device)
         dist.init_process_group(backend=backend)
         log.info("distributed: rank %d of %d (%s)", rank, world, backend)
-    if train.num_threads is not None:
-        torch.set_num_threads(train.num_threads)
+    use_threads(train.num_threads)
     return Runtime(device, pick_amp(train.amp, device), rank, world, local_rank)
 
 

@@ -1,0 +1,76 @@
+"""``--threads``: every CPU command applies it to torch before computing, and logs the count at start."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from helpers import make_checkpoint
+from typer.testing import CliRunner
+
+from microaunet_cli.cli import evaluate_cmd, predict_cmd
+from microaunet_cli.cli.app import app
+from microaunet_cli.data import PrepareSettings, prepare_dataset
+
+
+@pytest.fixture
+def threads() -> int:
+    """A count different from the one torch starts with, restored afterwards (it is process-wide)."""
+    original = torch.get_num_threads()
+    yield original + 1
+    torch.set_num_threads(original)
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("prepared") / "synthetic"
+    prepare_dataset(PrepareSettings(dataset="synthetic", out=out, size=64, synthetic_count=24, workers=1))
+    return out
+
+
+def _invoke(args: list[str]) -> str:
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.mark.parametrize("command", ["evaluate", "predict"])
+def test_inference_commands_run_with_the_requested_threads(command, threads, prepared, tmp_path, monkeypatch):
+    ckpt = make_checkpoint(tmp_path / "run" / "checkpoints" / "best.pt", prepared_dir=prepared)
+    module, name = (evaluate_cmd, "evaluate_checkpoint") if command == "evaluate" else (predict_cmd, "predict")
+    real, seen = getattr(module, name), []
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, spy)
+    if command == "evaluate":
+        args = ["evaluate", "--ckpt", str(ckpt), "--out", str(tmp_path / "eval"), "--worst", "0"]
+    else:
+        images = tmp_path / "images"
+        images.mkdir()
+        cv2.imwrite(str(images / "a.png"), np.zeros((70, 50, 3), np.uint8))
+        args = ["predict", "--ckpt", str(ckpt), "--input", str(images), "--out", str(tmp_path / "pred")]
+    output = _invoke([*args, "--device", "cpu", "--threads", str(threads)])
+    assert seen == [threads]
+    assert f"CPU threads: {threads} (--threads)" in output
+
+
+@pytest.mark.parametrize("command", ["train-teacher", "distill"])
+def test_training_commands_run_with_the_requested_threads(command, threads, prepared, tmp_path):
+    runs = tmp_path / "runs"
+    common = ["--data-dir", str(prepared), "--epochs", "1", "--batch-size", "8", "--device", "cpu",
+              "--set", f"output.runs_dir={runs}"]
+    if command == "distill":
+        teacher = make_checkpoint(tmp_path / "teacher.pt", prepared_dir=prepared)
+        common += ["--teacher", str(teacher)]
+    output = _invoke([command, *common, "--threads", str(threads)])
+    assert f"CPU threads: {threads} (--threads)" in output
+    run = next(runs.iterdir())
+    # env.json records torch's count as the run saw it, after the runtime was set up.
+    assert json.loads((run / "env.json").read_text())["cpu_threads"] == threads

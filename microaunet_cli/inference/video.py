@@ -32,7 +32,7 @@ import numpy as np
 
 from microaunet_cli.data.io import IMAGE_SUFFIXES
 from microaunet_cli.errors import DataError
-from microaunet_cli.evaluation.overlays import PRED_COLOUR, write_png
+from microaunet_cli.evaluation.overlays import PRED_COLOUR
 from microaunet_cli.evaluation.reports import write_csv
 from microaunet_cli.fileio import write_json_atomic
 from microaunet_cli.inference.resize import to_input_size, to_original_size
@@ -240,11 +240,24 @@ def _finish(writer: cv2.VideoWriter, path: Path, frames: int) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def draw_outline(bgr: np.ndarray, mask: np.ndarray, caption: str = "") -> np.ndarray:
+def write_mask_png(path: Path, mask: np.ndarray) -> None:
+    """A {0, 1} mask as a 1-bit PNG (reads back as 0/255): 2-3× faster to encode than 8-bit at 720p.
+
+    Renamed into place like every output, but not fsync'ed: at 30 frames a second a sync per frame
+    would hold up the writer, and a crash loses at most the last frames, never leaves half a file."""
+    ok, encoded = cv2.imencode(".png", mask.view(np.uint8) * np.uint8(255), [cv2.IMWRITE_PNG_BILEVEL, 1])
+    if not ok:
+        raise RuntimeError(f"PNG encoding failed for {path}")
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_bytes(encoded.tobytes())
+    os.replace(tmp, path)
+
+
+def draw_outline(bgr: np.ndarray, mask: np.ndarray, caption: str = "", in_place: bool = False) -> np.ndarray:
     """The frame with the predicted polyp outlined (magenta) and an optional caption; same size."""
-    canvas = bgr.copy()
+    canvas = bgr if in_place else bgr.copy()
     thickness = max(2, round(canvas.shape[1] / 250))
-    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    contours, _ = cv2.findContours(mask.view(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     cv2.drawContours(canvas, contours, -1, _BGR_OUTLINE, thickness, lineType=cv2.LINE_AA)
     if caption:
         scale = max(0.4, canvas.shape[1] / 1600)
@@ -257,10 +270,13 @@ def draw_outline(bgr: np.ndarray, mask: np.ndarray, caption: str = "") -> np.nda
 
 
 def frame_row(index: int, fps: float, prob: np.ndarray, mask: np.ndarray) -> dict[str, Any]:
-    area = int(mask.sum())
+    """The CSV row of a predicted frame (``mask`` is bool; OpenCV's reductions are a few times faster
+    than NumPy's boolean indexing at 720p)."""
+    as_uint8 = mask.view(np.uint8)
+    area = cv2.countNonZero(as_uint8)
     return {"frame": index, "time_s": index / fps, "polyp_pixels": area, "polyp_fraction": area / mask.size,
             # As for images: undefined without a predicted polyp, so left empty rather than 0.
-            "mean_confidence": float(prob[mask].mean()) if area else ""}
+            "mean_confidence": cv2.mean(prob, mask=as_uint8)[0] if area else ""}
 
 
 class Writer(threading.Thread):
@@ -273,6 +289,8 @@ class Writer(threading.Thread):
         # Opened here, in the calling thread, so a codec the build lacks fails before any work.
         self.overlay = _open_writer(source, outputs.overlay, s.codec, clip)
         self.masks = _open_writer(source, outputs.mask_video, MASK_CODEC, clip) if s.masks == "video" else None
+        if s.masks == "png":
+            outputs.mask_dir.mkdir(parents=True, exist_ok=True)
         self.rows: list[dict[str, Any]] = []
         self.frames = 0
         self.error: BaseException | None = None
@@ -298,10 +316,11 @@ class Writer(threading.Thread):
                 row = frame_row(frame.index, self.clip.fps, prob, mask)
                 self.rows.append(row)
                 if self.outputs.settings.masks == "png":
-                    write_png(self.outputs.mask_dir / f"{frame.index:06d}.png", mask.astype(np.uint8) * 255)
-            self.overlay.write(draw_outline(frame.bgr, mask, self._caption(row)))
+                    write_mask_png(self.outputs.mask_dir / f"{frame.index:06d}.png", mask)
+            # The decoded frame is used for nothing else: draw on it rather than on a copy.
+            self.overlay.write(draw_outline(frame.bgr, mask, self._caption(row), in_place=True))
             if self.masks is not None:
-                self.masks.write(cv2.cvtColor(mask.astype(np.uint8) * 255, cv2.COLOR_GRAY2BGR))
+                self.masks.write(cv2.cvtColor(mask.view(np.uint8) * np.uint8(255), cv2.COLOR_GRAY2BGR))
             self.frames += 1
 
     def _caption(self, row: dict[str, Any]) -> str:

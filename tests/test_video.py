@@ -192,3 +192,42 @@ def test_cli_predicts_a_video_with_clip_options(tiny_checkpoint, video, tmp_path
     bad = CliRunner().invoke(app, ["predict", "--ckpt", str(tiny_checkpoint), "--input", str(video), "--out",
                                    str(tmp_path / "o2"), "--every", "0"])
     assert bad.exit_code == 2 and "every" in bad.output
+
+
+_SLOW_PREDICT = """
+import sys, time
+from pathlib import Path
+from microaunet_cli.inference.runners import load_runner
+from microaunet_cli.inference.settings import VideoSettings
+from microaunet_cli.inference.video import predict_video
+
+runner = load_runner(Path(sys.argv[1]), None, "cpu")
+probs = runner.probs
+def slow(images):
+    time.sleep(0.05)  # a slow network: SIGINT lands mid-video
+    print("batch", flush=True)
+    return probs(images)
+runner.probs = slow
+predict_video(runner, Path(sys.argv[2]), Path(sys.argv[3]), VideoSettings(), batch_size=2)
+"""
+
+
+def test_sigint_leaves_a_playable_mp4_with_the_frames_done(tiny_checkpoint, tmp_path):
+    """A real SIGINT to a real process (not a raised KeyboardInterrupt): the mp4 index gets written."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    video = write_video(tmp_path / "long.avi", n=200)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-c", _SLOW_PREDICT, str(tiny_checkpoint), str(video), str(tmp_path / "out")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    for _ in range(3):
+        assert proc.stdout.readline() == "batch\n", proc.stderr.read()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0 and "KeyboardInterrupt" in err
+    frames, width, height, _ = video_props(tmp_path / "out" / "overlay.mp4")
+    assert 4 <= frames < 200 and (width, height) == (W, H)
+    assert len(csv_rows(tmp_path / "out" / "frames.csv")) == frames

@@ -10,8 +10,8 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_API = ("DistillResult", "Segmenter", "VideoReport", "VideoSettings", "load", "run_distillation")
-__all__ = ["__version__", *_API]
+__all__ = ["DistillResult", "Segmenter", "VideoReport", "VideoSettings", "__version__", "load", "run_distillation"]
+_API = frozenset(__all__) - {"__version__"}
 
 
 def __getattr__(name: str) -> Any:

@@ -288,7 +288,11 @@ class Writer(threading.Thread):
         s = outputs.settings
         # Opened here, in the calling thread, so a codec the build lacks fails before any work.
         self.overlay = _open_writer(source, outputs.overlay, s.codec, clip)
-        self.masks = _open_writer(source, outputs.mask_video, MASK_CODEC, clip) if s.masks == "video" else None
+        try:
+            self.masks = _open_writer(source, outputs.mask_video, MASK_CODEC, clip) if s.masks == "video" else None
+        except DataError:
+            _finish(self.overlay, outputs.overlay, 0)
+            raise
         if s.masks == "png":
             outputs.mask_dir.mkdir(parents=True, exist_ok=True)
         self.rows: list[dict[str, Any]] = []
@@ -310,6 +314,10 @@ class Writer(threading.Thread):
         mask = np.zeros((self.clip.height, self.clip.width), bool)
         row: dict[str, Any] = {}
         for frame in iter(self.inbox.get, None):
+            if frame.bgr.shape[:2] != mask.shape:
+                # VideoWriter would drop such frames without a word (rotated phone videos can do this).
+                raise DataError(f"{self.source}: frame {frame.index} is {frame.bgr.shape[1]}x{frame.bgr.shape[0]}, "
+                                f"the video declares {self.clip.width}x{self.clip.height}; re-encode it")
             if frame.prob is not None:
                 prob = to_original_size(frame.prob, *frame.bgr.shape[:2])
                 mask = prob > self.threshold  # strict, as the image path

@@ -13,6 +13,8 @@ process, one after the other, it reports:
 - **model alone**: the same frames, decoded and resized beforehand, through the same network calls
   with nothing else running; the figure end to end is compared with (ratio).
 
+Each row is the median of ``--repeats`` pipeline runs, each followed by a model-alone run.
+
 Speed does not depend on the weights: checkpoints from a one-epoch run on the synthetic set serve.
 """
 
@@ -90,6 +92,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=150)
     parser.add_argument("--batch-size", type=int, action="append", help="repeatable; default 8")
     parser.add_argument("--masks", default="png", choices=["png", "video", "none"])
+    parser.add_argument("--repeats", type=int, default=3, help="pipeline / model-alone pairs per row (medians)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     video = make_video(args.out / "clip-1280x720.mp4", args.frames)
@@ -103,11 +106,17 @@ def main() -> None:
         for runtime, runner in (("eager", load_runner(ckpt, None, "cpu")), ("onnx", load_runner(None, onnx, "cpu"))):
             name = runner.description.split()[0] if runtime == "eager" else ckpt.parent.parent.name
             for batch in args.batch_size or [8]:
-                out = args.out / f"{name}-{runtime}-b{batch}"
-                report = predict_video(runner, video, out, VideoSettings(masks=args.masks), batch_size=batch)
-                alone = model_alone_fps(runner, video, args.frames, batch)
-                print(f"| {name} | {runtime} | {batch} | {report.end_to_end_fps:.1f} | {report.model_fps:.1f} | "
-                      f"{alone:.1f} | {report.end_to_end_fps / alone:.2f} |", flush=True)
+                e2e, in_pipeline, alone = [], [], []
+                # Pipeline and model-alone runs alternate, so a change of load on a shared machine
+                # touches both; medians over the repeats.
+                for _ in range(args.repeats):
+                    out = args.out / f"{name}-{runtime}-b{batch}"
+                    report = predict_video(runner, video, out, VideoSettings(masks=args.masks), batch_size=batch)
+                    e2e.append(report.end_to_end_fps)
+                    in_pipeline.append(report.model_fps)
+                    alone.append(model_alone_fps(runner, video, args.frames, batch, repeats=1))
+                e, m, a = (statistics.median(v) for v in (e2e, in_pipeline, alone))
+                print(f"| {name} | {runtime} | {batch} | {e:.1f} | {m:.1f} | {a:.1f} | {e / a:.2f} |", flush=True)
 
 
 if __name__ == "__main__":

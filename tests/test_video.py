@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -15,7 +19,7 @@ from typer.testing import CliRunner
 
 from microaunet_cli.cli.app import app
 from microaunet_cli.errors import DataError
-from microaunet_cli.inference.predict import predict
+from microaunet_cli.inference.predict import full_size_probs, predict
 from microaunet_cli.inference.runners import load_runner
 from microaunet_cli.inference.settings import VideoSettings
 from microaunet_cli.inference.video import predict_video, predict_video_source
@@ -69,8 +73,6 @@ def threshold(tiny_checkpoint, video) -> float:
     """The median probability of the first frame: masks cover about half of it (an untrained network's
     probabilities sit far from 0.5, where every mask would be empty and any comparison vacuous)."""
     runner = load_runner(tiny_checkpoint, None, "cpu")
-    from microaunet_cli.inference.predict import full_size_probs
-
     rgb = cv2.cvtColor(read_frames(video)[0], cv2.COLOR_BGR2RGB)
     return float(np.median(full_size_probs(runner, [rgb])[0]))
 
@@ -214,11 +216,6 @@ predict_video(runner, Path(sys.argv[2]), Path(sys.argv[3]), VideoSettings(), bat
 
 def test_sigint_leaves_a_playable_mp4_with_the_frames_done(tiny_checkpoint, tmp_path):
     """A real SIGINT to a real process (not a raised KeyboardInterrupt): the mp4 index gets written."""
-    import os
-    import signal
-    import subprocess
-    import sys
-
     video = write_video(tmp_path / "long.avi", n=200)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.Popen([sys.executable, "-c", _SLOW_PREDICT, str(tiny_checkpoint), str(video), str(tmp_path / "out")],

@@ -95,7 +95,7 @@ class Segmenter:
         when the video cannot be read or written; Ctrl-C leaves the frames done so far, playable.
         """
         values = dict(settings.model_dump() if isinstance(settings, VideoSettings) else settings or {})
-        return predict_video(self.runner, Path(src), Path(out), VideoSettings(**values, **options), batch_size)
+        return predict_video(self.runner, Path(src), Path(out), VideoSettings(**{**values, **options}), batch_size)
 
 
 def load(path: str | Path, device: str = "auto", threshold: float | None = None) -> Segmenter:

@@ -139,6 +139,9 @@ def test_each_bad_video_is_named_and_the_others_in_the_folder_are_still_done(tin
             predict_video(runner, src / name, tmp_path / name, VideoSettings())
         assert name in str(info.value)
 
+    with pytest.raises(DataError, match=r"good\.avi: --start 5\.00 s is past the end of the video \(10 frames"):
+        predict_video(runner, src / "good.avi", tmp_path / "late", VideoSettings(start=5))
+
     reports = predict_video_source(src, tmp_path / "all", ckpt=tiny_checkpoint, device="cpu")
     status = {r.source.name: r.status for r in reports}
     assert status == {"good.avi": "ok", "junk.mp4": "error", "cut.avi": "error", "empty.avi": "error"}

@@ -20,3 +20,12 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data not found at {SHARED_DATA} (a fresh clone has no ../shared/data)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    """An untrained teacher checkpoint at 64×64 input, as train-teacher lays it out (for predict, video,
+    API). Untrained probabilities are not centred on 0.5: tests that compare masks pick a threshold."""
+    from helpers import make_checkpoint
+
+    return make_checkpoint(tmp_path_factory.mktemp("tiny") / "checkpoints" / "best.pt", model="malunet", size=64)

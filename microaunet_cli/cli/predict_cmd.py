@@ -25,12 +25,13 @@ from microaunet_cli.cli.base import (
 from microaunet_cli.cpu_threads import use_threads
 from microaunet_cli.inference.predict import PredictReport, predict
 from microaunet_cli.inference.settings import PredictSettings
+from microaunet_cli.inference.video import VideoReport, holds_images, list_videos, predict_video_source
 
 
 @contextmanager
-def _progress_bar() -> Iterator[Progress]:
+def _progress_bar(what: str = "predicting") -> Iterator[Progress]:
     """A bar on a terminal; nothing in logs and pipes (``disable`` keeps the calls harmless)."""
-    bar = Progress(TextColumn("predicting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+    bar = Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                    console=err_console, disable=not err_console.is_terminal, transient=True)
     with bar:
         yield bar
@@ -45,12 +46,23 @@ def _print_report(report: PredictReport) -> None:
             console.print(f"  {row['error']}", highlight=False, soft_wrap=True)
 
 
+def _print_video_reports(reports: list[VideoReport]) -> None:
+    for r in reports:
+        if r.status == "ok":
+            console.print(f"{r.source.name}: {r.frames} frame(s), {len(r.rows)} predicted, "
+                          f"{r.end_to_end_fps:.1f} fps end to end, {r.model_fps:.1f} fps model only -> "
+                          f"[bold]{r.out_dir}[/]", highlight=False)
+        else:
+            console.print(f"[yellow]skipped[/] {r.error}", highlight=False, soft_wrap=True)
+
+
 @app.command("predict")
 @guarded
 def predict_command(
-    input: Annotated[Path, typer.Option("--input", "-i", help="An image, or a folder of images "
-                                        "(jpg, jpeg, png, tif, tiff, bmp; hidden files ignored).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (masks/, overlays/, predictions.csv).")],
+    input: Annotated[Path, typer.Option("--input", "-i", help="An image or video, or a folder of them (jpg, "
+                                        "jpeg, png, tif, tiff, bmp; mp4, avi, mov, mkv, ...; hidden files ignored).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (masks/, overlays/, predictions.csv; "
+                                      "one <stem>/ folder per video).")],
     ckpt: Annotated[Path | None, typer.Option("--ckpt", help="Training checkpoint (.pt).")] = None,
     onnx: Annotated[Path | None, typer.Option("--onnx", help="Exported ONNX file (its .json sidecar beside it).")] = None,
     overlay: Annotated[bool | None, typer.Option("--overlay", help="Also write outline overlays.")] = None,
@@ -60,19 +72,44 @@ def predict_command(
     device: Annotated[str | None, typer.Option(
         help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps. \\[default: auto]")] = None,
     threads: ThreadsOpt = None,
+    every: Annotated[int | None, typer.Option(help="Video: predict every Nth frame. \\[default: 1]")] = None,
+    start: Annotated[float | None, typer.Option(help="Video: first second of the clip. \\[default: 0]")] = None,
+    end: Annotated[float | None, typer.Option(help="Video: end of the clip in seconds. \\[default: the end]")] = None,
+    masks: Annotated[str | None, typer.Option(
+        help="Video: png (one mask per predicted frame), video (lossless mask.mkv) or none. \\[default: png]")] = None,
+    codec: Annotated[str | None, typer.Option(help="Video: FourCC of the overlay video. \\[default: mp4v]")] = None,
+    container: Annotated[str | None, typer.Option(
+        help="Video: overlay container, mp4, avi, mkv or mov. \\[default: mp4]")] = None,
+    area_text: Annotated[bool | None, typer.Option("--area-text", help="Video: write the polyp area on "
+                                                   "each overlay frame.")] = None,
     config: ConfigOpt = None,
     sets: SetOpt = None,
     print_config: PrintConfigOpt = False,
 ) -> None:
-    """Predict polyp masks at each image's own resolution (PNG, 0 = background, 255 = polyp).
+    """Predict polyp masks at each image's own resolution (PNG, 0 = background, 255 = polyp); for a
+    video, an outline overlay video, masks, a per-frame CSV and the speed reached.
 
-    Unreadable files are reported and skipped; the command fails only when no image could be predicted.
+    Unreadable files are reported and skipped; the command fails only when nothing could be predicted.
+    Ctrl-C on a video leaves its overlay playable with the frames done so far.
     """
     options = {"input": input, "out": out, "ckpt": ckpt, "onnx": onnx, "overlay": overlay,
-               "batch_size": batch_size, "threshold": threshold, "device": device, "threads": threads}
+               "batch_size": batch_size, "threshold": threshold, "device": device, "video.every": every,
+               "video.start": start, "video.end": end, "video.masks": masks, "video.codec": codec,
+               "video.container": container, "video.area_text": area_text, "threads": threads}
     s = resolve_settings(PredictSettings, config=config, sets=sets, options=options, print_config=print_config)
     setup_logging()
     use_threads(s.threads)
+    videos = list_videos(s.input)
+    if videos:
+        with _progress_bar("videos") as bar:
+            task = bar.add_task("videos", total=None)
+            reports = predict_video_source(s.input, s.out, ckpt=s.ckpt, onnx=s.onnx, settings=s.video,
+                                           batch_size=s.batch_size, threshold=s.threshold, device=s.device,
+                                           on_start=lambda n: bar.update(task, total=n),
+                                           advance=lambda n: bar.advance(task, n))
+        _print_video_reports(reports)
+        if not holds_images(s.input):
+            return
     with _progress_bar() as bar:
         task = bar.add_task("predict", total=None)
         report = predict(s.input, s.out, ckpt=s.ckpt, onnx=s.onnx, batch_size=s.batch_size,

@@ -22,7 +22,7 @@ from microaunet_cli.evaluation.overlays import draw_overlay, write_png
 from microaunet_cli.evaluation.reports import write_csv
 from microaunet_cli.fileio import write_json_atomic
 from microaunet_cli.inference.batched import predict_probs  # noqa: F401 - re-exported for the training loop
-from microaunet_cli.inference.resize import mask_at_size, to_input_size
+from microaunet_cli.inference.resize import to_input_size, to_original_size
 from microaunet_cli.inference.runners import Runner, load_runner
 
 log = logging.getLogger(__name__)
@@ -92,6 +92,15 @@ def _save(out: Path, name: str, image: np.ndarray, mask: np.ndarray, row: dict, 
         write_png(out / "overlays" / name, draw_overlay(image, mask, None, caption))
 
 
+def full_size_probs(runner: Runner, images: list[np.ndarray]) -> list[np.ndarray]:
+    """Probability maps at each RGB image's own size: resampled to the input size as prepare-data
+    resamples, run as one batch, resized back bilinearly. The one image-to-probabilities path of
+    ``predict``, the Python API and (split across its threads) video."""
+    h, w = runner.input_size
+    probs = runner.probs(np.stack([to_input_size(image, h, w) for image in images]))
+    return [to_original_size(small, *image.shape[:2]) for image, small in zip(images, probs)]
+
+
 def _predict_batch(runner: Runner, batch: list[tuple[Path, str]], out: Path, overlay: bool
                    ) -> list[dict[str, Any]]:
     """One row per file of the batch, in batch order; unreadable files are reported, not raised."""
@@ -106,11 +115,10 @@ def _predict_batch(runner: Runner, batch: list[tuple[Path, str]], out: Path, ove
             readable.append((i, image))
     if not readable:
         return rows
-    h, w = runner.input_size
-    probs = runner.probs(np.stack([to_input_size(image, h, w) for _, image in readable]))
-    for (i, image), small in zip(readable, probs):
+    probs = full_size_probs(runner, [image for _, image in readable])
+    for (i, image), prob in zip(readable, probs):
         path, name = batch[i]
-        prob, mask = mask_at_size(small, *image.shape[:2], runner.threshold)
+        mask = prob > runner.threshold  # strict, as mask_at_size (evaluate) and the export sidecar
         rows[i] = _mask_row(path, name, prob, mask)
         _save(out, name, image, mask, rows[i], overlay)
     return rows

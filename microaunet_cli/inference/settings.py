@@ -3,10 +3,27 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
 from microaunet_cli.config.settings import Section
+
+
+class VideoSettings(Section):
+    # Predict every Nth frame; the overlay keeps every frame, drawn with the latest mask.
+    every: int = Field(default=1, ge=1)
+    # The clip to process, in seconds from the start of the video; end None: to the last frame.
+    start: float = Field(default=0.0, ge=0)
+    end: float | None = Field(default=None, gt=0)
+    # png: masks/<frame>.png per predicted frame (exact); video: a lossless FFV1 mask.mkv aligned with
+    # the overlay frame for frame; none: only the overlay and the CSV.
+    masks: Literal["png", "video", "none"] = "png"
+    # FourCC and container of the overlay video. mp4v/mp4 plays everywhere; MJPG/avi survives a hard kill.
+    codec: str = Field(default="mp4v", min_length=4, max_length=4)
+    container: Literal["mp4", "avi", "mkv", "mov"] = "mp4"
+    # Write the polyp's area on every overlay frame.
+    area_text: bool = False
 
 
 class PredictSettings(Section):
@@ -14,7 +31,8 @@ class PredictSettings(Section):
     # file with its .json sidecar.
     ckpt: Path | None = None
     onnx: Path | None = None
-    # An image file or a folder of images (jpg, jpeg, png, tif, tiff, bmp; not recursive).
+    # An image or video file, or a folder of them (images: jpg, jpeg, png, tif, tiff, bmp; videos: mp4,
+    # avi, mov, mkv, m4v, webm, mpg, mpeg, wmv; not recursive).
     input: Path
     out: Path
     overlay: bool = False
@@ -26,3 +44,5 @@ class PredictSettings(Section):
     # per physical core. The same setting as benchmark's --threads.
     threads: int | None = Field(default=None, ge=1)
 
+    # Options for video inputs (ignored for images).
+    video: VideoSettings = VideoSettings()

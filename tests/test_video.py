@@ -1,0 +1,233 @@
+"""``predict`` on videos: outputs aligned with the input, the same masks as still images, bad files
+reported by name, and Ctrl-C leaving a playable partial overlay."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from data_fixtures import pair
+from typer.testing import CliRunner
+
+from microaunet_cli.cli.app import app
+from microaunet_cli.errors import DataError
+from microaunet_cli.inference.predict import full_size_probs, predict
+from microaunet_cli.inference.runners import load_runner
+from microaunet_cli.inference.settings import VideoSettings
+from microaunet_cli.inference.video import predict_video, predict_video_source
+
+W, H, FPS, N = 96, 80, 10.0, 10
+
+
+def write_video(path: Path, n: int = N, fps: float = FPS, seed: int = 0) -> Path:
+    """Synthetic polyp frames (a moving red square on pink), MJPG in AVI: OpenCV's headless build writes it."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (W, H))
+    assert writer.isOpened()
+    for i in range(n):
+        rgb, _ = pair(seed + i, W, H)
+        writer.write(np.ascontiguousarray(rgb[:, :, ::-1]))
+    writer.release()
+    return path
+
+
+def read_frames(path: Path) -> list[np.ndarray]:
+    """Every frame as OpenCV decodes it (BGR)."""
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    cap.release()
+    return frames
+
+
+def video_props(path: Path) -> tuple[int, int, int, float]:
+    cap = cv2.VideoCapture(str(path))
+    props = (len(read_frames(path)), int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+             cap.get(cv2.CAP_PROP_FPS))
+    cap.release()
+    return props
+
+
+def csv_rows(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(path.open()))
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory) -> Path:
+    return write_video(tmp_path_factory.mktemp("video") / "exam.avi")
+
+
+@pytest.fixture(scope="module")
+def threshold(tiny_checkpoint, video) -> float:
+    """The median probability of the first frame: masks cover about half of it (an untrained network's
+    probabilities sit far from 0.5, where every mask would be empty and any comparison vacuous)."""
+    runner = load_runner(tiny_checkpoint, None, "cpu")
+    rgb = cv2.cvtColor(read_frames(video)[0], cv2.COLOR_BGR2RGB)
+    return float(np.median(full_size_probs(runner, [rgb])[0]))
+
+
+@pytest.mark.parametrize(("options", "predicted"), [
+    ({}, list(range(N))),
+    ({"every": 3}, [0, 3, 6, 9]),
+    ({"start": 0.2, "end": 0.8, "every": 2}, [2, 4, 6]),
+])
+def test_overlay_keeps_the_clip_and_the_csv_has_a_row_per_predicted_frame(tiny_checkpoint, video, tmp_path,
+                                                                          options, predicted):
+    runner = load_runner(tiny_checkpoint, None, "cpu")
+    settings = VideoSettings(codec="MJPG", container="avi", area_text=True, **options)
+    report = predict_video(runner, video, tmp_path / "out", settings, batch_size=2)
+
+    clip = N if "start" not in options else round((options["end"] - options["start"]) * FPS)
+    assert video_props(tmp_path / "out" / "overlay.avi") == (clip, W, H, FPS)
+    rows = csv_rows(tmp_path / "out" / "frames.csv")
+    assert [int(r["frame"]) for r in rows] == predicted
+    assert [float(r["time_s"]) for r in rows] == pytest.approx([i / FPS for i in predicted])
+    assert sorted(p.name for p in (tmp_path / "out" / "masks").iterdir()) == [f"{i:06d}.png" for i in predicted]
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["status"] == "ok" and summary["frames"] == clip and summary["frames_predicted"] == len(predicted)
+    assert summary["end_to_end_fps"] > 0 and summary["model_fps"] >= summary["end_to_end_fps"]
+    assert report.frames == clip and not list((tmp_path / "out").glob(".*partial*"))
+
+
+def test_masks_from_video_frames_equal_predict_on_the_same_frames_as_png(tiny_checkpoint, video, threshold,
+                                                                         tmp_path):
+    """The lossless comparison: the frames OpenCV decodes from the video, saved as PNG, through the image
+    path; against the video path's masks (PNG and the FFV1 mask video)."""
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i, bgr in enumerate(read_frames(video)):
+        cv2.imwrite(str(frames / f"f{i:02d}.png"), bgr)
+    predict(frames, tmp_path / "images", ckpt=tiny_checkpoint, device="cpu", threshold=threshold)
+    runner = load_runner(tiny_checkpoint, None, "cpu", threshold)
+    for masks in ("png", "video"):
+        predict_video(runner, video, tmp_path / masks, VideoSettings(masks=masks), batch_size=8)
+
+    from_video = read_frames(tmp_path / "video" / "mask.mkv")
+    assert len(from_video) == N
+    for i in range(N):
+        expected = cv2.imread(str(tmp_path / "images" / "masks" / f"f{i:02d}.png"), cv2.IMREAD_UNCHANGED)
+        assert 0.05 < (expected == 255).mean() < 0.95  # a mask with edges to disagree on
+        got = cv2.imread(str(tmp_path / "png" / "masks" / f"{i:06d}.png"), cv2.IMREAD_UNCHANGED)
+        assert np.array_equal(got, expected), f"frame {i}"
+        assert np.array_equal(from_video[i][:, :, 0], expected), f"frame {i} of mask.mkv"
+
+
+def test_each_bad_video_is_named_and_the_others_in_the_folder_are_still_done(tiny_checkpoint, video, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "good.avi").write_bytes(video.read_bytes())
+    (src / "junk.mp4").write_bytes(b"not a video at all" * 20)
+    data = video.read_bytes()
+    (src / "cut.avi").write_bytes(data[: len(data) * 6 // 10])  # the header survives, the end does not
+    write_video(src / "empty.avi", n=0)
+    runner = load_runner(tiny_checkpoint, None, "cpu")
+
+    expected = {"junk.mp4": "cannot be opened as a video", "cut.avi": "truncated", "empty.avi": "holds no frames"}
+    for name, message in expected.items():
+        with pytest.raises(DataError, match=message) as info:
+            predict_video(runner, src / name, tmp_path / name, VideoSettings())
+        assert name in str(info.value)
+
+    with pytest.raises(DataError, match=r"good\.avi: --start 5\.00 s is past the end of the video \(10 frames"):
+        predict_video(runner, src / "good.avi", tmp_path / "late", VideoSettings(start=5))
+
+    reports = predict_video_source(src, tmp_path / "all", ckpt=tiny_checkpoint, device="cpu")
+    status = {r.source.name: r.status for r in reports}
+    assert status == {"good.avi": "ok", "junk.mp4": "error", "cut.avi": "error", "empty.avi": "error"}
+    assert video_props(tmp_path / "all" / "good" / "overlay.mp4")[:3] == (N, W, H)
+    listed = {r["file"]: r for r in csv_rows(tmp_path / "all" / "videos.csv")}
+    assert listed["cut.avi"]["status"] == "error" and "cut.avi" in listed["cut.avi"]["error"]
+
+
+def test_a_codec_the_build_cannot_write_is_named_before_any_work(tiny_checkpoint, video, tmp_path):
+    runner = load_runner(tiny_checkpoint, None, "cpu")
+    with pytest.raises(DataError, match=r"exam\.avi: cannot write .*overlay\.mp4 with codec 'ZZZZ'"):
+        predict_video(runner, video, tmp_path / "out", VideoSettings(codec="ZZZZ"))
+    assert not (tmp_path / "out" / "frames.csv").exists()
+    with pytest.raises(DataError, match="none of the 1 video"):
+        predict_video_source(video, tmp_path / "o2", ckpt=tiny_checkpoint, device="cpu",
+                             settings=VideoSettings(codec="ZZZZ"))
+
+
+class _InterruptedRunner:
+    """A runner that is Ctrl-C'd (KeyboardInterrupt, what SIGINT raises) on its ``at``-th batch."""
+
+    def __init__(self, runner, at: int) -> None:
+        self.runner, self.at, self.calls = runner, at, 0
+        self.input_size, self.threshold, self.description = runner.input_size, runner.threshold, "interrupted"
+
+    def probs(self, images: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        if self.calls == self.at:
+            raise KeyboardInterrupt
+        return self.runner.probs(images)
+
+
+@pytest.mark.parametrize(("codec", "container"), [("mp4v", "mp4"), ("MJPG", "avi")])
+def test_ctrl_c_leaves_a_playable_overlay_with_the_frames_done(tiny_checkpoint, video, tmp_path, codec, container):
+    runner = _InterruptedRunner(load_runner(tiny_checkpoint, None, "cpu"), at=3)
+    with pytest.raises(KeyboardInterrupt):
+        predict_video(runner, video, tmp_path / "out", VideoSettings(codec=codec, container=container), batch_size=2)
+
+    out = tmp_path / "out"
+    assert video_props(out / f"overlay.{container}")[:3] == (4, W, H)  # two batches of two were done
+    assert len(csv_rows(out / "frames.csv")) == 4
+    assert json.loads((out / "summary.json").read_text())["status"] == "interrupted"
+    assert not list(out.glob(".*partial*"))
+
+
+def test_cli_predicts_a_video_with_clip_options(tiny_checkpoint, video, tmp_path):
+    result = CliRunner().invoke(app, ["predict", "--ckpt", str(tiny_checkpoint), "--input", str(video), "--out",
+                                      str(tmp_path / "out"), "--device", "cpu", "--every", "2", "--masks", "none"])
+    assert result.exit_code == 0, result.output
+    assert "fps model only" in result.output
+    assert len(csv_rows(tmp_path / "out" / "exam" / "frames.csv")) == 5
+    assert not (tmp_path / "out" / "exam" / "masks").exists()
+    bad = CliRunner().invoke(app, ["predict", "--ckpt", str(tiny_checkpoint), "--input", str(video), "--out",
+                                   str(tmp_path / "o2"), "--every", "0"])
+    assert bad.exit_code == 2 and "every" in bad.output
+
+
+_SLOW_PREDICT = """
+import sys, time
+from pathlib import Path
+from microaunet_cli.inference.runners import load_runner
+from microaunet_cli.inference.settings import VideoSettings
+from microaunet_cli.inference.video import predict_video
+
+runner = load_runner(Path(sys.argv[1]), None, "cpu")
+probs = runner.probs
+def slow(images):
+    time.sleep(0.05)  # a slow network: SIGINT lands mid-video
+    print("batch", flush=True)
+    return probs(images)
+runner.probs = slow
+predict_video(runner, Path(sys.argv[2]), Path(sys.argv[3]), VideoSettings(), batch_size=2)
+"""
+
+
+def test_sigint_leaves_a_playable_mp4_with_the_frames_done(tiny_checkpoint, tmp_path):
+    """A real SIGINT to a real process (not a raised KeyboardInterrupt): the mp4 index gets written."""
+    video = write_video(tmp_path / "long.avi", n=200)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-c", _SLOW_PREDICT, str(tiny_checkpoint), str(video), str(tmp_path / "out")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    for _ in range(3):
+        assert proc.stdout.readline() == "batch\n", proc.stderr.read()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0 and "KeyboardInterrupt" in err
+    frames, width, height, _ = video_props(tmp_path / "out" / "overlay.mp4")
+    assert 4 <= frames < 200 and (width, height) == (W, H)
+    assert len(csv_rows(tmp_path / "out" / "frames.csv")) == frames

@@ -200,7 +200,7 @@ PartitionName=tests Nodes={self.node} Default=YES MaxTime=INFINITE State=UP
     def wait_job(self, job_id: str, ready: Callable[[dict[str, str]], bool], timeout: float, what: str,
                  out: Path) -> dict[str, str]:
         self._wait(lambda: ready(self.job(job_id)), timeout, f"job {job_id}: {what}",
-                   lambda: f"{self.job(job_id)}\n--- job output\n{out.read_text() if out.exists() else ''}")
+                   lambda: f"{_brief(self.job(job_id))}\n--- job output\n{out.read_text() if out.exists() else ''}")
         return self.job(job_id)
 
 
@@ -261,6 +261,16 @@ def _wait_mid_run(slurm: SlurmCluster, job_id: str, run: Path, out: Path) -> Non
     assert job["JobState"] == "RUNNING", f"the job ended before the test could signal it\n{out.read_text()}"
 
 
+def _wait_requeued(slurm: SlurmCluster, job_id: str, out: Path) -> None:
+    job = slurm.wait_job(job_id, lambda job: int(job["Restarts"]) >= 1 or job["JobState"] in FINISHED, 60,
+                         "requeued by its script", out)
+    assert int(job["Restarts"]) >= 1, f"job {job_id} ended without being requeued: {_brief(job)}\n{out.read_text()}"
+
+
+def _brief(job: dict[str, str]) -> str:
+    return " ".join(f"{k}={job.get(k)}" for k in ("JobState", "Reason", "ExitCode", "Restarts"))
+
+
 def _stop_saves(text: str) -> list[tuple[int, int]]:
     """(epoch, batch) of every save at a stop signal the job output reports."""
     return [(int(e), int(b)) for e, b in re.findall(r"stop signal received: saved \S+ at epoch (\d+), batch (\d+)",
@@ -295,8 +305,7 @@ def test_time_limit_warning_checkpoints_requeues_and_resumes_to_the_same_result(
                           args=_train_args(prepared, EPOCHS), DATASET="synthetic", NAME="warned")
     _wait_mid_run(slurm, job_id, run, out)
     slurm.run("scancel", "--signal=USR1", "--batch", job_id)  # what Slurm sends at --signal=B:USR1@T
-    slurm.wait_job(job_id, lambda job: int(job["Restarts"]) >= 1 and job["JobState"] == "PENDING", 60,
-                   "requeued by its script", out)
+    _wait_requeued(slurm, job_id, out)
     first = out.read_text()
     saves = _stop_saves(first)
     assert len(saves) == 1 and saves[0][0] < EPOCHS and saves[0][1] >= 1, first  # saved mid-epoch, at the signal
@@ -342,8 +351,7 @@ def test_two_tasks_meet_every_rank_checkpoints_and_the_requeued_job_resumes(slur
                           DATASET="synthetic", NAME="two")
     _wait_mid_run(slurm, job_id, run, out)
     slurm.run("scancel", "--signal=USR1", "--batch", job_id)
-    slurm.wait_job(job_id, lambda job: int(job["Restarts"]) >= 1 and job["JobState"] == "PENDING", 60,
-                   "requeued by its script", out)
+    _wait_requeued(slurm, job_id, out)
     first = out.read_text()
     assert f"rendezvous {slurm.node}:" in first and "rank 1 of 2 (gloo)" in first, first
     assert first.count("received SIGUSR1") == 2, first  # the warning reached both ranks

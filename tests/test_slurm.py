@@ -29,7 +29,7 @@ import torch
 from microaunet_cli.data import PrepareSettings, prepare_dataset
 from microaunet_cli.errors import ConfigError
 from microaunet_cli.training.checkpoint import load_checkpoint
-from microaunet_cli.training.runtime import launch_ranks
+from microaunet_cli.training.runtime import launch_ranks, pick_device
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = REPO / "examples" / "slurm"
@@ -57,6 +57,16 @@ def test_srun_task_variables_stand_for_torchrun_ones():
 def test_srun_tasks_without_a_rendezvous_address_are_told_what_to_export():
     with pytest.raises(ConfigError, match="MASTER_ADDR and MASTER_PORT"):
         launch_ranks({"SLURM_STEP_ID": "0", "SLURM_PROCID": "0", "SLURM_NTASKS": "2"})
+
+
+@pytest.mark.parametrize(("visible", "local_rank", "index"), [(4, 3, 3), (1, 3, 0), (2, 3, 1)])
+def test_each_task_takes_its_gpu_among_those_it_sees(monkeypatch, visible, local_rank, index):
+    """All the node's GPUs visible (torchrun, plain srun): the local rank's; one bound to each task
+    (--gpus-per-task, --gpu-bind): that one."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: visible)
+    assert pick_device("auto", local_rank) == torch.device("cuda", index)
+    assert pick_device("cuda", local_rank) == torch.device("cuda", index)
 
 
 # ---- a Slurm on localhost ---------------------------------------------------------------------------

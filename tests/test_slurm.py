@@ -39,7 +39,8 @@ PROGRAMS = ("munged", "slurmctld", "slurmd", "sbatch", "scontrol", "scancel", "s
 EPOCHS = 20
 EPOCHS_TWO_RANKS = 12
 TRAIN_ARGS = ("--batch-size", "4", "--deterministic", "--set", "train.num_threads=1")
-FINISHED = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE"}
+FINISHED = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL",
+            "DEADLINE"}
 
 
 # ---- launcher environment (no Slurm needed) ---------------------------------------------------------
@@ -149,12 +150,14 @@ PartitionName=tests Nodes={self.node} Default=YES MaxTime=INFINITE State=UP
         self.write_config()
         r = self.root
         self._daemon("munged", "-F", "--force", f"--key-file={r}/munge.key", f"--socket={r}/munge.socket",
-                     f"--pid-file={r}/munged.pid", f"--log-file={r}/log/munged.log", f"--seed-file={r}/munge.seed")
+                     f"--pid-file={r}/munged.pid", f"--log-file={r}/log/munged.log",
+                     f"--seed-file={r}/munge.seed")
         self._wait(lambda: (r / "munge.socket").exists(), 10, "munged's socket")
         self._daemon("slurmctld", "-D", "-i")
         self._daemon("slurmd", "-D", "-N", self.node)
-        self._wait(lambda: self.run("sinfo", "-h", "-n", self.node, "-o", "%t", check=False).strip() == "idle",
-                   30, f"node {self.node} idle in sinfo")
+        def idle() -> bool:
+            return self.run("sinfo", "-h", "-n", self.node, "-o", "%t", check=False).strip() == "idle"
+        self._wait(idle, 30, f"node {self.node} idle in sinfo")
 
     def _daemon(self, program: str, *args: str) -> None:
         with open(self.root / "log" / f"{program}.out", "wb") as log:  # the daemon keeps its own copy
@@ -191,8 +194,8 @@ PartitionName=tests Nodes={self.node} Default=YES MaxTime=INFINITE State=UP
 
     def sbatch(self, script: str, workdir: Path, out: Path, *options: str, args: tuple[str, ...] = (),
                **variables: str) -> str:
-        cmd = ["sbatch", "--parsable", f"--chdir={workdir}", f"--output={out}", *options, str(SCRIPTS / script),
-               *args]
+        cmd = ["sbatch", "--parsable", f"--chdir={workdir}", f"--output={out}", *options,
+               str(SCRIPTS / script), *args]
         env = {**self.env, **variables}
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60, check=False)
         assert done.returncode == 0, done.stderr
@@ -201,17 +204,20 @@ PartitionName=tests Nodes={self.node} Default=YES MaxTime=INFINITE State=UP
     def job(self, job_id: str) -> dict[str, str]:
         return dict(re.findall(r"(\w+)=(\S*)", self.run("scontrol", "-o", "show", "job", job_id)))
 
-    def _wait(self, ready: Callable[[], bool], timeout: float, what: str, detail: Callable[[], str] = str) -> None:
+    def _wait(self, ready: Callable[[], bool], timeout: float, what: str,
+              detail: Callable[[], str] = str) -> None:
         deadline = time.monotonic() + timeout
         while not ready():
             if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n{detail()}\n{self.logs()}")
+                raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n{detail()}\n"
+                                     f"{self.logs()}")
             time.sleep(0.25)
 
     def wait_job(self, job_id: str, ready: Callable[[dict[str, str]], bool], timeout: float, what: str,
                  out: Path) -> dict[str, str]:
-        self._wait(lambda: ready(self.job(job_id)), timeout, f"job {job_id}: {what}",
-                   lambda: f"{_brief(self.job(job_id))}\n--- job output\n{out.read_text() if out.exists() else ''}")
+        def detail() -> str:
+            return f"{_brief(self.job(job_id))}\n--- job output\n{out.read_text() if out.exists() else ''}"
+        self._wait(lambda: ready(self.job(job_id)), timeout, f"job {job_id}: {what}", detail)
         return self.job(job_id)
 
 
@@ -219,8 +225,8 @@ PartitionName=tests Nodes={self.node} Default=YES MaxTime=INFINITE State=UP
 def slurm(tmp_path_factory) -> Iterator[SlurmCluster]:
     missing = [p for p in PROGRAMS if shutil.which(p) is None]
     if missing:
-        pytest.skip(f"Slurm is not installed ({', '.join(missing)} missing): apt-get install slurmctld slurmd "
-                    f"slurm-client munge, as .ci/run does")
+        pytest.skip(f"Slurm is not installed ({', '.join(missing)} missing): apt-get install slurmctld "
+                    f"slurmd slurm-client munge, as .ci/run does")
     if os.geteuid() != 0:
         pytest.skip("the Slurm tests start their own slurmctld and slurmd, which must run as root")
     cluster = SlurmCluster(tmp_path_factory.mktemp("slurm"))
@@ -275,7 +281,8 @@ def _wait_mid_run(slurm: SlurmCluster, job_id: str, run: Path, out: Path) -> Non
 def _wait_requeued(slurm: SlurmCluster, job_id: str, out: Path) -> None:
     job = slurm.wait_job(job_id, lambda job: int(job["Restarts"]) >= 1 or job["JobState"] in FINISHED, 60,
                          "requeued by its script", out)
-    assert int(job["Restarts"]) >= 1, f"job {job_id} ended without being requeued: {_brief(job)}\n{out.read_text()}"
+    assert int(job["Restarts"]) >= 1, \
+        f"job {job_id} ended without being requeued: {_brief(job)}\n{out.read_text()}"
 
 
 def _brief(job: dict[str, str]) -> str:
@@ -284,8 +291,8 @@ def _brief(job: dict[str, str]) -> str:
 
 def _stop_saves(text: str) -> list[tuple[int, int]]:
     """(epoch, batch) of every save at a stop signal the job output reports."""
-    return [(int(e), int(b)) for e, b in re.findall(r"stop signal received: saved \S+ at epoch (\d+), batch (\d+)",
-                                                   text)]
+    found = re.findall(r"stop signal received: saved \S+ at epoch (\d+), batch (\d+)", text)
+    return [(int(e), int(b)) for e, b in found]
 
 
 def assert_same_result(run: Path, reference: Path, epochs: int) -> None:
@@ -294,7 +301,8 @@ def assert_same_result(run: Path, reference: Path, epochs: int) -> None:
     expected = json.loads((reference / "summary.json").read_text())
     assert (summary["status"], summary["epochs_done"]) == ("completed", epochs)
     assert summary["test"] == expected["test"]
-    assert (summary["best_epoch"], summary["best_val_mdice"]) == (expected["best_epoch"], expected["best_val_mdice"])
+    for key in ("best_epoch", "best_val_mdice"):
+        assert summary[key] == expected[key], key
 
     def rows(path: Path) -> list[dict]:  # throughput is timing, not result
         return [{k: v for k, v in json.loads(line).items() if not k.endswith("per_s")}
@@ -319,7 +327,7 @@ def test_time_limit_warning_checkpoints_requeues_and_resumes_to_the_same_result(
     _wait_requeued(slurm, job_id, out)
     first = out.read_text()
     saves = _stop_saves(first)
-    assert len(saves) == 1 and saves[0][0] < EPOCHS and saves[0][1] >= 1, first  # saved mid-epoch, at the signal
+    assert len(saves) == 1 and saves[0][0] < EPOCHS and saves[0][1] >= 1, first  # mid-epoch, at the signal
     assert "received SIGUSR1" in first and "step ended with status 0" in first, first
 
     job = slurm.wait_job(job_id, lambda job: job["JobState"] in FINISHED, 120, "resumed run finished", out)
@@ -370,6 +378,7 @@ def test_two_tasks_meet_every_rank_checkpoints_and_the_requeued_job_resumes(slur
     assert len(saves) == 2 and len(set(saves)) == 1 and saves[0][1] >= 1, first  # both stopped at one batch
 
     job = slurm.wait_job(job_id, lambda job: job["JobState"] in FINISHED, 120, "resumed run finished", out)
-    assert (job["JobState"], job["ExitCode"], int(job["Restarts"])) == ("COMPLETED", "0:0", 1), out.read_text()
+    outcome = (job["JobState"], job["ExitCode"], int(job["Restarts"]))
+    assert outcome == ("COMPLETED", "0:0", 1), out.read_text()
     assert json.loads((run / "summary.json").read_text())["world_size"] == 2
     assert_same_result(run, reference, EPOCHS_TWO_RANKS)

@@ -51,6 +51,10 @@ class LoopState:
     best_epoch: int | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
     train_seconds: float = 0.0
+    # Running loss sums and image count of an epoch stopped part-way, so that its logged means still
+    # cover the whole epoch after a resume.
+    epoch_sums: dict[str, float] = field(default_factory=dict)
+    epoch_seen: int = 0
 
 
 class TrainingRun:
@@ -105,7 +109,8 @@ class TrainingRun:
         self.state = LoopState(epoch=ckpt["epoch"], step_in_epoch=ckpt.get("step_in_epoch", 0),
                                best_mdice=ckpt.get("best_mdice", -1.0), best_epoch=ckpt.get("best_epoch"),
                                history=list(ckpt.get("history", [])),
-                               train_seconds=ckpt.get("train_seconds", 0.0))
+                               train_seconds=ckpt.get("train_seconds", 0.0),
+                               epoch_sums=dict(ckpt.get("epoch_sums", {})), epoch_seen=ckpt.get("epoch_seen", 0))
         if "torch_rng" in ckpt:
             torch.set_rng_state(ckpt["torch_rng"])
         log.info("resumed at epoch %d%s", self.state.epoch,
@@ -139,6 +144,8 @@ class TrainingRun:
             "best_epoch": st.best_epoch,
             "history": st.history,
             "train_seconds": st.train_seconds,
+            "epoch_sums": st.epoch_sums,
+            "epoch_seen": st.epoch_seen,
             "settings": self.s.model_dump(mode="json"),
             "size": self.data.size,
             "dataset": self.data.dataset,
@@ -175,8 +182,8 @@ class TrainingRun:
         lr = self.optimizer.param_groups[0]["lr"]
         order = self.train_feed.order(st.epoch, s.train.seed, shuffle=True)
         n_batches = self.train_feed.num_batches(s.train.batch_size)
-        sums: dict[str, torch.Tensor] = {}
-        seen = 0
+        sums = {k: torch.tensor(v, dtype=torch.float32, device=self.rt.device) for k, v in st.epoch_sums.items()}
+        seen = resumed_seen = st.epoch_seen
         bar.start_epoch(st.epoch, st.step_in_epoch)
         start = time.perf_counter()
         for b, _, images, masks in self.train_feed.batches(order, s.train.batch_size, st.step_in_epoch):
@@ -193,6 +200,7 @@ class TrainingRun:
                 self._check_finite(sums["loss"], st.epoch)
             if (not self.rt.distributed or b % STOP_CHECK_EVERY == 0) and self.stop.should_stop(self.rt):
                 st.train_seconds += time.perf_counter() - start
+                st.epoch_sums, st.epoch_seen = {k: float(v) for k, v in sums.items()}, seen
                 return None
         if self.rt.device.type == "cuda":
             torch.cuda.synchronize(self.rt.device)
@@ -200,7 +208,8 @@ class TrainingRun:
         st.train_seconds += seconds
         row = {"epoch": st.epoch + 1, "lr": lr, **self.objective.stage(st.epoch)}
         row.update({f"train_{k}": float(v) / max(seen, 1) for k, v in sums.items()})
-        row["train_images_per_s"] = seen * self.rt.world_size / seconds if seconds > 0 else None
+        done = seen - resumed_seen  # images of this session: the seconds are this session's too
+        row["train_images_per_s"] = done * self.rt.world_size / seconds if seconds > 0 else None
         return row
 
     def train_step(self, images, masks, ctx, g) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -236,6 +245,7 @@ class TrainingRun:
         st.step_in_epoch = 0
         # The last step left each rank with its own BatchNorm statistics; score and save rank 0's.
         share_buffers_from_rank0(self.model, self.rt)
+        st.epoch_sums, st.epoch_seen = {}, 0
         metrics = None
         if self.val_feed is not None and (st.epoch % self.s.train.eval_every == 0 or st.epoch == self.s.train.epochs):
             metrics = self.evaluate(self.val_feed)

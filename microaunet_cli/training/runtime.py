@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,7 +45,7 @@ def pick_device(name: str, local_rank: int = 0) -> torch.device:
     """``auto`` takes cuda, then mps, then cpu; an explicit device that is absent is an error."""
     if name == "auto":
         if torch.cuda.is_available():
-            return torch.device("cuda", local_rank)
+            return torch.device("cuda", _local_gpu(local_rank))
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
@@ -55,8 +56,14 @@ def pick_device(name: str, local_rank: int = 0) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"--device {name} asked for CUDA but no CUDA GPU is visible; use --device cpu")
     if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", local_rank)
+        device = torch.device("cuda", _local_gpu(local_rank))
     return device
+
+
+def _local_gpu(local_rank: int) -> int:
+    """The GPU of this process among those it sees: all of the node's (torchrun, plain srun), or only its
+    own one when Slurm binds a GPU to each task (--gpus-per-task, --gpu-bind)."""
+    return local_rank % torch.cuda.device_count()
 
 
 def pick_amp(mode: str, device: torch.device) -> torch.dtype | None:
@@ -72,17 +79,33 @@ def pick_amp(mode: str, device: torch.device) -> torch.dtype | None:
     return torch.bfloat16 if mode == "bf16" else torch.float16
 
 
+def launch_ranks(environ: Mapping[str, str] = os.environ) -> tuple[int, int, int]:
+    """(rank, world size, local rank), as torchrun sets them, or as srun sets them for the tasks it starts.
+
+    Under srun the ranks are the tasks themselves, so Slurm's signals reach each one. Only a task of an
+    srun step (SLURM_STEP_ID) counts: the batch shell also sees SLURM_NTASKS, and a single process started
+    there must not wait for partners that never come."""
+    if "WORLD_SIZE" in environ:
+        return int(environ.get("RANK", "0")), int(environ["WORLD_SIZE"]), int(environ.get("LOCAL_RANK", "0"))
+    if "SLURM_STEP_ID" in environ and "SLURM_NTASKS" in environ:
+        world = int(environ["SLURM_NTASKS"])
+        if world > 1 and not ("MASTER_ADDR" in environ and "MASTER_PORT" in environ):
+            raise ConfigError(f"srun started {world} tasks but MASTER_ADDR and MASTER_PORT are not set: export "
+                              f"them before srun (the address and a free port of the first node), as "
+                              f"examples/slurm/*.sbatch do")
+        return int(environ["SLURM_PROCID"]), world, int(environ.get("SLURM_LOCALID", "0"))
+    return 0, 1, 0
+
+
 def setup_runtime(train: TrainSettings) -> Runtime:
-    """Join the torchrun process group when launched by torchrun; pick device and precision."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    """Join the process group when launched by torchrun or srun; pick device and precision."""
+    rank, world, local_rank = launch_ranks()
     device = pick_device(train.device, local_rank)
     if world > 1 and not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         if device.type == "cuda":
             torch.cuda.set_device(device)
-        dist.init_process_group(backend=backend)
+        dist.init_process_group(backend=backend, rank=rank, world_size=world)
         log.info("distributed: rank %d of %d (%s)", rank, world, backend)
     use_threads(train.num_threads)
     return Runtime(device, pick_amp(train.amp, device), rank, world, local_rank)

@@ -19,13 +19,13 @@ from microaunet_cli.cli.base import (
     setup_logging,
 )
 from microaunet_cli.data import PrepareResult, PrepareSettings, prepare_dataset
+from microaunet_cli.datasets import dataset_help
 
 
 @app.command("prepare-data")
 @guarded
 def prepare_data_command(
-    dataset: Annotated[str | None, typer.Option(
-        help="kvasir, cvc, polyp-mix (Kvasir-SEG + CVC-ClinicDB, the PraNet benchmark) or synthetic.")] = None,
+    dataset: Annotated[str | None, typer.Option(help=dataset_help())] = None,
     src: Annotated[Path | None, typer.Option(
         help="Folder as downloaded (polyp-mix: the folder holding both). Synthetic: where to generate "
              "(default <out>/raw).")] = None,

@@ -21,8 +21,9 @@ from microaunet_cli.cli.base import (
     setup_logging,
 )
 from microaunet_cli.config import RunSettings
+from microaunet_cli.datasets import dataset_help
 
-Dataset = Annotated[str | None, typer.Option("--dataset", "-d", help="synthetic, kvasir, cvc or polyp-mix.")]
+Dataset = Annotated[str | None, typer.Option("--dataset", "-d", help=dataset_help())]
 Model = Annotated[str | None, typer.Option("--model", "-m", help="Registered network (see `microaunet models`).")]
 Epochs = Annotated[int | None, typer.Option("--epochs", help="Number of epochs.")]
 Batch = Annotated[int | None, typer.Option("--batch-size", "-b", help="Batch size per process.")]

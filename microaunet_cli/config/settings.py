@@ -11,8 +11,10 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-DATASETS = ("synthetic", "kvasir", "cvc", "polyp-mix")
-Dataset = Literal["synthetic", "kvasir", "cvc", "polyp-mix"]
+from microaunet_cli.datasets import DATASET_NAMES
+
+# A name from the data set table (microaunet_cli/datasets.py).
+Dataset = Literal[DATASET_NAMES]  # type: ignore[valid-type]
 
 
 def _multiple_of_32(v: int) -> int:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 import typer.main
+from data_fixtures import make_cvc_png, make_cvc_tif, make_kvasir, make_presplit
 from pydantic import ValidationError
 
-from data_fixtures import make_cvc_png, make_cvc_tif, make_kvasir, make_presplit
 from microaunet_cli.cli.app import app
 from microaunet_cli.config import DataSettings
 from microaunet_cli.data import layouts

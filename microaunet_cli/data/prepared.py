@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from microaunet_cli.datasets import DATASET_NAMES
 from microaunet_cli.data.identity import data_identity
 from microaunet_cli.data.manifest import MANIFEST, array_infos, file_problem, read_manifest
 from microaunet_cli.data.original_masks import OriginalMasks
 from microaunet_cli.data.store import file_sha256
+from microaunet_cli.datasets import DATASET_NAMES
 from microaunet_cli.errors import DataError
 
 if TYPE_CHECKING:

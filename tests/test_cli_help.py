@@ -28,7 +28,7 @@ def _params(command: str) -> list[Any]:
     return typer.main.get_command(app).commands[command].params
 
 
-def _resolved(command: str, extra: list[str] = ()) -> dict[str, Any]:
+def _resolved(command: str, extra: tuple[str, ...] = ()) -> dict[str, Any]:
     args = [command, *COMMANDS[command], *extra] + ([] if command == "config" else ["--print-config"])
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
@@ -78,7 +78,7 @@ def test_set_example_is_a_setting_of_this_command(command: str):
     sets = next(p for p in _params(command) if p.name == "sets")
     example = re.search(r"--set (\S+)", sets.help).group(1)
     key, _, value = example.partition("=")
-    resolved = _resolved(command, ["--set", example])
+    resolved = _resolved(command, ("--set", example))
     assert str(_at(resolved, key)) == value or _at(resolved, key) == pytest.approx(float(value))
     assert _at(_resolved(command), key) != _at(resolved, key), "the example should change something"
 

@@ -34,6 +34,8 @@ err_console = Console(stderr=True)
 S = TypeVar("S", bound=BaseModel)
 
 F = TypeVar("F", bound=Callable[..., Any])
+# The help panel of --config, --set and --print-config.
+SETTINGS_PANEL = "Settings"
 
 
 def command(name: str, **kwargs: Any) -> Callable[[F], F]:
@@ -49,17 +51,26 @@ def command(name: str, **kwargs: Any) -> Callable[[F], F]:
 
 def field_default(settings: type[BaseModel], key: str, preset: Mapping[str, Any] | None = None) -> Any:
     """The default of the settings field ``key`` ("train.epochs" looks in the train section), or the
-    command's preset value for it."""
-    *sections, name = key.split(".")
-    value: Any = preset or {}
-    for part in key.split("."):
-        value = value.get(part, {}) if isinstance(value, Mapping) else {}
-    if value != {}:
+    command's preset value for it. A KeyError names a key the settings do not have."""
+    value = _lookup(preset or {}, key)
+    if value is not _MISSING:
         return value
+    *sections, name = key.split(".")
     cls: Any = settings
     for section in sections:
         cls = cls.model_fields[section].annotation
     return cls.model_fields[name].get_default(call_default_factory=True)
+
+
+_MISSING = object()
+
+
+def _lookup(tree: Mapping[str, Any], key: str) -> Any:
+    for part in key.split("."):
+        if not isinstance(tree, Mapping) or part not in tree:
+            return _MISSING
+        tree = tree[part]
+    return tree
 
 
 def shown_default(value: Any) -> str:
@@ -102,7 +113,6 @@ def threads_option(settings: type[BaseModel], key: str, **kwargs: Any) -> Any:
 
 
 # Options shared by every command that takes settings, in their own help panel.
-SETTINGS_PANEL = "Settings files"
 ConfigOpt = Annotated[
     Path | None,
     typer.Option("--config", "-c", help="YAML settings file (see configs/); overrides the built-in defaults.",

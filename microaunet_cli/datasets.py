@@ -39,8 +39,8 @@ DATASET_SPECS: tuple[DatasetSpec, ...] = (
                 looks_like="PNG/Original + PNG/Ground Truth (CVC-ClinicDB) or Original/ + Ground Truth/ "
                            "(CVC-ClinicDB TIF)",
                 pranet_list="cvc_clinicdb"),
-    DatasetSpec("polyp-mix", "Kvasir-SEG + CVC-ClinicDB", blurb="Kvasir-SEG + CVC-ClinicDB, the PraNet benchmark",
-                parts=("kvasir", "cvc")),
+    DatasetSpec("polyp-mix", "Kvasir-SEG + CVC-ClinicDB",
+                blurb="Kvasir-SEG + CVC-ClinicDB, the PraNet benchmark", parts=("kvasir", "cvc")),
 )
 
 DATASET_NAMES: tuple[str, ...] = tuple(spec.name for spec in DATASET_SPECS)

@@ -1,4 +1,4 @@
-"""Each command's --help: defaults taken from the settings, a --set example that fits, readable at 80 columns."""
+"""Each command's --help: defaults from the settings, a --set example that fits, readable at 80 columns."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ runner = CliRunner()
 # Command -> the arguments it needs before --print-config can resolve its settings.
 COMMANDS: dict[str, list[str]] = {
     "train-teacher": [], "distill": [], "prepare-data": [], "evaluate": ["--ckpt", "run/best.pt"],
-    "predict": ["--input", "images", "--out", "masks"], "export": [], "benchmark": [], "demo": [], "config": [],
+    "predict": ["--input", "images", "--out", "masks"], "export": [], "benchmark": [], "demo": [],
+    "config": [],
 }
 MIN_HELP_WIDTH = 30  # characters of description per line at COLUMNS=80 (it was 20 for train-teacher)
 _DEFAULT = re.compile(r"\\\[default: (.*?)\]")
@@ -68,7 +69,7 @@ def test_shown_defaults_are_the_settings_defaults(command: str):
         value = _at(resolved, key)
         if value is None or value == []:
             continue  # the help says in words what an unset value means
-        assert shown == [_as_shown(value)], f"{command} {param.opts}: shows {shown}, the settings say {value!r}"
+        assert shown == [_as_shown(value)], f"{command} {param.opts}: shows {shown}, settings say {value!r}"
         checked += 1
     assert checked >= 1 or command == "config"  # config has no options besides --config and --set
 

@@ -108,8 +108,8 @@ def set_option(settings: type[BaseModel], example: str) -> Any:
 def threads_option(settings: type[BaseModel], key: str, **kwargs: Any) -> Any:
     """--threads: the CPU commands' thread count (benchmark has its own, with the same meaning)."""
     return setting_option(settings, key, "CPU threads for torch; give each job its share when several "
-                          "share a machine.", "--threads", unset="OMP_NUM_THREADS, else one per physical core",
-                          **kwargs)
+                          "share a machine.", "--threads",
+                          unset="OMP_NUM_THREADS, else one per physical core", **kwargs)
 
 
 # Options shared by every command that takes settings, in their own help panel.

@@ -106,7 +106,8 @@ def print_report(report: BenchmarkReport) -> None:
 @command("benchmark")
 def benchmark_command(
     model: Annotated[list[str] | None, _opt(
-        "model", "Registered network to measure (repeatable).", "--model", unset="all, unless --ckpt")] = None,
+        "model", "Registered network to measure (repeatable).", "--model",
+        unset="all, unless --ckpt")] = None,
     ckpt: Annotated[list[Path] | None, typer.Option(
         "--ckpt", help="Checkpoint to measure (repeatable).")] = None,
     size: Annotated[int | None, _opt("size", "Input side in pixels.")] = None,

@@ -30,13 +30,15 @@ def _opt(key: str, help: str, *names: str, **kwargs: Any) -> Any:
 @command("demo")
 def demo_command(
     out: Annotated[Path | None, _opt("out", "Folder for data, runs and reports.", "--out")] = None,
-    epochs: Annotated[int | None, _opt("teacher_epochs", "Epochs of teacher and student each.", "--epochs")] = None,
-    student: Annotated[str | None, _opt("student", "Student network (try microaunet_fast).", "--student")] = None,
+    epochs: Annotated[int | None, _opt("teacher_epochs", "Epochs of teacher and student each.",
+                                       "--epochs")] = None,
+    student: Annotated[str | None, _opt("student", "Student network (try microaunet_fast).",
+                                        "--student")] = None,
     device: Annotated[str | None, _opt("device", "auto, cpu, cuda or mps.", "--device")] = None,
     quiet: Annotated[bool | None, _opt("quiet", "Only the final table.", "--quiet", "-q")] = None,
     threads: Annotated[int | None, threads_option(DemoSettings, "threads")] = None,
-    resume: Annotated[bool | None, _opt("resume", "Continue an interrupted demo (same options): each training "
-                                        "step resumes from its last.pt.", "--resume")] = None,
+    resume: Annotated[bool | None, _opt("resume", "Continue an interrupted demo (same options): each "
+                                        "training step resumes from its last.pt.", "--resume")] = None,
     config: ConfigOpt = None,
     sets: Annotated[list[str] | None, set_option(DemoSettings, "count=100")] = None,
     print_config: PrintConfigOpt = False,

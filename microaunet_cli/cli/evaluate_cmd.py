@@ -81,10 +81,11 @@ def evaluate_command(
     device: Annotated[str | None, _opt("device", "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps.")
                       ] = None,
     batch_size: Annotated[int | None, _opt("batch_size", "Images per forward pass.")] = None,
-    worst: Annotated[int | None, _opt("worst", "Write overlays of the K lowest-Dice cases (0: none).")] = None,
+    worst: Annotated[int | None, _opt("worst", "Write overlays of the K lowest-Dice cases (0: none).")
+                     ] = None,
     external: Annotated[Path | None, _opt(
-        "external", "Score a labelled folder never trained on (images/ + masks/, or N.ext + pN.ext) instead of "
-        "a prepared split.")] = None,
+        "external", "Score a labelled folder never trained on (images/ + masks/, or N.ext + pN.ext) "
+        "instead of a prepared split.")] = None,
     skip_bad: Annotated[bool, _opt(
         "skip_bad", "--external: leave out unmatched or unreadable files (listed) instead of stopping.",
         "--skip-bad")] = False,

@@ -43,12 +43,14 @@ def prepare_data_command(
         "test_fraction", "random/sequence/kfold: share of all images held out for testing.")] = None,
     folds: Annotated[int | None, _opt("folds", "kfold: number of folds.")] = None,
     count: Annotated[int | None, _opt("synthetic_count", "synthetic: number of images to generate.")] = None,
-    workers: Annotated[int | None, _opt("workers", "Decoding processes.", unset="all cores, at most 8")] = None,
+    workers: Annotated[int | None, _opt("workers", "Decoding processes.",
+                                        unset="all cores, at most 8")] = None,
     skip_bad: Annotated[bool, _opt(
         "skip_bad", "Leave out unusable files (listed in the manifest) instead of stopping.", "--skip-bad")
     ] = False,
     force: Annotated[bool, _opt("force", "Prepare again even if up to date.", "--force")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.", metavar="")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.",
+                                        metavar="")] = False,
     config: ConfigOpt = None,
     sets: Annotated[list[str] | None, set_option(PrepareSettings, "folds=10")] = None,
     print_config: PrintConfigOpt = False,

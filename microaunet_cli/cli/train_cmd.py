@@ -32,26 +32,26 @@ def _opt(key: str, help: str, *names: str, panel: str = _TRAINING, **kwargs: Any
 
 
 Dataset = Annotated[str | None, _opt("data.dataset", dataset_help(), "--dataset", "-d", panel=_DATA)]
-Model = Annotated[str | None, _opt("model.name", "Registered network (see `microaunet models`).", "--model", "-m")]
-StudentModel = Annotated[str | None, _opt("model.name", "Registered network (see `microaunet models`).", "--model",
-                                          "-m", preset=_DISTILL_PRESET)]
+_MODEL_HELP = "Registered network (see `microaunet models`)."
+Model = Annotated[str | None, _opt("model.name", _MODEL_HELP, "--model", "-m")]
+StudentModel = Annotated[str | None, _opt("model.name", _MODEL_HELP, "--model", "-m", preset=_DISTILL_PRESET)]
 Epochs = Annotated[int | None, _opt("train.epochs", "Number of epochs.", "--epochs")]
 Batch = Annotated[int | None, _opt("train.batch_size", "Batch size per process.", "--batch-size", "-b")]
 Lr = Annotated[float | None, _opt("optim.lr", "Peak learning rate.", "--lr")]
 Device = Annotated[str | None, _opt("train.device", "auto, cpu, cuda, cuda:N or mps.", "--device")]
 Amp = Annotated[str | None, _opt("train.amp", "Mixed precision: auto, bf16, fp16 or off.", "--amp")]
 # The on/off pairs have a panel of their own: their two long names would narrow every other row's help.
-Compile = Annotated[bool | None, _opt("train.compile", "torch.compile the training step.", "--compile/--no-compile",
-                                      panel=_SWITCHES)]
+Compile = Annotated[bool | None, _opt("train.compile", "torch.compile the training step.",
+                                      "--compile/--no-compile", panel=_SWITCHES)]
 Seed = Annotated[int | None, _opt("train.seed", "Random seed.", "--seed")]
 Deterministic = Annotated[bool | None, _opt("train.deterministic", "Bit-for-bit repeatable runs.",
                                             "--deterministic/--no-deterministic", panel=_SWITCHES)]
 DataDir = Annotated[Path | None, _opt("data.prepared_dir", "Prepared data folder.", "--data-dir", panel=_DATA,
                                       unset="data/<dataset>")]
-Size = Annotated[int | None, _opt("data.size", "Expected input size (must match the prepared data).", "--size",
-                                  panel=_DATA, unset="the prepared data's")]
-Fold = Annotated[int | None, _opt("data.fold", "Fold index for data prepared with the kfold policy.", "--fold",
-                                  panel=_DATA)]
+Size = Annotated[int | None, _opt("data.size", "Expected input size (must match the prepared data).",
+                                  "--size", panel=_DATA, unset="the prepared data's")]
+Fold = Annotated[int | None, _opt("data.fold", "Fold index for data prepared with the kfold policy.",
+                                  "--fold", panel=_DATA)]
 Name = Annotated[str | None, _opt("output.name", "Run folder name under runs/.", "--name", panel=_RUN,
                                   unset="<dataset>-<model>[-distill]")]
 Resume = Annotated[bool, typer.Option("--resume", help="Continue the run in runs/<name> from its last.pt.",
@@ -63,14 +63,14 @@ Seeds = Annotated[str | None, typer.Option(
     "--seeds", help="Run the recipe once per seed, in sequence, each in runs/<name>-s<seed>/ (e.g. --seeds 0,1,2); "
                     "summarise them with `microaunet report`.", rich_help_panel=_RUN)]
 AllowMismatch = Annotated[bool, _opt(
-    "distill.allow_teacher_mismatch", "Use a teacher trained on other data (split, seed, size or fold) than this "
-    "run; recorded in the run.", "--allow-teacher-mismatch", panel="Teacher")]
-Teacher = Annotated[Path | None, _opt("distill.teacher", "Teacher checkpoint; by default the train-teacher run "
-                                      "of the same data set.", "--teacher", panel="Teacher",
-                                      unset="runs/<dataset>-malunet/ checkpoints/best.pt")]
-AnyTeacher = Annotated[bool | None, _opt("distill.allow_any_teacher", "Accept a teacher checkpoint whose network "
-                                         "is not registered as a teacher (recorded in the run).",
-                                         "--allow-any-teacher", panel="Teacher")]
+    "distill.allow_teacher_mismatch", "Use a teacher trained on other data (split, seed, size or fold) than "
+    "this run; recorded in the run.", "--allow-teacher-mismatch", panel="Teacher")]
+Teacher = Annotated[Path | None, _opt(
+    "distill.teacher", "Teacher checkpoint.", "--teacher", panel="Teacher",
+    unset="checkpoints/best.pt of runs/<dataset>-malunet, the train-teacher run of the same data set")]
+AnyTeacher = Annotated[bool | None, _opt(
+    "distill.allow_any_teacher", "Accept a teacher checkpoint whose network is not registered as a teacher "
+    "(recorded in the run).", "--allow-any-teacher", panel="Teacher")]
 Threads = Annotated[int | None, threads_option(RunSettings, "train.num_threads", rich_help_panel=_TRAINING)]
 SetOpt = Annotated[list[str] | None, set_option(RunSettings, "schedule.warmup_epochs=5")]
 
@@ -109,11 +109,12 @@ def train_teacher_command(
 
 @command("distill")
 def distill_command(
-    dataset: Dataset = None, model: StudentModel = None, teacher: Teacher = None, allow_any_teacher: AnyTeacher = None,
-    epochs: Epochs = None, batch_size: Batch = None, lr: Lr = None, device: Device = None, amp: Amp = None,
-    compile: Compile = None, seed: Seed = None, deterministic: Deterministic = None, data_dir: DataDir = None,
-    size: Size = None, fold: Fold = None, name: Name = None, resume: Resume = False, overwrite: Overwrite = None,
-    quiet: Quiet = None, seeds: Seeds = None, threads: Threads = None, allow_teacher_mismatch: AllowMismatch = False,
+    dataset: Dataset = None, model: StudentModel = None, teacher: Teacher = None,
+    allow_any_teacher: AnyTeacher = None, epochs: Epochs = None, batch_size: Batch = None, lr: Lr = None,
+    device: Device = None, amp: Amp = None, compile: Compile = None, seed: Seed = None,
+    deterministic: Deterministic = None, data_dir: DataDir = None, size: Size = None, fold: Fold = None,
+    name: Name = None, resume: Resume = False, overwrite: Overwrite = None, quiet: Quiet = None,
+    seeds: Seeds = None, threads: Threads = None, allow_teacher_mismatch: AllowMismatch = False,
     config: ConfigOpt = None, sets: SetOpt = None, print_config: PrintConfigOpt = False,
 ) -> None:
     """Distil a trained teacher into the MicroAUNet student: imitation (KL + features), then preference

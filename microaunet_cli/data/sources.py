@@ -50,7 +50,8 @@ def _mix_parts(settings: PrepareSettings) -> dict[str, Layout]:
 
 def _pick(candidates: list[Layout], family: str, src: Path | None) -> Layout:
     if not candidates:
-        raise DataError(f"{src}: no {dataset_spec(family).title} folder found inside; polyp-mix needs both data "
+        title = dataset_spec(family).title
+        raise DataError(f"{src}: no {title} folder found inside; polyp-mix needs both data "
                         f"sets side by side under --src, or set {family}_src=FOLDER.")
     # The full release beats a sample of it (CVC-ClinicDB next to a few TIF frames, say).
     best = max(candidates, key=lambda layout: len(layout.samples))
@@ -63,7 +64,8 @@ def _pick(candidates: list[Layout], family: str, src: Path | None) -> Layout:
 
 def _check_family(layout: Layout, dataset: str) -> None:
     if layout.family != dataset:
-        raise DataError(f"{layout.root}: found the {layout.name} layout ({dataset_spec(layout.family).title}) "
+        title = dataset_spec(layout.family).title
+        raise DataError(f"{layout.root}: found the {layout.name} layout ({title}) "
                         f"but --dataset is {dataset}; pass --dataset {layout.family} or the right --src.")
 
 

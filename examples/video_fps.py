@@ -81,7 +81,8 @@ def export_onnx(ckpt: Path, out: Path) -> Path:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        # The TorchScript-based exporter: SPEC measured its graphs faster on the CPU than dynamo's.
+        # The TorchScript-based exporter: its graphs ran faster on the CPU than dynamo's
+        # (docs/ARCHITECTURE.md, "Speed").
         return export_checkpoint(ExportSettings(ckpt=ckpt, out=out, exporter="torchscript")).out
 
 

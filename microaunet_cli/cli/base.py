@@ -33,22 +33,95 @@ err_console = Console(stderr=True)
 
 S = TypeVar("S", bound=BaseModel)
 
-# Options shared by every command that takes settings.
+F = TypeVar("F", bound=Callable[..., Any])
+# The help panel of --config, --set and --print-config.
+SETTINGS_PANEL = "Settings"
+
+
+def command(name: str, **kwargs: Any) -> Callable[[F], F]:
+    """Register a function as the command ``name``, inside the error guard."""
+
+    def register(fn: F) -> F:
+        wrapped = guarded(fn)
+        app.command(name, **kwargs)(wrapped)
+        return wrapped  # type: ignore[return-value]
+
+    return register
+
+
+def field_default(settings: type[BaseModel], key: str, preset: Mapping[str, Any] | None = None) -> Any:
+    """The default of the settings field ``key`` ("train.epochs" looks in the train section), or the
+    command's preset value for it. A KeyError names a key the settings do not have."""
+    value = _lookup(preset or {}, key)
+    if value is not _MISSING:
+        return value
+    *sections, name = key.split(".")
+    cls: Any = settings
+    for section in sections:
+        cls = cls.model_fields[section].annotation
+    return cls.model_fields[name].get_default(call_default_factory=True)
+
+
+_MISSING = object()
+
+
+def _lookup(tree: Mapping[str, Any], key: str) -> Any:
+    for part in key.split("."):
+        if not isinstance(tree, Mapping) or part not in tree:
+            return _MISSING
+        tree = tree[part]
+    return tree
+
+
+def shown_default(value: Any) -> str:
+    """A settings value as the help shows it."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def setting_option(settings: type[BaseModel], key: str, help: str, *names: str, unset: str | None = None,
+                   preset: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
+    """An option that overrides the settings field ``key``; its help shows that field's default, so the
+    two cannot drift apart. ``unset`` says what a None (or empty) default means ("the checkpoint's")."""
+    default = field_default(settings, key, preset)
+    shown = unset if default is None or default == [] else shown_default(default)
+    if shown is not None:  # typer's own show_default would wrap a text default in parentheses
+        help = f"{help} \\[default: {shown}]"
+    if isinstance(default, bool):
+        kwargs.setdefault("metavar", "")  # a flag takes no value: leave the type column empty
+    option = typer.Option(*names, help=help, show_default=False, **kwargs)
+    option.settings_key = key  # type: ignore[attr-defined]  # read by tests/test_cli_help.py
+    return option
+
+
+def set_option(settings: type[BaseModel], example: str) -> Any:
+    """--set, with an example that is a field of this command's settings (checked here, at import)."""
+    key, _, _ = example.partition("=")
+    field_default(settings, key)  # a KeyError here means the example names no setting
+    return typer.Option("--set", help=f"Override any setting: --set {example} (repeatable; applied last).",
+                        metavar="KEY=VALUE", rich_help_panel=SETTINGS_PANEL)
+
+
+def threads_option(settings: type[BaseModel], key: str, **kwargs: Any) -> Any:
+    """--threads: the CPU commands' thread count (benchmark has its own, with the same meaning)."""
+    return setting_option(settings, key, "CPU threads for torch; give each job its share when several "
+                          "share a machine.", "--threads",
+                          unset="OMP_NUM_THREADS, else one per physical core", **kwargs)
+
+
+# Options shared by every command that takes settings, in their own help panel.
 ConfigOpt = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="YAML settings file (see configs/); overrides the built-in defaults."),
-]
-SetOpt = Annotated[
-    list[str] | None,
-    typer.Option("--set", help="Override any setting: --set optim.lr=5e-4 (repeatable; applied last)."),
+    typer.Option("--config", "-c", help="YAML settings file (see configs/); overrides the built-in defaults.",
+                 rich_help_panel=SETTINGS_PANEL),
 ]
 PrintConfigOpt = Annotated[
-    bool, typer.Option("--print-config", help="Print the resolved settings as YAML and exit.")
+    bool, typer.Option("--print-config", help="Print the resolved settings as YAML and exit.", metavar="",
+                       rich_help_panel=SETTINGS_PANEL)
 ]
-# The CPU commands' thread count (benchmark has its own, with the same meaning).
-ThreadsOpt = Annotated[int | None, typer.Option(
-    "--threads", help="CPU threads for torch. \\[default: OMP_NUM_THREADS, else one per physical core; "
-    "give each job its share when several share a machine]")]
 
 
 def resolve_settings(

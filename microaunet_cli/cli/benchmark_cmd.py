@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -13,13 +13,17 @@ from microaunet_cli.benchmark import BenchmarkReport, BenchmarkSettings, run_ben
 from microaunet_cli.cli.base import (
     ConfigOpt,
     PrintConfigOpt,
-    SetOpt,
-    app,
+    command,
     console,
-    guarded,
     resolve_settings,
+    set_option,
+    setting_option,
     setup_logging,
 )
+
+
+def _opt(key: str, help: str, *names: str, **kwargs: Any) -> Any:
+    return setting_option(BenchmarkSettings, key, help, *names, **kwargs)
 
 
 def _ratio(value: float | None) -> str:
@@ -99,30 +103,27 @@ def print_report(report: BenchmarkReport) -> None:
                   f"--json / --markdown.[/]")
 
 
-@app.command("benchmark")
-@guarded
+@command("benchmark")
 def benchmark_command(
-    model: Annotated[list[str] | None, typer.Option(
-        "--model", help="Registered network to measure (repeatable). [default: all, unless --ckpt]")] = None,
+    model: Annotated[list[str] | None, _opt(
+        "model", "Registered network to measure (repeatable).", "--model",
+        unset="all, unless --ckpt")] = None,
     ckpt: Annotated[list[Path] | None, typer.Option(
         "--ckpt", help="Checkpoint to measure (repeatable).")] = None,
-    size: Annotated[int | None, typer.Option(help="Input side in pixels. [default: 256]")] = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N. [default: auto]")] = None,
-    modes: Annotated[str | None, typer.Option(
-        help="Comma-separated: eager, bf16, compile, onnx. [default: all four]")] = None,
-    batch: Annotated[int | None, typer.Option(
-        help="Batch of the throughput and memory measurement. [default: 16]")] = None,
-    repeats: Annotated[int | None, typer.Option(
-        help="Timed batch-1 calls per model and mode. [default: 30]")] = None,
-    warmup: Annotated[int | None, typer.Option(help="Untimed calls first. [default: 5]")] = None,
-    threads: Annotated[int | None, typer.Option(
-        help="CPU threads for torch and ONNX Runtime. [default: torch's choice]")] = None,
-    profile: Annotated[int | None, typer.Option(
-        help="Also list the N operators with the most self time per network. [default: 0]")] = None,
+    size: Annotated[int | None, _opt("size", "Input side in pixels.")] = None,
+    device: Annotated[str | None, _opt("device", "auto, cpu, cuda or cuda:N.")] = None,
+    modes: Annotated[str | None, _opt("modes", "Comma-separated: eager, bf16, compile, onnx.")] = None,
+    batch: Annotated[int | None, _opt("batch", "Batch of the throughput and memory measurement.")] = None,
+    repeats: Annotated[int | None, _opt("repeats", "Timed batch-1 calls per model and mode.")] = None,
+    warmup: Annotated[int | None, _opt("warmup", "Untimed calls first.")] = None,
+    threads: Annotated[int | None, _opt("threads", "CPU threads for torch and ONNX Runtime.",
+                                        unset="torch's choice")] = None,
+    profile: Annotated[int | None, _opt(
+        "profile", "Also list the N operators with the most self time per network.")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the full report as JSON.")] = None,
     markdown_out: Annotated[Path | None, typer.Option("--markdown", help="Write Markdown tables.")] = None,
     config: ConfigOpt = None,
-    sets: SetOpt = None,
+    sets: Annotated[list[str] | None, set_option(BenchmarkSettings, "throughput_repeats=20")] = None,
     print_config: PrintConfigOpt = False,
 ) -> None:
     """Measure networks side by side: parameters, FLOPs/MACs, latency, throughput, peak memory.

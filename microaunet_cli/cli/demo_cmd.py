@@ -11,37 +11,44 @@ from rich.table import Table
 from microaunet_cli.cli.base import (
     ConfigOpt,
     PrintConfigOpt,
-    SetOpt,
-    ThreadsOpt,
-    app,
+    command,
     console,
     err_console,
-    guarded,
     resolve_settings,
+    set_option,
+    setting_option,
     setup_logging,
+    threads_option,
 )
+from microaunet_cli.workflow.demo import DemoSettings
 
 
-@app.command("demo")
-@guarded
+def _opt(key: str, help: str, *names: str, **kwargs: Any) -> Any:
+    return setting_option(DemoSettings, key, help, *names, **kwargs)
+
+
+@command("demo")
 def demo_command(
-    out: Annotated[Path | None, typer.Option("--out", help="Folder for data, runs and reports (default demo/).")] = None,
-    epochs: Annotated[int | None, typer.Option("--epochs", help="Epochs of teacher and student each.")] = None,
-    student: Annotated[str | None, typer.Option("--student", help="Student network (default microaunet; "
-                                                "try microaunet_fast).")] = None,
-    device: Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or mps.")] = None,
-    quiet: Annotated[bool | None, typer.Option("--quiet", "-q", help="Only the final table.")] = None,
-    threads: ThreadsOpt = None,
-    resume: Annotated[bool | None, typer.Option("--resume", help="Continue an interrupted demo (same options): "
-                                                "each training step resumes from its last.pt.")] = None,
-    config: ConfigOpt = None, sets: SetOpt = None, print_config: PrintConfigOpt = False,
+    out: Annotated[Path | None, _opt("out", "Folder for data, runs and reports.", "--out")] = None,
+    epochs: Annotated[int | None, _opt("teacher_epochs", "Epochs of teacher and student each.",
+                                       "--epochs")] = None,
+    student: Annotated[str | None, _opt("student", "Student network (try microaunet_fast).",
+                                        "--student")] = None,
+    device: Annotated[str | None, _opt("device", "auto, cpu, cuda or mps.", "--device")] = None,
+    quiet: Annotated[bool | None, _opt("quiet", "Only the final table.", "--quiet", "-q")] = None,
+    threads: Annotated[int | None, threads_option(DemoSettings, "threads")] = None,
+    resume: Annotated[bool | None, _opt("resume", "Continue an interrupted demo (same options): each "
+                                        "training step resumes from its last.pt.", "--resume")] = None,
+    config: ConfigOpt = None,
+    sets: Annotated[list[str] | None, set_option(DemoSettings, "count=100")] = None,
+    print_config: PrintConfigOpt = False,
 ) -> None:
     """Prepare the synthetic set, train the MALUNet teacher, distil the MicroAUNet student, evaluate and
     benchmark both, and compare them in one table. Needs no download.
 
     SIGTERM, SIGUSR1 or Ctrl-C stops it after the step in progress (a training step saves its last.pt
     first), with exit status 128 + the signal's number; continue with --resume."""
-    from microaunet_cli.workflow.demo import DemoSettings, run_demo
+    from microaunet_cli.workflow.demo import run_demo
 
     options = {"out": out, "teacher_epochs": epochs, "student_epochs": epochs, "student": student,
                "device": device, "quiet": quiet, "threads": threads,

@@ -11,17 +11,21 @@ from rich.table import Table
 from microaunet_cli.cli.base import (
     ConfigOpt,
     PrintConfigOpt,
-    SetOpt,
-    ThreadsOpt,
-    app,
+    command,
     console,
-    guarded,
     resolve_settings,
+    set_option,
+    setting_option,
     setup_logging,
+    threads_option,
 )
 from microaunet_cli.cpu_threads import use_threads
 from microaunet_cli.evaluation.evaluate import evaluate_checkpoint
 from microaunet_cli.evaluation.settings import EvaluateSettings
+
+
+def _opt(key: str, help: str, *names: str, **kwargs: Any) -> Any:
+    return setting_option(EvaluateSettings, key, help, *names, **kwargs)
 
 
 def _table(title: str, summary: dict[str, Any], section: str, columns: dict[str, str],
@@ -67,30 +71,27 @@ def print_summary(summary: dict[str, Any]) -> None:
                   f"(summary.json, per_case.csv, overlays/)")
 
 
-@app.command("evaluate")
-@guarded
+@command("evaluate")
 def evaluate_command(
     ckpt: Annotated[Path, typer.Option("--ckpt", help="Checkpoint to evaluate (best.pt or last.pt of a run).")],
-    split: Annotated[str | None, typer.Option(
-        help="Prepared split; 'test' evaluates every test split. \\[default: test]")] = None,
-    data_dir: Annotated[Path | None, typer.Option(
-        help="Prepared data folder. \\[default: the one the checkpoint was trained on]")] = None,
-    out: Annotated[Path | None, typer.Option(
-        help="Output folder. \\[default: <run folder>/eval-<split>]")] = None,
-    device: Annotated[str | None, typer.Option(
-        help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps. \\[default: auto]")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Images per forward pass. \\[default: 32]")] = None,
-    worst: Annotated[int | None, typer.Option(
-        help="Write overlays of the K lowest-Dice cases (0: none). \\[default: 8]")] = None,
-    external: Annotated[Path | None, typer.Option(
-        help="Score a labelled folder never trained on (images/ + masks/, or N.ext + pN.ext) instead of a "
-             "prepared split.")] = None,
-    skip_bad: Annotated[bool, typer.Option(
-        "--skip-bad", help="--external: leave out unmatched or unreadable files (listed) instead of stopping."),
-    ] = False,
-    threads: ThreadsOpt = None,
+    split: Annotated[str | None, _opt("split", "Prepared split; 'test' evaluates every test split.")] = None,
+    data_dir: Annotated[Path | None, _opt("data_dir", "Prepared data folder.",
+                                          unset="the one the checkpoint was trained on")] = None,
+    out: Annotated[Path | None, _opt("out", "Output folder.", unset="<run folder>/eval-<split>")] = None,
+    device: Annotated[str | None, _opt("device", "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps.")
+                      ] = None,
+    batch_size: Annotated[int | None, _opt("batch_size", "Images per forward pass.")] = None,
+    worst: Annotated[int | None, _opt("worst", "Write overlays of the K lowest-Dice cases (0: none).")
+                     ] = None,
+    external: Annotated[Path | None, _opt(
+        "external", "Score a labelled folder never trained on (images/ + masks/, or N.ext + pN.ext) "
+        "instead of a prepared split.")] = None,
+    skip_bad: Annotated[bool, _opt(
+        "skip_bad", "--external: leave out unmatched or unreadable files (listed) instead of stopping.",
+        "--skip-bad")] = False,
+    threads: Annotated[int | None, threads_option(EvaluateSettings, "threads")] = None,
     config: ConfigOpt = None,
-    sets: SetOpt = None,
+    sets: Annotated[list[str] | None, set_option(EvaluateSettings, "batch_size=8")] = None,
     print_config: PrintConfigOpt = False,
 ) -> None:
     """Evaluate a checkpoint: per-image mDice/mIoU/MAE and pooled Dice/IoU/accuracy/sensitivity/specificity,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -11,14 +11,18 @@ from rich.table import Table
 from microaunet_cli.cli.base import (
     ConfigOpt,
     PrintConfigOpt,
-    SetOpt,
-    app,
+    command,
     console,
-    guarded,
     resolve_settings,
+    set_option,
+    setting_option,
     setup_logging,
 )
 from microaunet_cli.export import ExportResult, ExportSettings, export_checkpoint
+
+
+def _opt(key: str, help: str, *names: str, **kwargs: Any) -> Any:
+    return setting_option(ExportSettings, key, help, *names, **kwargs)
 
 
 def _parity_table(result: ExportResult) -> Table:
@@ -32,23 +36,22 @@ def _parity_table(result: ExportResult) -> Table:
     return table
 
 
-@app.command("export")
-@guarded
+@command("export")
 def export_command(
     ckpt: Annotated[Path | None, typer.Option(
         "--ckpt", help="Checkpoint to export (best.pt or last.pt).")] = None,
-    format: Annotated[str | None, typer.Option(
-        "--format", help="onnx, torchscript or export (a torch.export .pt2). [default: onnx]")] = None,
-    out: Annotated[Path | None, typer.Option(
-        help="Output file. [default: beside the checkpoint: best.onnx / .torchscript.pt / .pt2]")] = None,
-    size: Annotated[int | None, typer.Option(
-        help="Input side in pixels. [default: the checkpoint's training size]")] = None,
-    opset: Annotated[int | None, typer.Option(help="ONNX opset. [default: 18]")] = None,
-    exporter: Annotated[str | None, typer.Option(
-        help="ONNX exporter: auto (dynamo, falling back to the TorchScript-based one), dynamo or "
-             "torchscript. [default: auto]")] = None,
+    format: Annotated[str | None, _opt("format", "onnx, torchscript or export (a torch.export .pt2).",
+                                       "--format")] = None,
+    out: Annotated[Path | None, _opt("out", "Output file.", unset="beside the checkpoint: best.onnx / "
+                                     ".torchscript.pt / .pt2")] = None,
+    size: Annotated[int | None, _opt("size", "Input side in pixels.",
+                                     unset="the checkpoint's training size")] = None,
+    opset: Annotated[int | None, _opt("opset", "ONNX opset.")] = None,
+    exporter: Annotated[str | None, _opt(
+        "exporter", "ONNX exporter: auto (dynamo, falling back to the TorchScript-based one), dynamo or "
+        "torchscript.")] = None,
     config: ConfigOpt = None,
-    sets: SetOpt = None,
+    sets: Annotated[list[str] | None, set_option(ExportSettings, "atol=1e-4")] = None,
     print_config: PrintConfigOpt = False,
 ) -> None:
     """Export a checkpoint with a dynamic batch axis, check it, and write a sidecar JSON beside it.

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from microaunet_cli.cli.base import app, console, guarded
+from microaunet_cli.cli.base import command, console
 from microaunet_cli.models import count_parameters, create_model, list_models, model_entry
 
 
-@app.command("models")
-@guarded
+@command("models")
 def models_command() -> None:
     """List the registered networks with their parameter counts (default settings)."""
     table = Table(title="Registered networks (default settings)")

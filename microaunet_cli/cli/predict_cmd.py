@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -13,19 +13,28 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from microaunet_cli.cli.base import (
     ConfigOpt,
     PrintConfigOpt,
-    SetOpt,
-    ThreadsOpt,
-    app,
+    command,
     console,
     err_console,
-    guarded,
     resolve_settings,
+    set_option,
+    setting_option,
     setup_logging,
+    threads_option,
 )
 from microaunet_cli.cpu_threads import use_threads
 from microaunet_cli.inference.predict import PredictReport, predict
 from microaunet_cli.inference.settings import PredictSettings
 from microaunet_cli.inference.video import VideoReport, holds_images, list_videos, predict_video_source
+
+
+def _opt(key: str, help: str, *names: str, **kwargs: Any) -> Any:
+    return setting_option(PredictSettings, key, help, *names, **kwargs)
+
+
+def _video(key: str, help: str, *names: str, **kwargs: Any) -> Any:
+    """A video option, in its own help panel."""
+    return _opt(f"video.{key}", help, *names, rich_help_panel="Video inputs", **kwargs)
 
 
 @contextmanager
@@ -56,8 +65,7 @@ def _print_video_reports(reports: list[VideoReport]) -> None:
             console.print(f"[yellow]skipped[/] {r.error}", highlight=False, soft_wrap=True)
 
 
-@app.command("predict")
-@guarded
+@command("predict")
 def predict_command(
     input: Annotated[Path, typer.Option("--input", "-i", help="An image or video, or a folder of them (jpg, "
                                         "jpeg, png, tif, tiff, bmp; mp4, avi, mov, mkv, ...; hidden files ignored).")],
@@ -65,25 +73,24 @@ def predict_command(
                                       "one <stem>/ folder per video).")],
     ckpt: Annotated[Path | None, typer.Option("--ckpt", help="Training checkpoint (.pt).")] = None,
     onnx: Annotated[Path | None, typer.Option("--onnx", help="Exported ONNX file (its .json sidecar beside it).")] = None,
-    overlay: Annotated[bool | None, typer.Option("--overlay", help="Also write outline overlays.")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Images per forward pass. \\[default: 8]")] = None,
-    threshold: Annotated[float | None, typer.Option(
-        help="Probability threshold. \\[default: 0.5, or the ONNX sidecar's]")] = None,
-    device: Annotated[str | None, typer.Option(
-        help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps. \\[default: auto]")] = None,
-    threads: ThreadsOpt = None,
-    every: Annotated[int | None, typer.Option(help="Video: predict every Nth frame. \\[default: 1]")] = None,
-    start: Annotated[float | None, typer.Option(help="Video: first second of the clip. \\[default: 0]")] = None,
-    end: Annotated[float | None, typer.Option(help="Video: end of the clip in seconds. \\[default: the end]")] = None,
-    masks: Annotated[str | None, typer.Option(
-        help="Video: png (one mask per predicted frame), video (lossless mask.mkv) or none. \\[default: png]")] = None,
-    codec: Annotated[str | None, typer.Option(help="Video: FourCC of the overlay video. \\[default: mp4v]")] = None,
-    container: Annotated[str | None, typer.Option(
-        help="Video: overlay container, mp4, avi, mkv or mov. \\[default: mp4]")] = None,
-    area_text: Annotated[bool | None, typer.Option("--area-text", help="Video: write the polyp area on "
-                                                   "each overlay frame.")] = None,
+    overlay: Annotated[bool | None, _opt("overlay", "Also write outline overlays.", "--overlay")] = None,
+    batch_size: Annotated[int | None, _opt("batch_size", "Images per forward pass.")] = None,
+    threshold: Annotated[float | None, _opt("threshold", "Probability threshold.",
+                                            unset="the ONNX sidecar's, else 0.5")] = None,
+    device: Annotated[str | None, _opt("device", "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps.")
+                      ] = None,
+    threads: Annotated[int | None, threads_option(PredictSettings, "threads")] = None,
+    every: Annotated[int | None, _video("every", "Predict every Nth frame.")] = None,
+    start: Annotated[float | None, _video("start", "First second of the clip.")] = None,
+    end: Annotated[float | None, _video("end", "End of the clip in seconds.", unset="the end")] = None,
+    masks: Annotated[str | None, _video(
+        "masks", "png (one mask per predicted frame), video (lossless mask.mkv) or none.")] = None,
+    codec: Annotated[str | None, _video("codec", "FourCC of the overlay video.")] = None,
+    container: Annotated[str | None, _video("container", "Overlay container: mp4, avi, mkv or mov.")] = None,
+    area_text: Annotated[bool | None, _video("area_text", "Write the polyp area on each overlay frame.",
+                                             "--area-text")] = None,
     config: ConfigOpt = None,
-    sets: SetOpt = None,
+    sets: Annotated[list[str] | None, set_option(PredictSettings, "video.every=5")] = None,
     print_config: PrintConfigOpt = False,
 ) -> None:
     """Predict polyp masks at each image's own resolution (PNG, 0 = background, 255 = polyp); for a

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -11,42 +11,48 @@ from rich.table import Table
 from microaunet_cli.cli.base import (
     ConfigOpt,
     PrintConfigOpt,
-    SetOpt,
-    app,
+    command,
     console,
-    guarded,
     resolve_settings,
+    set_option,
+    setting_option,
     setup_logging,
 )
 from microaunet_cli.data import PrepareResult, PrepareSettings, prepare_dataset
+from microaunet_cli.datasets import dataset_help
 
 
-@app.command("prepare-data")
-@guarded
+def _opt(key: str, help: str, *names: str, **kwargs: Any) -> Any:
+    return setting_option(PrepareSettings, key, help, *names, **kwargs)
+
+
+@command("prepare-data")
 def prepare_data_command(
-    dataset: Annotated[str | None, typer.Option(
-        help="kvasir, cvc, polyp-mix (Kvasir-SEG + CVC-ClinicDB, the PraNet benchmark) or synthetic.")] = None,
-    src: Annotated[Path | None, typer.Option(
-        help="Folder as downloaded (polyp-mix: the folder holding both). Synthetic: where to generate "
-             "(default <out>/raw).")] = None,
-    out: Annotated[Path | None, typer.Option(help="Output folder (default data/<dataset>).")] = None,
-    split: Annotated[str | None, typer.Option(
-        help="pranet, random, sequence, predefined or kfold (default pranet; random for synthetic).")] = None,
-    size: Annotated[int | None, typer.Option(help="Square side of the stored arrays (multiple of 32).")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed of the random splits and the synthetic set.")] = None,
-    val_fraction: Annotated[float | None, typer.Option(
-        help="Share of the training side held out for validation.")] = None,
-    test_fraction: Annotated[float | None, typer.Option(
-        help="random/sequence/kfold: share of all images held out for testing.")] = None,
-    folds: Annotated[int | None, typer.Option(help="kfold: number of folds.")] = None,
-    count: Annotated[int | None, typer.Option(help="synthetic: number of images to generate.")] = None,
-    workers: Annotated[int | None, typer.Option(help="Decoding processes (default: all cores).")] = None,
-    skip_bad: Annotated[bool, typer.Option(
-        "--skip-bad", help="Leave out unusable files (listed in the manifest) instead of stopping.")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Prepare again even if up to date.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")] = False,
+    dataset: Annotated[str | None, _opt("dataset", dataset_help())] = None,
+    src: Annotated[Path | None, _opt(
+        "src", "Folder as downloaded (polyp-mix: the folder holding both). Synthetic: where to generate.",
+        unset="synthetic: <out>/raw")] = None,
+    out: Annotated[Path | None, _opt("out", "Output folder.", unset="data/<dataset>")] = None,
+    split: Annotated[str | None, _opt("split", "pranet, random, sequence, predefined or kfold.",
+                                      unset="pranet; random for synthetic")] = None,
+    size: Annotated[int | None, _opt("size", "Square side of the stored arrays (multiple of 32).")] = None,
+    seed: Annotated[int | None, _opt("seed", "Seed of the random splits and the synthetic set.")] = None,
+    val_fraction: Annotated[float | None, _opt(
+        "val_fraction", "Share of the training side held out for validation.")] = None,
+    test_fraction: Annotated[float | None, _opt(
+        "test_fraction", "random/sequence/kfold: share of all images held out for testing.")] = None,
+    folds: Annotated[int | None, _opt("folds", "kfold: number of folds.")] = None,
+    count: Annotated[int | None, _opt("synthetic_count", "synthetic: number of images to generate.")] = None,
+    workers: Annotated[int | None, _opt("workers", "Decoding processes.",
+                                        unset="all cores, at most 8")] = None,
+    skip_bad: Annotated[bool, _opt(
+        "skip_bad", "Leave out unusable files (listed in the manifest) instead of stopping.", "--skip-bad")
+    ] = False,
+    force: Annotated[bool, _opt("force", "Prepare again even if up to date.", "--force")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.",
+                                        metavar="")] = False,
     config: ConfigOpt = None,
-    sets: SetOpt = None,
+    sets: Annotated[list[str] | None, set_option(PrepareSettings, "folds=10")] = None,
     print_config: PrintConfigOpt = False,
 ) -> None:
     """Read Kvasir-SEG / CVC-ClinicDB as downloaded (or generate the synthetic set), split it, and

@@ -11,45 +11,68 @@ from rich.table import Table
 from microaunet_cli.cli.base import (
     ConfigOpt,
     PrintConfigOpt,
-    SetOpt,
-    ThreadsOpt,
-    app,
+    command,
     console,
     err_console,
-    guarded,
     resolve_settings,
+    set_option,
+    setting_option,
     setup_logging,
+    threads_option,
 )
 from microaunet_cli.config import RunSettings
+from microaunet_cli.datasets import dataset_help
 
-Dataset = Annotated[str | None, typer.Option("--dataset", "-d", help="synthetic, kvasir, cvc or polyp-mix.")]
-Model = Annotated[str | None, typer.Option("--model", "-m", help="Registered network (see `microaunet models`).")]
-Epochs = Annotated[int | None, typer.Option("--epochs", help="Number of epochs.")]
-Batch = Annotated[int | None, typer.Option("--batch-size", "-b", help="Batch size per process.")]
-Lr = Annotated[float | None, typer.Option("--lr", help="Peak learning rate.")]
-Device = Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
-Amp = Annotated[str | None, typer.Option("--amp", help="Mixed precision: auto, bf16, fp16 or off.")]
-Compile = Annotated[bool | None, typer.Option("--compile/--no-compile", help="torch.compile the training step.")]
-Seed = Annotated[int | None, typer.Option("--seed", help="Random seed.")]
-Deterministic = Annotated[bool | None, typer.Option("--deterministic/--no-deterministic",
-                                                    help="Bit-for-bit repeatable runs.")]
-DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Prepared data folder (default data/<dataset>).")]
-Size = Annotated[int | None, typer.Option("--size", help="Expected input size (must match the prepared data).")]
-Fold = Annotated[int | None, typer.Option("--fold", help="Fold index for data prepared with the kfold policy.")]
-Name = Annotated[str | None, typer.Option("--name", help="Run folder name under runs/.")]
-Resume = Annotated[bool, typer.Option("--resume", help="Continue the run in runs/<name> from its last.pt.")]
-Overwrite = Annotated[bool | None, typer.Option("--overwrite", help="Replace an existing run folder.")]
-Quiet = Annotated[bool | None, typer.Option("--quiet", "-q", help="Only warnings and errors.")]
+_DISTILL_PRESET = {"model": {"name": "microaunet"}}
+_DATA, _TRAINING, _SWITCHES, _RUN = "Data", "Training", "Switches", "Run folder"
+
+
+def _opt(key: str, help: str, *names: str, panel: str = _TRAINING, **kwargs: Any) -> Any:
+    return setting_option(RunSettings, key, help, *names, rich_help_panel=panel, **kwargs)
+
+
+Dataset = Annotated[str | None, _opt("data.dataset", dataset_help(), "--dataset", "-d", panel=_DATA)]
+_MODEL_HELP = "Registered network (see `microaunet models`)."
+Model = Annotated[str | None, _opt("model.name", _MODEL_HELP, "--model", "-m")]
+StudentModel = Annotated[str | None, _opt("model.name", _MODEL_HELP, "--model", "-m", preset=_DISTILL_PRESET)]
+Epochs = Annotated[int | None, _opt("train.epochs", "Number of epochs.", "--epochs")]
+Batch = Annotated[int | None, _opt("train.batch_size", "Batch size per process.", "--batch-size", "-b")]
+Lr = Annotated[float | None, _opt("optim.lr", "Peak learning rate.", "--lr")]
+Device = Annotated[str | None, _opt("train.device", "auto, cpu, cuda, cuda:N or mps.", "--device")]
+Amp = Annotated[str | None, _opt("train.amp", "Mixed precision: auto, bf16, fp16 or off.", "--amp")]
+# The on/off pairs have a panel of their own: their two long names would narrow every other row's help.
+Compile = Annotated[bool | None, _opt("train.compile", "torch.compile the training step.",
+                                      "--compile/--no-compile", panel=_SWITCHES)]
+Seed = Annotated[int | None, _opt("train.seed", "Random seed.", "--seed")]
+Deterministic = Annotated[bool | None, _opt("train.deterministic", "Bit-for-bit repeatable runs.",
+                                            "--deterministic/--no-deterministic", panel=_SWITCHES)]
+DataDir = Annotated[Path | None, _opt("data.prepared_dir", "Prepared data folder.", "--data-dir", panel=_DATA,
+                                      unset="data/<dataset>")]
+Size = Annotated[int | None, _opt("data.size", "Expected input size (must match the prepared data).",
+                                  "--size", panel=_DATA, unset="the prepared data's")]
+Fold = Annotated[int | None, _opt("data.fold", "Fold index for data prepared with the kfold policy.",
+                                  "--fold", panel=_DATA)]
+Name = Annotated[str | None, _opt("output.name", "Run folder name under runs/.", "--name", panel=_RUN,
+                                  unset="<dataset>-<model>[-distill]")]
+Resume = Annotated[bool, typer.Option("--resume", help="Continue the run in runs/<name> from its last.pt.",
+                                      metavar="", rich_help_panel=_RUN)]
+Overwrite = Annotated[bool | None, _opt("output.overwrite", "Replace an existing run folder.", "--overwrite",
+                                        panel=_RUN)]
+Quiet = Annotated[bool | None, _opt("output.quiet", "Only warnings and errors.", "--quiet", "-q", panel=_RUN)]
 Seeds = Annotated[str | None, typer.Option(
     "--seeds", help="Run the recipe once per seed, in sequence, each in runs/<name>-s<seed>/ (e.g. --seeds 0,1,2); "
-                    "summarise them with `microaunet report`.")]
-AllowMismatch = Annotated[bool, typer.Option(
-    "--allow-teacher-mismatch", help="Use a teacher trained on other data (split, seed, size or fold) than this "
-                                     "run; recorded in the run.")]
-Teacher = Annotated[Path | None, typer.Option("--teacher", help="Teacher checkpoint (default: the train-teacher "
-                                              "run of the same data set, runs/<dataset>-malunet/checkpoints/best.pt).")]
-AnyTeacher = Annotated[bool | None, typer.Option("--allow-any-teacher", help="Accept a teacher checkpoint whose "
-                                                 "network is not registered as a teacher (recorded in the run).")]
+                    "summarise them with `microaunet report`.", rich_help_panel=_RUN)]
+AllowMismatch = Annotated[bool, _opt(
+    "distill.allow_teacher_mismatch", "Use a teacher trained on other data (split, seed, size or fold) than "
+    "this run; recorded in the run.", "--allow-teacher-mismatch", panel="Teacher")]
+Teacher = Annotated[Path | None, _opt(
+    "distill.teacher", "Teacher checkpoint.", "--teacher", panel="Teacher",
+    unset="checkpoints/best.pt of runs/<dataset>-malunet, the train-teacher run of the same data set")]
+AnyTeacher = Annotated[bool | None, _opt(
+    "distill.allow_any_teacher", "Accept a teacher checkpoint whose network is not registered as a teacher "
+    "(recorded in the run).", "--allow-any-teacher", panel="Teacher")]
+Threads = Annotated[int | None, threads_option(RunSettings, "train.num_threads", rich_help_panel=_TRAINING)]
+SetOpt = Annotated[list[str] | None, set_option(RunSettings, "schedule.warmup_epochs=5")]
 
 
 def _options(**named: Any) -> dict[str, Any]:
@@ -64,14 +87,13 @@ def _options(**named: Any) -> dict[str, Any]:
     return {keys[k]: v for k, v in named.items()}
 
 
-@app.command("train-teacher")
-@guarded
+@command("train-teacher")
 def train_teacher_command(
     dataset: Dataset = None, model: Model = None, epochs: Epochs = None, batch_size: Batch = None, lr: Lr = None,
     device: Device = None, amp: Amp = None, compile: Compile = None, seed: Seed = None,
     deterministic: Deterministic = None, data_dir: DataDir = None, size: Size = None, fold: Fold = None,
     name: Name = None, resume: Resume = False, overwrite: Overwrite = None, quiet: Quiet = None,
-    seeds: Seeds = None, threads: ThreadsOpt = None, config: ConfigOpt = None, sets: SetOpt = None,
+    seeds: Seeds = None, threads: Threads = None, config: ConfigOpt = None, sets: SetOpt = None,
     print_config: PrintConfigOpt = False,
 ) -> None:
     """Train a network (MALUNet by default) with BCE + Dice on prepared data; writes runs/<name>/."""
@@ -85,14 +107,14 @@ def train_teacher_command(
     _run(train_teacher, settings, "supervised", resume, seeds)
 
 
-@app.command("distill")
-@guarded
+@command("distill")
 def distill_command(
-    dataset: Dataset = None, model: Model = None, teacher: Teacher = None, allow_any_teacher: AnyTeacher = None,
-    epochs: Epochs = None, batch_size: Batch = None, lr: Lr = None, device: Device = None, amp: Amp = None,
-    compile: Compile = None, seed: Seed = None, deterministic: Deterministic = None, data_dir: DataDir = None,
-    size: Size = None, fold: Fold = None, name: Name = None, resume: Resume = False, overwrite: Overwrite = None,
-    quiet: Quiet = None, seeds: Seeds = None, threads: ThreadsOpt = None, allow_teacher_mismatch: AllowMismatch = False,
+    dataset: Dataset = None, model: StudentModel = None, teacher: Teacher = None,
+    allow_any_teacher: AnyTeacher = None, epochs: Epochs = None, batch_size: Batch = None, lr: Lr = None,
+    device: Device = None, amp: Amp = None, compile: Compile = None, seed: Seed = None,
+    deterministic: Deterministic = None, data_dir: DataDir = None, size: Size = None, fold: Fold = None,
+    name: Name = None, resume: Resume = False, overwrite: Overwrite = None, quiet: Quiet = None,
+    seeds: Seeds = None, threads: Threads = None, allow_teacher_mismatch: AllowMismatch = False,
     config: ConfigOpt = None, sets: SetOpt = None, print_config: PrintConfigOpt = False,
 ) -> None:
     """Distil a trained teacher into the MicroAUNet student: imitation (KL + features), then preference
@@ -105,7 +127,7 @@ def distill_command(
                        overwrite=overwrite, quiet=quiet, threads=threads,
                        allow_teacher_mismatch=True if allow_teacher_mismatch else None)
     settings = resolve_settings(RunSettings, config=config, sets=sets, options=options, print_config=print_config,
-                                preset={"model": {"name": "microaunet"}})
+                                preset=_DISTILL_PRESET)
     setup_logging(settings.output.quiet)
     _run(distill, settings, "distilled", resume, seeds)
 

@@ -11,13 +11,15 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-DATASETS = ("synthetic", "kvasir", "cvc", "polyp-mix")
-Dataset = Literal["synthetic", "kvasir", "cvc", "polyp-mix"]
+from microaunet_cli.datasets import DATASET_NAMES
+
+# A name from the data set table (microaunet_cli/datasets.py).
+Dataset = Literal[DATASET_NAMES]  # type: ignore[valid-type]
 
 
 def _multiple_of_32(v: int) -> int:
     if v < 32 or v % 32:
-        raise ValueError("must be a positive multiple of 32 (the networks pool five times)")
+        raise ValueError("must be a positive multiple of 32 (the networks halve the resolution five times)")
     return v
 
 
@@ -137,7 +139,7 @@ class TrainSettings(Section):
 
 
 class DistillSettings(Section):
-    """The two-stage curriculum of SPEC section 2."""
+    """The two-stage curriculum of docs/ARCHITECTURE.md, "Losses"."""
 
     # Teacher checkpoint; None looks in the default train-teacher run folder of the data set.
     teacher: Path | None = None
@@ -158,7 +160,7 @@ class DistillSettings(Section):
     # LSCAB's α, β are left out); 0 disables.
     lambda_l2: float = Field(default=1e-5, ge=0)
     # Bernoulli KL kept through stage 2 at this weight, tying the student's outputs to the teacher's
-    # after imitation ends. SPEC's stage 2 has no output term (0); on Kvasir, 1 did not help.
+    # after imitation ends. The published stage 2 has no output term (0); on Kvasir, 1 did not help.
     lambda_kl_stage2: float = Field(default=0.0, ge=0)
     n_anchors: int = Field(default=256, ge=1)
     n_negatives: int = Field(default=512, ge=1)

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import csv
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from microaunet_cli.data.io import IMAGE_SUFFIXES, TIFF_SUFFIXES
+from microaunet_cli.datasets import DATASET_SPECS, dataset_of_layout
 from microaunet_cli.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -40,7 +42,7 @@ class Sample:
 @dataclass
 class Layout:
     name: str
-    family: str  # "kvasir" or "cvc": which data set the folder holds
+    family: str  # which data set the folder holds (a name in microaunet_cli/datasets.py)
     root: Path
     samples: list[Sample]
     problems: list[tuple[str, str]] = field(default_factory=list)  # (file, reason) pairing problems
@@ -63,9 +65,9 @@ def detect_layout(src: Path) -> Layout:
         if len(below) == 1:
             layout = _layout_at(below[0])
     if layout is None:
-        raise DataError(f"{src}: no known data set layout found. Expected images/ + masks/ (Kvasir-SEG), "
-                        f"train/images + train/masks (pre-split), PNG/Original + PNG/Ground Truth "
-                        f"(CVC-ClinicDB) or Original/ + Ground Truth/ (CVC-ClinicDB TIF).")
+        expected = [spec.looks_like for spec in DATASET_SPECS if spec.looks_like]
+        raise DataError(f"{src}: no known data set layout found. Expected "
+                        f"{', '.join(expected[:-1])} or {expected[-1]}.")
     if not layout.samples:
         raise DataError(f"{layout.root}: the {layout.name} layout holds no images; is the download complete?")
     return layout
@@ -84,30 +86,43 @@ def find_layouts(src: Path) -> list[Layout]:
 
 
 def _layout_at(src: Path) -> Layout | None:
+    """The first layout of the data set table (datasets.py) that ``src`` has."""
     dirs = {d.name.lower(): d for d in _subdirs(src)}
-    if "images" in dirs and "masks" in dirs:
-        samples, problems = pair_folder(dirs["images"], dirs["masks"])
-        return Layout("kvasir-download", "kvasir", src, samples, problems)
+    for detect in dict.fromkeys(_DETECTORS[name] for spec in DATASET_SPECS for name in spec.layouts):
+        layout = detect(src, dirs)
+        if layout is not None:
+            return layout
+    return None
+
+
+def _download(src: Path, dirs: dict[str, Path]) -> Layout | None:
+    if "images" not in dirs or "masks" not in dirs:
+        return None
+    samples, problems = pair_folder(dirs["images"], dirs["masks"])
+    return _layout("kvasir-download", src, samples, problems)
+
+
+def _presplit(src: Path, dirs: dict[str, Path]) -> Layout | None:
     parts = [p for p in _PRESPLIT_PARTS if p in dirs and _has_pair_dirs(dirs[p])]
-    if "train" in parts:
-        return _presplit(src, {p: dirs[p] for p in parts})
+    if "train" not in parts:
+        return None
+    samples: list[Sample] = []
+    problems: list[tuple[str, str]] = []
+    for part in parts:
+        sub = {d.name.lower(): d for d in _subdirs(dirs[part])}
+        found, bad = pair_folder(sub["images"], sub["masks"], part=part)
+        samples += found
+        problems += bad
+    return _layout("kvasir-presplit", src, samples, problems)
+
+
+def _cvc_at(src: Path, dirs: dict[str, Path]) -> Layout | None:
     for sub in ("png", "tif", "tiff"):
         if sub in dirs and _cvc_dirs(dirs[sub]) is not None:
             return _cvc(dirs[sub], metadata_root=src)
     if _cvc_dirs(src) is not None:
         return _cvc(src, metadata_root=src.parent)
     return None
-
-
-def _presplit(src: Path, parts: dict[str, Path]) -> Layout:
-    samples: list[Sample] = []
-    problems: list[tuple[str, str]] = []
-    for part, folder in parts.items():
-        sub = {d.name.lower(): d for d in _subdirs(folder)}
-        found, bad = pair_folder(sub["images"], sub["masks"], part=part)
-        samples += found
-        problems += bad
-    return Layout("kvasir-presplit", "kvasir", src, samples, problems)
 
 
 def _cvc(folder: Path, metadata_root: Path) -> Layout:
@@ -117,7 +132,21 @@ def _cvc(folder: Path, metadata_root: Path) -> Layout:
     sequences = _read_sequences(folder, metadata_root)
     if sequences:
         samples = [Sample(s.name, s.image, s.mask, group=sequences.get(s.name)) for s in samples]
-    return Layout("cvc-tif" if is_tif else "cvc-png", "cvc", folder, samples, problems)
+    return _layout("cvc-tif" if is_tif else "cvc-png", folder, samples, problems)
+
+
+def _layout(name: str, root: Path, samples: list[Sample], problems: list[tuple[str, str]]) -> Layout:
+    return Layout(name, dataset_of_layout(name), root, samples, problems)
+
+
+# Layout name -> the function that recognises it (None: not this layout). Every layout named in the
+# data set table needs one; one function may recognise several (cvc-png and cvc-tif).
+_DETECTORS: dict[str, Callable[[Path, dict[str, Path]], Layout | None]] = {
+    "kvasir-download": _download,
+    "kvasir-presplit": _presplit,
+    "cvc-png": _cvc_at,
+    "cvc-tif": _cvc_at,
+}
 
 
 def _cvc_dirs(folder: Path) -> tuple[Path, Path] | None:

@@ -1,10 +1,10 @@
 """Each image's ground truth at its own resolution, kept beside the resized arrays for scoring.
 
-The PraNet protocol scores against the original masks (SPEC section 3): a prediction at the training
-size is resized to each mask's size before thresholding. Originals differ in size, so they cannot
-share an array: each is stored as a 1-bit PNG (about 2.5 KB for a Kvasir mask), all of a split
-concatenated in ``original_masks.npy`` with ``original_masks_index.npy`` holding one row
-``(offset, length, height, width)`` per image. Both files are hashed in the manifest.
+The PraNet protocol scores against the original masks (docs/ARCHITECTURE.md, "Metrics"): a
+prediction at the training size is resized to each mask's size before thresholding. Originals
+differ in size, so they cannot share an array: each is stored as a 1-bit PNG (about 2.5 KB for a
+Kvasir mask), all of a split concatenated in ``original_masks.npy`` with ``original_masks_index.npy``
+holding one row ``(offset, length, height, width)`` per image. Both files are hashed in the manifest.
 """
 
 from __future__ import annotations

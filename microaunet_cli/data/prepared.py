@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from microaunet_cli.config.settings import DATASETS
 from microaunet_cli.data.identity import data_identity
 from microaunet_cli.data.manifest import MANIFEST, array_infos, file_problem, read_manifest
 from microaunet_cli.data.original_masks import OriginalMasks
 from microaunet_cli.data.store import file_sha256
+from microaunet_cli.datasets import DATASET_NAMES
 from microaunet_cli.errors import DataError
 
 if TYPE_CHECKING:
@@ -186,7 +186,7 @@ class PreparedData:
 def open_prepared(path: str | Path) -> PreparedData:
     """Open the folder written by `prepare-data`, checking its files cheaply against the manifest."""
     root = Path(path)
-    dataset = root.name if root.name in DATASETS else "<dataset>"
+    dataset = root.name if root.name in DATASET_NAMES else "<dataset>"
     if not root.is_dir():
         raise DataError(f"{root}: no prepared data here. {_fix(root, dataset)}")
     manifest = read_manifest(root)

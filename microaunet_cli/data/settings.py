@@ -25,7 +25,8 @@ class PrepareSettings(Section):
     out: Path | None = None
     # None: pranet for the real data sets (the published benchmark), random for synthetic.
     split: Policy | None = None
-    # Square side in pixels of the stored arrays (the networks pool five times: multiple of 32).
+    # Square side in pixels of the stored arrays: a multiple of 32, since the networks halve the
+    # resolution five times (max-pools, or a strided stem and four pools in microaunet_fast).
     size: Side = 256
     seed: int = 42
     # Share of the training side held out for validation (never taken from the test side).

@@ -8,12 +8,10 @@ from pathlib import Path
 from microaunet_cli.data.layouts import Layout, detect_layout, find_layouts
 from microaunet_cli.data.settings import PrepareSettings
 from microaunet_cli.data.synthetic import generate_synthetic
+from microaunet_cli.datasets import dataset_spec
 from microaunet_cli.errors import DataError
 
 log = logging.getLogger(__name__)
-
-_FAMILY_NAMES = {"kvasir": "Kvasir-SEG", "cvc": "CVC-ClinicDB"}
-
 
 def gather_sources(settings: PrepareSettings) -> dict[str, Layout]:
     """Part name -> layout: {"kvasir": ...}, {"cvc": ...}, {"synthetic": ...} or both real parts."""
@@ -25,15 +23,15 @@ def gather_sources(settings: PrepareSettings) -> dict[str, Layout]:
         return {family: _announce(layout) for family, layout in _mix_parts(settings).items()}
     if settings.src is None:
         raise DataError(f"--src is required for --dataset {settings.dataset}: give the folder you downloaded "
-                        f"{_FAMILY_NAMES[settings.dataset]} to.")
+                        f"{dataset_spec(settings.dataset).title} to.")
     layout = detect_layout(settings.src)
     _check_family(layout, settings.dataset)
     return {settings.dataset: _announce(layout)}
 
 
 def _mix_parts(settings: PrepareSettings) -> dict[str, Layout]:
-    explicit = {"kvasir": settings.kvasir_src, "cvc": settings.cvc_src}
-    found: dict[str, list[Layout]] = {"kvasir": [], "cvc": []}
+    explicit = {part: getattr(settings, f"{part}_src") for part in dataset_spec("polyp-mix").parts}
+    found: dict[str, list[Layout]] = {part: [] for part in explicit}
     if any(v is None for v in explicit.values()):
         if settings.src is None:
             raise DataError("--dataset polyp-mix needs --src: the folder holding both Kvasir-SEG and "
@@ -52,7 +50,8 @@ def _mix_parts(settings: PrepareSettings) -> dict[str, Layout]:
 
 def _pick(candidates: list[Layout], family: str, src: Path | None) -> Layout:
     if not candidates:
-        raise DataError(f"{src}: no {_FAMILY_NAMES[family]} folder found inside; polyp-mix needs both data "
+        title = dataset_spec(family).title
+        raise DataError(f"{src}: no {title} folder found inside; polyp-mix needs both data "
                         f"sets side by side under --src, or set {family}_src=FOLDER.")
     # The full release beats a sample of it (CVC-ClinicDB next to a few TIF frames, say).
     best = max(candidates, key=lambda layout: len(layout.samples))
@@ -65,7 +64,8 @@ def _pick(candidates: list[Layout], family: str, src: Path | None) -> Layout:
 
 def _check_family(layout: Layout, dataset: str) -> None:
     if layout.family != dataset:
-        raise DataError(f"{layout.root}: found the {layout.name} layout ({_FAMILY_NAMES[layout.family]}) "
+        title = dataset_spec(layout.family).title
+        raise DataError(f"{layout.root}: found the {layout.name} layout ({title}) "
                         f"but --dataset is {dataset}; pass --dataset {layout.family} or the right --src.")
 
 

@@ -16,11 +16,11 @@ import numpy as np
 
 from microaunet_cli.data.layouts import Layout, Sample
 from microaunet_cli.data.settings import PrepareSettings
+from microaunet_cli.datasets import dataset_spec
 from microaunet_cli.errors import DataError
 
 log = logging.getLogger(__name__)
 
-_PRANET_LISTS = {"kvasir": "kvasir", "cvc": "cvc_clinicdb"}
 # Separate random streams per step, so changing val_fraction does not move the test images.
 _STEP_TEST, _STEP_VAL, _STEP_FOLDS = 1, 2, 3
 
@@ -93,7 +93,10 @@ def _kfold(train: list[Sample], test: list[Sample], settings: PrepareSettings, g
 
 
 def _pranet(layout: Layout, settings: PrepareSettings) -> SidePlan:
-    prefix = _PRANET_LISTS[layout.family]
+    prefix = dataset_spec(layout.family).pranet_list
+    if prefix is None:
+        raise DataError(f"{layout.root}: {dataset_spec(layout.family).title} has no published pranet split; "
+                        f"use --split random.")
     by_name = {s.name: s for s in layout.samples}
     missing: list[tuple[str, str]] = []
     sides = {}

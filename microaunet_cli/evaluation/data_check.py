@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from microaunet_cli.data.identity import describe, differences
+from microaunet_cli.datasets import DATASET_SPECS
 from microaunet_cli.errors import DataError
 
 log = logging.getLogger(__name__)
 
 # Which source collections each data set draws its images from.
-_SOURCES = {"kvasir": {"kvasir"}, "cvc": {"cvc"}, "polyp-mix": {"kvasir", "cvc"}, "synthetic": {"synthetic"}}
+_SOURCES = {spec.name: set(spec.sources) for spec in DATASET_SPECS}
 
 
 def check_evaluation_data(meta: dict[str, Any], prepared: Any, fold: int | None, data_dir: Path,

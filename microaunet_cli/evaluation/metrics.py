@@ -1,4 +1,4 @@
-"""Segmentation metrics (SPEC section 3), reported in two conventions.
+"""Segmentation metrics, reported in two conventions (docs/ARCHITECTURE.md, "Metrics").
 
 * **per image, then mean** (PraNet, the headline): Dice, IoU and MAE are computed for every image and
   averaged, so a small polyp counts as much as a large one. An image where prediction and ground truth

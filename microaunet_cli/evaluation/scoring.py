@@ -1,4 +1,5 @@
-"""Scoring one split of images against its ground truth, at original resolution (SPEC section 3).
+"""Scoring one split of images against its ground truth, at original resolution (docs/ARCHITECTURE.md,
+"Metrics").
 
 The network runs at its training size; each probability map is resized bilinearly to its mask's own
 size and thresholded at 0.5, by the same function ``predict`` uses (``inference.resize.mask_at_size``),

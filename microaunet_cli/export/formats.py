@@ -55,7 +55,8 @@ def temp_output(path: Path) -> Iterator[Path]:
 
 
 def get_format(name: str) -> FormatSpec:
-    # Imported here so that a missing optional package only matters for the format that needs it.
+    # Imported here, not at the top: each format module imports this one (Written, temp_output). Optional
+    # packages (onnx, onnxruntime) are imported later still, by export/deps.py, when a format needs them.
     from microaunet_cli.export import onnx_format, program_format, torchscript_format
 
     specs = {

@@ -1,7 +1,8 @@
 """Batched forward passes from uint8 images to probabilities: the one inference loop.
 
-Evaluation, prediction and the training loop's validation all go through here, so they normalise,
-cast and threshold the same way.
+Evaluation, prediction and the training loop's validation all go through here, so they normalise and
+cast the same way. It returns probabilities; each caller thresholds them at the one 0.5
+(docs/ARCHITECTURE.md, "Metrics").
 """
 
 from __future__ import annotations

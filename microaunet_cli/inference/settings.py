@@ -37,7 +37,7 @@ class PredictSettings(Section):
     out: Path
     overlay: bool = False
     batch_size: int = Field(default=8, ge=1)
-    # None: the ONNX sidecar's threshold, else 0.5 (SPEC section 3).
+    # None: the ONNX sidecar's threshold, else 0.5 (docs/ARCHITECTURE.md, "Metrics").
     threshold: float | None = Field(default=None, gt=0, lt=1)
     device: str = "auto"
     # CPU threads for torch (and ONNX Runtime); None keeps torch's choice: OMP_NUM_THREADS, else one

@@ -1,4 +1,4 @@
-"""Losses: segmentation (BCE + soft Dice) and the distillation terms of SPEC section 2."""
+"""Losses: segmentation (BCE + soft Dice) and the distillation terms (docs/ARCHITECTURE.md, "Losses")."""
 
 from microaunet_cli.losses.distill import (
     bernoulli_kl,

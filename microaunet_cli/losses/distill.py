@@ -1,4 +1,4 @@
-"""Distillation terms (SPEC section 2): Bernoulli KL, feature mimicry, pixel InfoNCE, L2.
+"""Distillation terms (docs/ARCHITECTURE.md, "Losses"): Bernoulli KL, feature mimicry, pixel InfoNCE, L2.
 
 Each is a pure function of tensors, so each can be shown to be non-zero and to carry gradient.
 """

@@ -1,4 +1,4 @@
-"""BCE-with-logits plus soft Dice, weights 1:1 (SPEC section 2)."""
+"""BCE-with-logits plus soft Dice, weights 1:1 (docs/ARCHITECTURE.md, "Losses")."""
 
 from __future__ import annotations
 

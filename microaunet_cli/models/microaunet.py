@@ -130,8 +130,9 @@ class MicroAUNetFast(UNetBase):
     """``microaunet_fast``: the student's blocks where they are cheap, plain convs where maps are large.
 
     At these sizes the networks are bound by memory traffic of the high-resolution maps, not by
-    arithmetic (SPEC §5): the faithful student runs ~20 thin passes (depthwise, norm, activation,
-    pointwise...) at 1/2 and 1/4 resolution where the teacher runs one conv. This variant keeps
+    arithmetic (docs/ARCHITECTURE.md, "Speed"): the faithful student runs ~20 thin passes
+    (depthwise, norm, activation, pointwise...) at 1/2 and 1/4 resolution where the teacher runs one
+    conv. This variant keeps
     DWDBlock + LDGA for stages 3-6 and decoder stages 1-3 and the LSCAB bridge, but uses a strided
     3×3 stem (no full-resolution map at all) and plain 3×3 convs at the two outermost levels.
     """

@@ -1,5 +1,6 @@
 """The distillation objective: imitation (seg + KL + feature mimicry, blended by ω), then
-preference distillation (seg + pixel InfoNCE + L2, and optionally the KL kept on). See SPEC section 2."""
+preference distillation (seg + pixel InfoNCE + L2, and optionally the KL kept on). See
+docs/ARCHITECTURE.md, "Losses"."""
 
 from __future__ import annotations
 
@@ -51,7 +52,8 @@ class DistillationObjective(nn.Module):
         super().__init__()
         self.model = student
         self.cfg = cfg
-        # Stage 1 is this many whole epochs, and ω rises over exactly them (T in SPEC's ω formula).
+        # Stage 1 is this many whole epochs, and ω rises over exactly them (T in the ω formula,
+        # docs/ARCHITECTURE.md "Losses").
         self.stage1_epochs = imitation_epochs(epochs, cfg.imitation_fraction)
         s_c, t_c = student.c_list, teacher.c_list
         self.adapters = nn.ModuleList(

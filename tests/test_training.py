@@ -16,7 +16,7 @@ from microaunet_cli.data import PrepareSettings, open_prepared, prepare_dataset
 from microaunet_cli.errors import CheckpointError, ConfigError, DataError, TrainingError
 from microaunet_cli.models import create_model
 from microaunet_cli.training import progress as progress_mod
-from microaunet_cli.training.checkpoint import load_checkpoint, model_from_checkpoint
+from microaunet_cli.checkpoints import load_checkpoint, load_trained
 from microaunet_cli.training.distillation import state_checksum
 from microaunet_cli.training.runner import distill, train_teacher
 
@@ -158,7 +158,7 @@ def test_distill_trains_student_and_leaves_teacher_untouched(prepared, tmp_path)
     teacher_path = tmp_path / "synthetic-malunet" / "checkpoints" / "best.pt"
     summary = distill(settings_for(prepared, tmp_path, "train.epochs=5", model="microaunet"))
     # The run distilled from the teacher in the file, and it was the same network at the end.
-    from_file = state_checksum(model_from_checkpoint(teacher_path)[0])
+    from_file = state_checksum(load_trained(teacher_path).network)
     assert summary["teacher"]["checksum"] == from_file == summary["teacher"]["checksum_after"]
     run = tmp_path / "synthetic-microaunet-distill"
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
@@ -334,8 +334,8 @@ def test_student_trained_alone_is_recorded_as_a_supervised_student(prepared, tmp
     assert "kind" not in summary
     path = tmp_path / "synthetic-microaunet_fast" / "checkpoints" / "best.pt"
     assert (load_checkpoint(path)["role"], load_checkpoint(path)["training"]) == ("student", "supervised")
-    _, _, meta = model_from_checkpoint(path)
-    assert (meta["role"], meta["training"]) == ("student", "supervised")
+    trained = load_trained(path)
+    assert (trained.role, trained.training) == ("student", "supervised")
 
 
 @pytest.mark.parametrize("model,kind,expected", [
@@ -347,8 +347,8 @@ def test_old_checkpoints_one_kind_is_read_as_role_and_training(tmp_path, model, 
     from helpers import make_checkpoint
 
     path = make_checkpoint(tmp_path / "old.pt", model=model, kind=kind)
-    _, _, meta = model_from_checkpoint(path)
-    assert (meta["role"], meta["training"]) == expected
+    trained = load_trained(path)
+    assert (trained.role, trained.training) == expected
 
 
 def test_distill_refuses_a_student_as_teacher_unless_allowed(prepared, tmp_path):
@@ -364,7 +364,7 @@ def test_distill_refuses_a_student_as_teacher_unless_allowed(prepared, tmp_path)
     assert summary["status"] == "completed"
     assert summary["teacher"]["role"] == "student" and summary["teacher"]["allow_any_teacher"] is True
     assert summary["teacher"]["training"] == "supervised"
-    from_file = state_checksum(model_from_checkpoint(path)[0])
+    from_file = state_checksum(load_trained(path).network)
     assert summary["teacher"]["checksum"] == from_file == summary["teacher"]["checksum_after"]
     config = (tmp_path / "synthetic-microaunet_fast-distill" / "config.yaml").read_text()
     assert "allow_any_teacher: true" in config

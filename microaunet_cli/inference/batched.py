@@ -6,22 +6,16 @@ cast and threshold the same way.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from microaunet_cli.devices import autocast
 from microaunet_cli.inference.preprocess import normalize_batch
 
 Images = Tensor | np.ndarray
-
-
-def _autocast(device: torch.device, amp_dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
-    if amp_dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=amp_dtype)
 
 
 def _slice(images: Images, start: int, stop: int) -> Tensor:
@@ -49,7 +43,7 @@ def iter_probs(
     device = torch.device(device)
     for start in range(0, len(images), batch_size):
         x = normalize_batch(_slice(images, start, start + batch_size).to(device, non_blocking=True), mean, std)
-        with _autocast(device, amp_dtype):
+        with autocast(device, amp_dtype):
             logits = model(x)
         # Sigmoid in float32: bf16 probabilities near the 0.5 threshold would flip pixels.
         yield start, torch.sigmoid(logits.float())

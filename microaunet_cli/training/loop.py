@@ -28,7 +28,7 @@ from microaunet_cli.evaluation.metrics import SegmentationMetrics
 from microaunet_cli.inference.preprocess import normalize_batch, standardize
 from microaunet_cli.models import model_entry
 from microaunet_cli.training.augment import augment_batch
-from microaunet_cli.training.checkpoint import save_checkpoint
+from microaunet_cli.checkpoints import save_checkpoint
 from microaunet_cli.training.feed import SplitFeed
 from microaunet_cli.training.objectives import StepContext
 from microaunet_cli.training.optim import build_optimizer, build_scheduler, replan_schedule

@@ -13,10 +13,10 @@ from torch import nn
 from microaunet_cli.config import RunSettings
 from microaunet_cli.data import PreparedData, open_prepared
 from microaunet_cli.errors import CheckpointError, ConfigError
-from microaunet_cli.evaluation.reports import write_csv
+from microaunet_cli.fileio import write_csv
 from microaunet_cli.evaluation.scoring import CASE_COLUMNS, TEST_CASES, score_test_splits
 from microaunet_cli.models import count_parameters, model_entry
-from microaunet_cli.training.checkpoint import build_model, load_checkpoint, model_from_checkpoint
+from microaunet_cli.checkpoints import TrainedModel, build_model, load_checkpoint, load_trained
 from microaunet_cli.training.distillation import DistillationObjective, state_checksum
 from microaunet_cli.training.loop import TrainingRun
 from microaunet_cli.training.objectives import SegmentationObjective
@@ -140,27 +140,28 @@ def _objective(settings: RunSettings, training: str, model: nn.Module, data: Pre
         raise CheckpointError(
             f"no teacher checkpoint at {path}; train one first with `microaunet train-teacher --dataset "
             f"{settings.data.dataset}` (same data and size), or point to one with --teacher PATH")
-    teacher, t_settings, meta = model_from_checkpoint(path)
-    provenance = check_teacher_data(path, meta.get("data_identity"), data.identity(settings.data.fold),
+    trained = load_trained(path)
+    teacher = trained.network
+    provenance = check_teacher_data(path, trained.data_identity, data.identity(settings.data.fold),
                                     settings.distill.allow_teacher_mismatch)
     if not settings.distill.allow_teacher_mismatch:
-        _check_teacher_fits(path, meta, t_settings, data)
-    role = _check_teacher_role(path, t_settings.model.name, settings.distill.allow_any_teacher)
-    info = {"teacher": {"path": str(path), "model": t_settings.model.name, "role": role,
-                        "training": meta.get("training"), "allow_any_teacher": settings.distill.allow_any_teacher,
+        _check_teacher_fits(trained, data)
+    role = _check_teacher_role(path, trained.name, settings.distill.allow_any_teacher)
+    info = {"teacher": {"path": str(path), "model": trained.name, "role": role,
+                        "training": trained.training, "allow_any_teacher": settings.distill.allow_any_teacher,
                         "data": provenance,
                         "checksum": state_checksum(teacher), "params": count_parameters(teacher)[0]}}
     return DistillationObjective(model, teacher, settings.distill, settings.train.epochs), info
 
 
-def _check_teacher_fits(path: Path, meta: dict, t_settings: RunSettings, data: PreparedData) -> None:
+def _check_teacher_fits(teacher: TrainedModel, data: PreparedData) -> None:
     problems = []
-    if meta.get("dataset") != data.dataset:
-        problems.append(f"it was trained on {meta.get('dataset')!r}, this run uses {data.dataset!r}")
-    if meta.get("size") != data.size:
-        problems.append(f"its input size is {meta.get('size')}, the data here is {data.size}")
+    if teacher.dataset != data.dataset:
+        problems.append(f"it was trained on {teacher.dataset!r}, this run uses {data.dataset!r}")
+    if teacher.size != data.size:
+        problems.append(f"its input size is {teacher.size}, the data here is {data.size}")
     if problems:
-        raise CheckpointError(f"teacher {path} does not match this run: {'; '.join(problems)}. Train a teacher on "
+        raise CheckpointError(f"teacher {teacher.path} does not match this run: {'; '.join(problems)}. Train a teacher on "
                               f"the same data with `microaunet train-teacher --dataset {data.dataset}` or pass a "
                               f"matching --teacher")
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from microaunet_cli import __version__
+from microaunet_cli.version import __version__
 
 
 def _cpu_name() -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from microaunet_cli import __version__
+from microaunet_cli.version import __version__
 from microaunet_cli.data.decode import decode_samples, worker_count
 from microaunet_cli.data.layouts import Layout, Sample
 from microaunet_cli.data.manifest import FORMAT_VERSION, MANIFEST, read_manifest, split_files_intact

@@ -426,3 +426,19 @@ def test_a_raised_epoch_count_during_warm_up_is_the_longer_run_from_the_start():
     first = _scheduler(5, warmup=3)
     lrs = _lrs_of(first, 2) + _lrs_of(_resumed(first, 5, 10, done=2, warmup=3), 8)
     assert lrs == pytest.approx(_lrs_of(_scheduler(10, warmup=3), 10))
+
+
+def test_validation_scores_match_evaluate_on_the_val_split(prepared, tmp_path):
+    """Validation goes through the shared inference path: trained under bf16 autocast with channels_last,
+    best.pt's validation metrics equal `evaluate --split val` at the training size (float32)."""
+    from microaunet_cli.evaluation.evaluate import evaluate_checkpoint
+
+    summary = train_teacher(settings_for(prepared, tmp_path, "train.epochs=1", "train.amp=bf16",
+                                         "train.channels_last=true", "train.device=cpu", model="microaunet_fast"))
+    ours = load_checkpoint(summary["checkpoint_best"])["metrics"]
+    split = evaluate_checkpoint(Path(summary["checkpoint_best"]), split="val", out_dir=tmp_path / "ev", worst=0,
+                                device="cpu")["splits"]["val"]
+    theirs = split.get("resized", split)
+    for convention in ("per_image", "pooled"):
+        for key, value in theirs[convention].items():
+            assert ours[convention][key] == pytest.approx(value, abs=1e-6), (convention, key)

@@ -25,7 +25,8 @@ from microaunet_cli.config import RunSettings
 from microaunet_cli.data import PreparedData
 from microaunet_cli.errors import TrainingError
 from microaunet_cli.evaluation.metrics import SegmentationMetrics
-from microaunet_cli.inference.preprocess import normalize_batch, standardize
+from microaunet_cli.inference.batched import predict_probs
+from microaunet_cli.inference.preprocess import standardize
 from microaunet_cli.models import model_entry
 from microaunet_cli.training.augment import augment_batch
 from microaunet_cli.checkpoints import save_checkpoint
@@ -263,10 +264,9 @@ class TrainingRun:
         metrics = SegmentationMetrics()
         order = feed.order(0, 0, shuffle=False)
         for _, idx, images, masks in feed.batches(order, self.s.train.eval_batch_size):
-            x = normalize_batch(images, self.mean, self.std)
-            if self.s.train.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            probs = torch.sigmoid(self.model(x).float())
+            # The shared inference path, at the training size and in float32 (amp_dtype None).
+            probs = predict_probs(self.model, images, self.mean, self.std, self.rt.device, len(images),
+                                  channels_last=self.s.train.channels_last)
             metrics.update(probs, masks.unsqueeze(1), idx.to(self.rt.device))
         metrics.sync()
         self.model.train()

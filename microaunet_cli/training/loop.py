@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from microaunet_cli.checkpoints import save_checkpoint
 from microaunet_cli.config import RunSettings
 from microaunet_cli.data import PreparedData
 from microaunet_cli.errors import TrainingError
@@ -29,9 +30,8 @@ from microaunet_cli.inference.batched import predict_probs
 from microaunet_cli.inference.preprocess import standardize
 from microaunet_cli.models import model_entry
 from microaunet_cli.training.augment import augment_batch
-from microaunet_cli.checkpoints import save_checkpoint
 from microaunet_cli.training.feed import SplitFeed
-from microaunet_cli.training.objectives import StepContext
+from microaunet_cli.training.objectives import Objective, StepContext
 from microaunet_cli.training.optim import build_optimizer, build_scheduler, replan_schedule
 from microaunet_cli.training.progress import TrainingProgress
 from microaunet_cli.training.run_folder import RunFolder
@@ -55,7 +55,7 @@ class LoopState:
 
 
 class TrainingRun:
-    def __init__(self, settings: RunSettings, objective: nn.Module, data: PreparedData, rt: Runtime,
+    def __init__(self, settings: RunSettings, objective: Objective, data: PreparedData, rt: Runtime,
                  folder: RunFolder, extra_payload: Callable[[], dict] | None = None) -> None:
         self.s = settings
         self.rt = rt
@@ -82,13 +82,12 @@ class TrainingRun:
         self.state = LoopState()
         self.stop = StopFlag()
 
-    def _wrap(self, objective: nn.Module) -> nn.Module:
+    def _wrap(self, objective: Objective) -> nn.Module:
         step: nn.Module = objective
         if self.rt.distributed:
             ids = [self.rt.device.index] if self.rt.device.type == "cuda" else None
-            # The distillation stages use different heads: some parameters sit out each stage.
             step = DistributedDataParallel(objective, device_ids=ids,
-                                           find_unused_parameters=objective.training_kind == "distilled")
+                                           find_unused_parameters=objective.find_unused_parameters)
         if self.s.train.compile:
             step = torch.compile(step)
         return step
@@ -128,6 +127,7 @@ class TrainingRun:
             "role": model_entry(self.s.model.name).role,  # the network's role in the registry
             "training": self.objective.training_kind,  # how it was trained: supervised or distilled
             **self.objective.plan(),
+            **self.objective.checkpoint_extras(),
             "model": self.model.state_dict(),
             "objective_extra": extra,
             "optimizer": self.optimizer.state_dict(),

@@ -15,6 +15,7 @@ from helpers import NORMALIZATION, make_checkpoint
 from typer.testing import CliRunner
 
 import microaunet_cli.data as data_pkg
+from microaunet_cli.checkpoints import load_trained
 from microaunet_cli.cli.app import app
 from microaunet_cli.errors import DataError
 from microaunet_cli.evaluation.evaluate import (
@@ -25,7 +26,6 @@ from microaunet_cli.evaluation.evaluate import (
 )
 from microaunet_cli.evaluation.metrics import SegmentationMetrics
 from microaunet_cli.inference.batched import predict_probs
-from microaunet_cli.checkpoints import load_trained
 
 SIZE = 64
 

@@ -12,6 +12,7 @@ import torch
 from helpers import NORMALIZATION, make_checkpoint
 from typer.testing import CliRunner
 
+from microaunet_cli.checkpoints import load_trained
 from microaunet_cli.cli.app import app
 from microaunet_cli.errors import ConfigError
 from microaunet_cli.export import (
@@ -25,7 +26,6 @@ from microaunet_cli.export import (
 )
 from microaunet_cli.export.parity import mask_dice
 from microaunet_cli.export.samples import image_like_batch
-from microaunet_cli.checkpoints import load_trained
 
 runner = CliRunner()
 

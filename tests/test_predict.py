@@ -16,11 +16,11 @@ import torch
 from helpers import NORMALIZATION, make_checkpoint
 from typer.testing import CliRunner
 
+from microaunet_cli.checkpoints import load_trained
 from microaunet_cli.cli.app import app
 from microaunet_cli.errors import CheckpointError, DataError
 from microaunet_cli.inference.predict import list_images, output_names, predict
 from microaunet_cli.inference.runners import load_runner
-from microaunet_cli.checkpoints import load_trained
 
 
 def _write_image(path: Path, height: int, width: int, seed: int = 0) -> Path:

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from microaunet_cli.checkpoints import load_checkpoint, load_trained
 from microaunet_cli.config import RunSettings, load_settings
 from microaunet_cli.data import PrepareSettings, open_prepared, prepare_dataset
 from microaunet_cli.errors import CheckpointError, ConfigError, DataError, TrainingError
 from microaunet_cli.models import create_model
 from microaunet_cli.training import progress as progress_mod
-from microaunet_cli.checkpoints import load_checkpoint, load_trained
 from microaunet_cli.training.distillation import state_checksum
 from microaunet_cli.training.runner import distill, train_teacher
 

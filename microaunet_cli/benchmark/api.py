@@ -17,9 +17,9 @@ from microaunet_cli.benchmark.modes import DESCRIPTIONS, ModeUnavailable, Runner
 from microaunet_cli.benchmark.profiling import top_operators
 from microaunet_cli.benchmark.report import BenchmarkReport, ModelInfo, ModeResult, compute_ratios
 from microaunet_cli.benchmark.settings import BenchmarkSettings
+from microaunet_cli.checkpoints import load_trained
 from microaunet_cli.fileio import write_json_atomic, write_text_atomic
 from microaunet_cli.models import count_parameters, create_model, list_models
-from microaunet_cli.checkpoints import load_trained
 
 log = logging.getLogger(__name__)
 

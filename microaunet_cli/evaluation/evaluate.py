@@ -19,9 +19,8 @@ from microaunet_cli.devices import pick_device
 from microaunet_cli.errors import DataError
 from microaunet_cli.evaluation.data_check import check_evaluation_data
 from microaunet_cli.evaluation.external import read_external
-from microaunet_cli.fileio import write_csv
 from microaunet_cli.evaluation.scoring import CASE_COLUMNS, NO_ORIGINALS_WARNING, SplitData, evaluate_split
-from microaunet_cli.fileio import write_json_atomic
+from microaunet_cli.fileio import write_csv, write_json_atomic
 from microaunet_cli.inference.resize import THRESHOLD
 from microaunet_cli.inference.runners import TorchRunner, trained_runner
 

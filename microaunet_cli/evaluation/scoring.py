@@ -24,9 +24,9 @@ import torch
 from microaunet_cli.data.decode import resample, resize_mask
 from microaunet_cli.data.original_masks import OriginalMasks
 from microaunet_cli.evaluation.metrics import SegmentationMetrics
-from microaunet_cli.overlays import draw_overlay, write_png
 from microaunet_cli.inference.resize import THRESHOLD, mask_at_size
 from microaunet_cli.inference.runners import Runner, TorchRunner
+from microaunet_cli.overlays import draw_overlay, write_png
 
 log = logging.getLogger(__name__)
 

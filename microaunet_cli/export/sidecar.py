@@ -12,11 +12,11 @@ from typing import Any
 
 import torch
 
-from microaunet_cli.version import __version__
 from microaunet_cli.checkpoints import TrainedModel
 from microaunet_cli.export.formats import INPUT_NAME, OUTPUT_NAME, Written
 from microaunet_cli.export.parity import Parity
 from microaunet_cli.inference.resize import THRESHOLD
+from microaunet_cli.version import __version__
 
 
 def sidecar_path(out: Path) -> Path:

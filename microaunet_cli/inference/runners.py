@@ -15,12 +15,12 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from microaunet_cli.checkpoints import TrainedModel, load_trained
+from microaunet_cli.devices import pick_device
 from microaunet_cli.errors import CheckpointError, ConfigError
 from microaunet_cli.inference.batched import predict_probs
 from microaunet_cli.inference.preprocess import normalize_batch
 from microaunet_cli.inference.resize import THRESHOLD
-from microaunet_cli.checkpoints import TrainedModel, load_trained
-from microaunet_cli.devices import pick_device
 
 log = logging.getLogger(__name__)
 

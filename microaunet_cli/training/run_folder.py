@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from microaunet_cli.version import __version__
 from microaunet_cli.config import RunSettings, settings_to_yaml
 from microaunet_cli.errors import ConfigError
 from microaunet_cli.fileio import atomic_path, write_json_atomic, write_text_atomic
+from microaunet_cli.version import __version__
 
 
 class RunFolder:

@@ -17,7 +17,7 @@ import microaunet_cli
 PACKAGE_DIR = Path(microaunet_cli.__file__).parent
 ROOT = PACKAGE_DIR.name
 # Modules below every pipeline stage: the stages share them, so they must not import a stage.
-NEUTRAL = ("checkpoints", "devices", "errors", "fileio", "overlays", "progress", "version")
+NEUTRAL = ("checkpoints", "devices", "environment", "errors", "fileio", "overlays", "progress", "version")
 STAGES = ("api", "benchmark", "cli", "evaluation", "export", "inference", "training", "workflow")
 
 # Import edges of a known cycle left to another item of the same issue (#13 item 3 consolidates export/):

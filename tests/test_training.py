@@ -14,6 +14,7 @@ import torch
 from microaunet_cli.checkpoints import load_checkpoint, load_trained
 from microaunet_cli.config import RunSettings, load_settings
 from microaunet_cli.data import PrepareSettings, open_prepared, prepare_dataset
+from microaunet_cli.environment import describe_environment
 from microaunet_cli.errors import CheckpointError, ConfigError, DataError, TrainingError
 from microaunet_cli.models import create_model
 from microaunet_cli.training import progress as progress_mod
@@ -49,7 +50,9 @@ def test_train_teacher_lowers_loss_and_writes_every_file(prepared, tmp_path):
     assert summary["status"] == "completed" and summary["params"] == 177_943
     assert set(summary["test"]) == {"test"} and summary["test"]["test"]["n_images"] > 0
     env = json.loads((run / "env.json").read_text())
-    assert env["torch"] == torch.__version__ and "command_line" in env
+    assert env["torch_version"] == torch.__version__ and "command_line" in env and env["world_size"] == 1
+    # The benchmark report describes its environment with the same function, hence the same keys.
+    assert set(describe_environment(torch.device("cpu"))) <= set(env)
     ckpt = load_checkpoint(run / "checkpoints" / "best.pt")
     assert ckpt["epoch"] == summary["best_epoch"]
     assert ckpt["settings"]["model"]["name"] == "malunet" and ckpt["size"] == SIZE

@@ -11,13 +11,13 @@ from torch import nn
 
 from microaunet_cli.benchmark import flops, memory, timing
 from microaunet_cli.benchmark.device import resolve_device, synchronizer
-from microaunet_cli.benchmark.environment import describe_environment
 from microaunet_cli.benchmark.markdown import to_markdown
 from microaunet_cli.benchmark.modes import DESCRIPTIONS, ModeUnavailable, Runner, Target, build_runner
 from microaunet_cli.benchmark.profiling import top_operators
 from microaunet_cli.benchmark.report import BenchmarkReport, ModelInfo, ModeResult, compute_ratios
 from microaunet_cli.benchmark.settings import BenchmarkSettings
 from microaunet_cli.checkpoints import load_trained
+from microaunet_cli.environment import describe_environment
 from microaunet_cli.fileio import write_json_atomic, write_text_atomic
 from microaunet_cli.models import count_parameters, create_model, list_models
 

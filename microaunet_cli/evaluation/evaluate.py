@@ -31,7 +31,7 @@ CONVENTIONS = {
                  "an image with empty prediction and empty ground truth scores 1",
     "pooled": "MALUNet convention: one confusion matrix over every pixel of the split",
     "resolution": "'original': the network runs at its training size, its probabilities are resized "
-                  "bilinearly to each ground truth's own size and thresholded at 0.5 (PraNet protocol); "
+                  f"bilinearly to each ground truth's own size and thresholded at {THRESHOLD} (PraNet protocol); "
                   "'resized SxS': against the square prepared masks (biased upward)",
 }
 

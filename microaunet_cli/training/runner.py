@@ -16,6 +16,7 @@ from microaunet_cli.data import PreparedData, open_prepared
 from microaunet_cli.errors import CheckpointError, ConfigError
 from microaunet_cli.evaluation.scoring import CASE_COLUMNS, TEST_CASES, score_test_splits
 from microaunet_cli.fileio import write_csv
+from microaunet_cli.inference.resize import THRESHOLD
 from microaunet_cli.models import count_parameters, model_entry
 from microaunet_cli.training.distillation import DistillationObjective, state_checksum
 from microaunet_cli.training.loop import TrainingRun
@@ -230,7 +231,7 @@ def _test_metrics(run: TrainingRun) -> dict[str, Any]:
     size = run.data.size
     return {"test": results, "scoring": {
         "test": "per split 'resolution': 'original' = probabilities at the training size resized bilinearly to "
-                "each ground truth's size, then thresholded at 0.5; the resized-mask scores under 'resized'",
+                f"each ground truth's size, then thresholded at {THRESHOLD}; the resized-mask scores under 'resized'",
         "validation": f"at the training size {size}x{size}, against the resized masks (chooses best.pt)"}}
 
 

@@ -1,4 +1,8 @@
-"""Where the numbers were measured: recorded with every report, since they mean nothing without it."""
+"""Where a run or a measurement happened: versions, machine, device and threads.
+
+One description, with one set of key names, for a training run's ``env.json`` and a benchmark
+report: numbers mean little without it, and two vocabularies for the same facts cannot be compared.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,12 @@ import datetime as dt
 import importlib.metadata
 import os
 import platform
+import socket
+import subprocess
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from microaunet_cli.version import __version__
@@ -23,11 +30,14 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def _package_version(name: str) -> str | None:
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return None
+def _package_version(*names: str) -> str | None:
+    """The first installed of ``names`` (a package may ship under several names)."""
+    for name in names:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return None
 
 
 def _visible_cores() -> int | None:
@@ -35,14 +45,28 @@ def _visible_cores() -> int | None:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
-def describe_environment(device: torch.device) -> dict[str, Any]:
+def _git_revision() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, check=False,
+                             text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def describe_environment(device: torch.device, **extra: Any) -> dict[str, Any]:
+    """The environment on ``device``; ``extra`` adds what only the caller knows (e.g. the world size)."""
     env: dict[str, Any] = {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "toolkit_version": __version__,
-        "torch_version": torch.__version__,
-        "onnxruntime_version": _package_version("onnxruntime") or _package_version("onnxruntime-gpu"),
+        "git_revision": _git_revision(),
         "python_version": platform.python_version(),
+        "torch_version": torch.__version__,
+        "torchvision_version": _package_version("torchvision"),
+        "numpy_version": np.__version__,
+        "onnxruntime_version": _package_version("onnxruntime", "onnxruntime-gpu"),
         "platform": platform.platform(),
+        "hostname": socket.gethostname(),
         "device": str(device),
         "cpu": _cpu_name(),
         "cpu_cores_visible": _visible_cores(),
@@ -56,4 +80,4 @@ def describe_environment(device: torch.device) -> dict[str, Any]:
                    compute_capability=f"{props.major}.{props.minor}")
     else:
         env["device_name"] = env["cpu"]
-    return env
+    return {**env, **extra}

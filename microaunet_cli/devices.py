@@ -13,7 +13,7 @@ def pick_device(name: str, local_rank: int = 0) -> torch.device:
     """``auto`` takes cuda, then mps, then cpu; an explicit device that is absent is an error."""
     if name == "auto":
         if torch.cuda.is_available():
-            return torch.device("cuda", local_rank)
+            return torch.device("cuda", _local_gpu(local_rank))
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
@@ -24,8 +24,14 @@ def pick_device(name: str, local_rank: int = 0) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"--device {name} asked for CUDA but no CUDA GPU is visible; use --device cpu")
     if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", local_rank)
+        device = torch.device("cuda", _local_gpu(local_rank))
     return device
+
+
+def _local_gpu(local_rank: int) -> int:
+    """The GPU of this process among those it sees: all of the node's (torchrun, plain srun), or only its
+    own one when Slurm binds a GPU to each task (--gpus-per-task, --gpu-bind)."""
+    return local_rank % torch.cuda.device_count()
 
 
 def pick_amp(mode: str, device: torch.device) -> torch.dtype | None:

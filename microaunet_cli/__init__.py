@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+from microaunet_cli.version import __version__
 
 __all__ = ["DistillResult", "Segmenter", "VideoReport", "VideoSettings", "__version__", "load", "run_distillation"]
 _API = frozenset(__all__) - {"__version__"}

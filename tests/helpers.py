@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from microaunet_cli.checkpoints import save_checkpoint
 from microaunet_cli.config import RunSettings
 from microaunet_cli.models import create_model
-from microaunet_cli.training.checkpoint import save_checkpoint
 
 NORMALIZATION = {"mean": [0.5, 0.4, 0.3], "std": [0.2, 0.2, 0.2]}
 

@@ -15,9 +15,9 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from microaunet_cli.checkpoints import load_checkpoint
 from microaunet_cli.cli.app import app
 from microaunet_cli.training import progress as progress_mod
-from microaunet_cli.training.checkpoint import load_checkpoint
 
 TINY = ["--quiet", "--set", "count=24", "--set", "size=64", "--set", "bench_size=64", "--set", "bench_repeats=2"]
 

@@ -15,6 +15,7 @@ from helpers import NORMALIZATION, make_checkpoint
 from typer.testing import CliRunner
 
 import microaunet_cli.data as data_pkg
+from microaunet_cli.checkpoints import load_trained
 from microaunet_cli.cli.app import app
 from microaunet_cli.errors import DataError
 from microaunet_cli.evaluation.evaluate import (
@@ -25,7 +26,6 @@ from microaunet_cli.evaluation.evaluate import (
 )
 from microaunet_cli.evaluation.metrics import SegmentationMetrics
 from microaunet_cli.inference.batched import predict_probs
-from microaunet_cli.training.checkpoint import model_from_checkpoint
 
 SIZE = 64
 
@@ -110,7 +110,7 @@ def test_evaluate_writes_reports_from_the_checkpoint_alone(prepared_dir, tmp_pat
 
     # The resized-resolution scores, labelled, are a direct computation with the checkpoint's
     # normalisation (not the data's); the headline is at original resolution (test_original_resolution.py).
-    model, _, _ = model_from_checkpoint(ckpt)
+    model = load_trained(ckpt).network
     probs = predict_probs(model, test.images, NORMALIZATION["mean"], NORMALIZATION["std"], "cpu")
     ref = SegmentationMetrics()
     ref.update(probs, torch.from_numpy(np.asarray(test.masks)).unsqueeze(1))

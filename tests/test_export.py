@@ -12,6 +12,7 @@ import torch
 from helpers import NORMALIZATION, make_checkpoint
 from typer.testing import CliRunner
 
+from microaunet_cli.checkpoints import load_trained
 from microaunet_cli.cli.app import app
 from microaunet_cli.errors import ConfigError
 from microaunet_cli.export import (
@@ -25,7 +26,6 @@ from microaunet_cli.export import (
 )
 from microaunet_cli.export.parity import mask_dice
 from microaunet_cli.export.samples import image_like_batch
-from microaunet_cli.training.checkpoint import model_from_checkpoint
 
 runner = CliRunner()
 
@@ -71,7 +71,7 @@ def test_onnx_batch_axis_is_dynamic(onnx_export):
     ckpt, out, _ = onnx_export
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     assert not isinstance(session.get_inputs()[0].shape[0], int)  # a named, symbolic axis
-    model, _, _ = model_from_checkpoint(ckpt)
+    model = load_trained(ckpt).network
     x = image_like_batch(5, (64, 64), NORMALIZATION["mean"], NORMALIZATION["std"], seed=7)
     got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
     with torch.no_grad():

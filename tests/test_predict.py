@@ -16,11 +16,11 @@ import torch
 from helpers import NORMALIZATION, make_checkpoint
 from typer.testing import CliRunner
 
+from microaunet_cli.checkpoints import load_trained
 from microaunet_cli.cli.app import app
 from microaunet_cli.errors import CheckpointError, DataError
 from microaunet_cli.inference.predict import list_images, output_names, predict
 from microaunet_cli.inference.runners import load_runner
-from microaunet_cli.training.checkpoint import model_from_checkpoint
 
 
 def _write_image(path: Path, height: int, width: int, seed: int = 0) -> Path:
@@ -88,7 +88,7 @@ def test_masks_match_a_direct_forward_pass(ckpt, tmp_path):
     src.mkdir()
     _write_image(src / "x.png", 64, 64)
     predict(src, tmp_path / "out", ckpt=ckpt, device="cpu")
-    model, _, _ = model_from_checkpoint(ckpt)
+    model = load_trained(ckpt).network
     image = torch.from_numpy(cv2.imread(str(src / "x.png"))[:, :, ::-1].copy())[None]
     mean = torch.tensor(NORMALIZATION["mean"]).view(1, 3, 1, 1)
     std = torch.tensor(NORMALIZATION["std"]).view(1, 3, 1, 1)

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from microaunet_cli.checkpoints import load_checkpoint
 from microaunet_cli.config import RunSettings, load_settings
 from microaunet_cli.data import PrepareSettings, open_prepared, prepare_dataset
 from microaunet_cli.errors import CheckpointError, DataError
 from microaunet_cli.evaluation.evaluate import evaluate_checkpoint
-from microaunet_cli.training.checkpoint import load_checkpoint
 from microaunet_cli.training.runner import distill, train_teacher
 
 SIZE = 32

@@ -26,10 +26,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from microaunet_cli.checkpoints import load_checkpoint
 from microaunet_cli.data import PrepareSettings, prepare_dataset
+from microaunet_cli.devices import pick_device
 from microaunet_cli.errors import ConfigError
-from microaunet_cli.training.checkpoint import load_checkpoint
-from microaunet_cli.training.runtime import launch_ranks, pick_device
+from microaunet_cli.training.runtime import launch_ranks
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = REPO / "examples" / "slurm"

@@ -12,10 +12,10 @@ import pytest
 from helpers import make_checkpoint
 from typer.testing import CliRunner
 
+from microaunet_cli.checkpoints import load_checkpoint
 from microaunet_cli.cli.app import app
 from microaunet_cli.data import PrepareSettings, prepare_dataset
 from microaunet_cli.training import progress as progress_mod
-from microaunet_cli.training.checkpoint import load_checkpoint
 
 
 @pytest.fixture(scope="module")

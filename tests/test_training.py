@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from microaunet_cli.checkpoints import load_checkpoint, load_trained
 from microaunet_cli.config import RunSettings, load_settings
 from microaunet_cli.data import PrepareSettings, open_prepared, prepare_dataset
+from microaunet_cli.environment import describe_environment
 from microaunet_cli.errors import CheckpointError, ConfigError, DataError, TrainingError
 from microaunet_cli.models import create_model
 from microaunet_cli.training import progress as progress_mod
-from microaunet_cli.training.checkpoint import load_checkpoint, model_from_checkpoint
 from microaunet_cli.training.distillation import state_checksum
 from microaunet_cli.training.runner import distill, train_teacher
 
@@ -49,7 +50,9 @@ def test_train_teacher_lowers_loss_and_writes_every_file(prepared, tmp_path):
     assert summary["status"] == "completed" and summary["params"] == 177_943
     assert set(summary["test"]) == {"test"} and summary["test"]["test"]["n_images"] > 0
     env = json.loads((run / "env.json").read_text())
-    assert env["torch"] == torch.__version__ and "command_line" in env
+    assert env["torch_version"] == torch.__version__ and "command_line" in env and env["world_size"] == 1
+    # The benchmark report describes its environment with the same function, hence the same keys.
+    assert set(describe_environment(torch.device("cpu"))) <= set(env)
     ckpt = load_checkpoint(run / "checkpoints" / "best.pt")
     assert ckpt["epoch"] == summary["best_epoch"]
     assert ckpt["settings"]["model"]["name"] == "malunet" and ckpt["size"] == SIZE
@@ -165,7 +168,7 @@ def test_distill_trains_student_and_leaves_teacher_untouched(prepared, tmp_path)
     teacher_path = tmp_path / "synthetic-malunet" / "checkpoints" / "best.pt"
     summary = distill(settings_for(prepared, tmp_path, "train.epochs=5", model="microaunet"))
     # The run distilled from the teacher in the file, and it was the same network at the end.
-    from_file = state_checksum(model_from_checkpoint(teacher_path)[0])
+    from_file = state_checksum(load_trained(teacher_path).network)
     assert summary["teacher"]["checksum"] == from_file == summary["teacher"]["checksum_after"]
     run = tmp_path / "synthetic-microaunet-distill"
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
@@ -341,8 +344,8 @@ def test_student_trained_alone_is_recorded_as_a_supervised_student(prepared, tmp
     assert "kind" not in summary
     path = tmp_path / "synthetic-microaunet_fast" / "checkpoints" / "best.pt"
     assert (load_checkpoint(path)["role"], load_checkpoint(path)["training"]) == ("student", "supervised")
-    _, _, meta = model_from_checkpoint(path)
-    assert (meta["role"], meta["training"]) == ("student", "supervised")
+    trained = load_trained(path)
+    assert (trained.role, trained.training) == ("student", "supervised")
 
 
 @pytest.mark.parametrize("model,kind,expected", [
@@ -354,8 +357,8 @@ def test_old_checkpoints_one_kind_is_read_as_role_and_training(tmp_path, model, 
     from helpers import make_checkpoint
 
     path = make_checkpoint(tmp_path / "old.pt", model=model, kind=kind)
-    _, _, meta = model_from_checkpoint(path)
-    assert (meta["role"], meta["training"]) == expected
+    trained = load_trained(path)
+    assert (trained.role, trained.training) == expected
 
 
 def test_distill_refuses_a_student_as_teacher_unless_allowed(prepared, tmp_path):
@@ -371,7 +374,7 @@ def test_distill_refuses_a_student_as_teacher_unless_allowed(prepared, tmp_path)
     assert summary["status"] == "completed"
     assert summary["teacher"]["role"] == "student" and summary["teacher"]["allow_any_teacher"] is True
     assert summary["teacher"]["training"] == "supervised"
-    from_file = state_checksum(model_from_checkpoint(path)[0])
+    from_file = state_checksum(load_trained(path).network)
     assert summary["teacher"]["checksum"] == from_file == summary["teacher"]["checksum_after"]
     config = (tmp_path / "synthetic-microaunet_fast-distill" / "config.yaml").read_text()
     assert "allow_any_teacher: true" in config
@@ -433,3 +436,19 @@ def test_a_raised_epoch_count_during_warm_up_is_the_longer_run_from_the_start():
     first = _scheduler(5, warmup=3)
     lrs = _lrs_of(first, 2) + _lrs_of(_resumed(first, 5, 10, done=2, warmup=3), 8)
     assert lrs == pytest.approx(_lrs_of(_scheduler(10, warmup=3), 10))
+
+
+def test_validation_scores_match_evaluate_on_the_val_split(prepared, tmp_path):
+    """Validation goes through the shared inference path: trained under bf16 autocast with channels_last,
+    best.pt's validation metrics equal `evaluate --split val` at the training size (float32)."""
+    from microaunet_cli.evaluation.evaluate import evaluate_checkpoint
+
+    summary = train_teacher(settings_for(prepared, tmp_path, "train.epochs=1", "train.amp=bf16",
+                                         "train.channels_last=true", "train.device=cpu", model="microaunet_fast"))
+    ours = load_checkpoint(summary["checkpoint_best"])["metrics"]
+    split = evaluate_checkpoint(Path(summary["checkpoint_best"]), split="val", out_dir=tmp_path / "ev", worst=0,
+                                device="cpu")["splits"]["val"]
+    theirs = split.get("resized", split)
+    for convention in ("per_image", "pooled"):
+        for key, value in theirs[convention].items():
+            assert ours[convention][key] == pytest.approx(value, abs=1e-6), (convention, key)

@@ -210,10 +210,10 @@ runner = load_runner(Path(sys.argv[1]), None, "cpu")
 probs = runner.probs
 calls = [0]
 def slow(images):
-    # A network that stalls after its third batch: the SIGINT always lands mid-video, however loaded
-    # the machine is (a merely slow one could finish before the test sends the signal).
+    # A network that slows to 1 s a batch after its third: the SIGINT lands mid-video however loaded the
+    # machine is (at 0.05 s a batch a loaded test process read its lines after the video had ended).
     calls[0] += 1
-    time.sleep(0.05 if calls[0] <= 3 else 60)
+    time.sleep(0.05 if calls[0] <= 3 else 1.0)
     print("batch", flush=True)
     return probs(images)
 runner.probs = slow

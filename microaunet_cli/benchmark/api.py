@@ -11,15 +11,15 @@ from torch import nn
 
 from microaunet_cli.benchmark import flops, memory, timing
 from microaunet_cli.benchmark.device import resolve_device, synchronizer
-from microaunet_cli.benchmark.environment import describe_environment
 from microaunet_cli.benchmark.markdown import to_markdown
 from microaunet_cli.benchmark.modes import DESCRIPTIONS, ModeUnavailable, Runner, Target, build_runner
 from microaunet_cli.benchmark.profiling import top_operators
 from microaunet_cli.benchmark.report import BenchmarkReport, ModelInfo, ModeResult, compute_ratios
 from microaunet_cli.benchmark.settings import BenchmarkSettings
+from microaunet_cli.checkpoints import load_trained
+from microaunet_cli.environment import describe_environment
 from microaunet_cli.fileio import write_json_atomic, write_text_atomic
 from microaunet_cli.models import count_parameters, create_model, list_models
-from microaunet_cli.training.checkpoint import model_from_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +38,9 @@ def load_subjects(settings: BenchmarkSettings, device: torch.device) -> list[Sub
     names = settings.model or ([] if settings.ckpt else list_models())
     subjects = [Subject(n, n, "registry defaults", create_model(n).to(device).eval()) for n in names]
     for path in settings.ckpt:
-        model, run, _ = model_from_checkpoint(path, device)
-        label = f"{run.model.name}:{path.parent.name}/{path.name}"
-        subjects.append(Subject(label, run.model.name, str(path), model))
+        trained = load_trained(path, device)
+        label = f"{trained.name}:{path.parent.name}/{path.name}"
+        subjects.append(Subject(label, trained.name, str(path), trained.network))
     seen: dict[str, int] = {}
     for s in subjects:  # the same network twice gets #2, #3 so that labels stay keys
         seen[s.label] = seen.get(s.label, 0) + 1

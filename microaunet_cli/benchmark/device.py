@@ -6,13 +6,12 @@ from collections.abc import Callable
 
 import torch
 
+from microaunet_cli.devices import pick_device
 from microaunet_cli.errors import ConfigError
 
 
 def resolve_device(name: str) -> torch.device:
-    """The training core's device choice, limited to what the timers support (cpu and cuda)."""
-    from microaunet_cli.training.runtime import pick_device
-
+    """The shared device choice (devices.pick_device), limited to what the timers support (cpu and cuda)."""
     if name == "auto" and not torch.cuda.is_available():
         return torch.device("cpu")  # auto would pick mps, which the benchmark cannot time
     device = pick_device(name, torch.cuda.current_device() if torch.cuda.is_available() else 0)

@@ -14,9 +14,9 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.logging import RichHandler
 
-from microaunet_cli import __version__
 from microaunet_cli.config import load_settings, settings_to_yaml
 from microaunet_cli.errors import MicroAUNetError
+from microaunet_cli.version import __version__
 
 app = typer.Typer(
     name="microaunet",

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from microaunet_cli.cli.base import (
     ConfigOpt,
     PrintConfigOpt,
     command,
     console,
-    err_console,
     resolve_settings,
     set_option,
     setting_option,
@@ -26,6 +22,7 @@ from microaunet_cli.cpu_threads import use_threads
 from microaunet_cli.inference.predict import PredictReport, predict
 from microaunet_cli.inference.settings import PredictSettings
 from microaunet_cli.inference.video import VideoReport, holds_images, list_videos, predict_video_source
+from microaunet_cli.progress import progress
 
 
 def _opt(key: str, help: str, *names: str, **kwargs: Any) -> Any:
@@ -35,15 +32,6 @@ def _opt(key: str, help: str, *names: str, **kwargs: Any) -> Any:
 def _video(key: str, help: str, *names: str, **kwargs: Any) -> Any:
     """A video option, in its own help panel."""
     return _opt(f"video.{key}", help, *names, rich_help_panel="Video inputs", **kwargs)
-
-
-@contextmanager
-def _progress_bar(what: str = "predicting") -> Iterator[Progress]:
-    """A bar on a terminal; nothing in logs and pipes (``disable`` keeps the calls harmless)."""
-    bar = Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                   console=err_console, disable=not err_console.is_terminal, transient=True)
-    with bar:
-        yield bar
 
 
 def _print_report(report: PredictReport) -> None:
@@ -108,19 +96,16 @@ def predict_command(
     use_threads(s.threads)
     videos = list_videos(s.input)
     if videos:
-        with _progress_bar("videos") as bar:
-            task = bar.add_task("videos", total=None)
+        # No log lines: predict's own log says what it wrote.
+        with progress("videos", log_lines=False) as bar:
             reports = predict_video_source(s.input, s.out, ckpt=s.ckpt, onnx=s.onnx, settings=s.video,
                                            batch_size=s.batch_size, threshold=s.threshold, device=s.device,
-                                           on_start=lambda n: bar.update(task, total=n),
-                                           advance=lambda n: bar.advance(task, n))
+                                           on_start=bar.start, advance=bar.advance)
         _print_video_reports(reports)
         if not holds_images(s.input):
             return
-    with _progress_bar() as bar:
-        task = bar.add_task("predict", total=None)
+    with progress("predicting", log_lines=False) as bar:
         report = predict(s.input, s.out, ckpt=s.ckpt, onnx=s.onnx, batch_size=s.batch_size,
                          threshold=s.threshold, device=s.device, overlay=s.overlay,
-                         on_start=lambda n: bar.update(task, total=n),
-                         advance=lambda n: bar.advance(task, n))
+                         on_start=bar.start, advance=bar.advance)
     _print_report(report)

@@ -18,13 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from microaunet_cli import __version__
 from microaunet_cli.data.decode import decode_samples, worker_count
 from microaunet_cli.data.layouts import Layout, Sample
 from microaunet_cli.data.manifest import FORMAT_VERSION, MANIFEST, read_manifest, split_files_intact
 from microaunet_cli.data.original_masks import DATA_FILE as ORIGINALS_DATA
 from microaunet_cli.data.original_masks import INDEX_FILE as ORIGINALS_INDEX
-from microaunet_cli.data.progress import progress
 from microaunet_cli.data.settings import PrepareSettings
 from microaunet_cli.data.sources import gather_sources
 from microaunet_cli.data.splits import SidePlan, plan_sides
@@ -37,6 +35,8 @@ from microaunet_cli.data.store import (
 )
 from microaunet_cli.errors import DataError
 from microaunet_cli.fileio import write_json_atomic
+from microaunet_cli.progress import progress
+from microaunet_cli.version import __version__
 
 log = logging.getLogger(__name__)
 

@@ -22,11 +22,10 @@ log = logging.getLogger(__name__)
 _SOURCES = {spec.name: set(spec.sources) for spec in DATASET_SPECS}
 
 
-def check_evaluation_data(meta: dict[str, Any], prepared: Any, fold: int | None, data_dir: Path,
+def check_evaluation_data(trained: dict[str, Any] | None, prepared: Any, fold: int | None, data_dir: Path,
                           explicit: bool) -> str:
     """Refuse a folder whose test images may overlap the checkpoint's training images; returns a short
-    note of what was checked, for the summary."""
-    trained = meta.get("data_identity")
+    note of what was checked, for the summary. ``trained`` is the checkpoint's data identity."""
     if trained is None:
         if explicit:
             log.warning("the checkpoint records no data identity (saved before provenance was recorded): cannot "

@@ -12,25 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from microaunet_cli import data
+from microaunet_cli.checkpoints import TrainedModel, load_trained
+from microaunet_cli.devices import pick_device
 from microaunet_cli.errors import DataError
 from microaunet_cli.evaluation.data_check import check_evaluation_data
 from microaunet_cli.evaluation.external import read_external
-from microaunet_cli.evaluation.reports import write_csv
-from microaunet_cli.evaluation.scoring import (
-    CASE_COLUMNS,
-    NO_ORIGINALS_WARNING,
-    THRESHOLD,
-    SplitData,
-    evaluate_split,
-)
-from microaunet_cli.fileio import write_json_atomic
-from microaunet_cli.inference.preprocess import IMAGENET_MEAN, IMAGENET_STD
-from microaunet_cli.inference.runners import TorchRunner
-from microaunet_cli.training.checkpoint import model_from_checkpoint
-from microaunet_cli.training.runtime import pick_device
+from microaunet_cli.evaluation.scoring import CASE_COLUMNS, NO_ORIGINALS_WARNING, SplitData, evaluate_split
+from microaunet_cli.fileio import write_csv, write_json_atomic
+from microaunet_cli.inference.resize import THRESHOLD
+from microaunet_cli.inference.runners import TorchRunner, trained_runner
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +31,7 @@ CONVENTIONS = {
                  "an image with empty prediction and empty ground truth scores 1",
     "pooled": "MALUNet convention: one confusion matrix over every pixel of the split",
     "resolution": "'original': the network runs at its training size, its probabilities are resized "
-                  "bilinearly to each ground truth's own size and thresholded at 0.5 (PraNet protocol); "
+                  f"bilinearly to each ground truth's own size and thresholded at {THRESHOLD} (PraNet protocol); "
                   "'resized SxS': against the square prepared masks (biased upward)",
 }
 
@@ -84,22 +76,6 @@ def splits_to_evaluate(available: list[str], test_splits: list[str], split: str)
     return [split]
 
 
-def _normalization(meta: dict, prepared: Any, ckpt: Path) -> tuple[list[float], list[float]]:
-    norm = meta.get("normalization") or {}
-    if norm.get("mean") is not None and norm.get("std") is not None:
-        return list(norm["mean"]), list(norm["std"])
-    log.warning("%s records no normalisation statistics; using the prepared data's", ckpt)
-    return list(getattr(prepared, "mean", None) or IMAGENET_MEAN), list(getattr(prepared, "std", None) or IMAGENET_STD)
-
-
-def checkpoint_runner(model: nn.Module, meta: dict, ckpt: Path, prepared: Any, device: torch.device,
-                      batch_size: int) -> TorchRunner:
-    """The network as predict runs it: at its training size, with its own normalisation."""
-    size = int(meta.get("size") or prepared.size)
-    mean, std = _normalization(meta, prepared, ckpt)
-    return TorchRunner(model, device, mean, std, (size, size), THRESHOLD, f"{ckpt} on {device}")
-
-
 def _prepared_splits(prepared: Any, split: str, fold: int | None) -> dict[str, SplitData]:
     out = {}
     for name in splits_to_evaluate(list(prepared.splits), list(prepared.test_splits), split):
@@ -130,41 +106,36 @@ def evaluate_checkpoint(
     """
     ckpt = Path(ckpt)
     dev = pick_device(device)
-    model, settings, meta = model_from_checkpoint(ckpt, dev)
+    trained = load_trained(ckpt, dev)
+    runner = trained_runner(trained, dev, description=f"{ckpt} on {dev}")
     if external is not None:
-        return _evaluate_external(ckpt, Path(external), model, settings, meta, dev, out_dir, batch_size, worst,
-                                  skip_bad)
+        return _evaluate_external(trained, Path(external), runner, dev, out_dir, batch_size, worst, skip_bad)
+    settings = trained.settings
     explicit = data_dir is not None
     data_dir = Path(data_dir) if explicit else find_prepared(settings.data.resolved_dir(), ckpt)
     prepared = _open(data_dir, explicit)
-    data_check = check_evaluation_data(meta, prepared, settings.data.fold, data_dir, explicit)
+    data_check = check_evaluation_data(trained.data_identity, prepared, settings.data.fold, data_dir, explicit)
     out = Path(out_dir) if out_dir is not None else default_out_dir(ckpt, split)
-    runner = checkpoint_runner(model, meta, ckpt, prepared, dev, batch_size)
     results, rows = {}, []
     for name, split_data in _prepared_splits(prepared, split, settings.data.fold).items():
-        results[name], split_rows = evaluate_split(runner, split_data, name, runner.input_size[0], batch_size,
+        results[name], split_rows = evaluate_split(runner, split_data, name, trained.size, batch_size,
                                                    worst, out / "overlays")
         rows += split_rows
-    summary = _summary(ckpt, settings, meta, runner, dev, out, results, data_dir=str(data_dir),
+    summary = _summary(trained, dev, out, results, data_dir=str(data_dir),
                        data_size=prepared.size, data_check=data_check)
     write_csv(out / "per_case.csv", rows, CASE_COLUMNS)
     write_json_atomic(out / "summary.json", summary)
     return summary
 
 
-def _evaluate_external(ckpt: Path, folder: Path, model: nn.Module, settings: Any, meta: dict, dev: torch.device,
+def _evaluate_external(trained: TrainedModel, folder: Path, runner: TorchRunner, dev: torch.device,
                        out_dir: str | Path | None, batch_size: int, worst: int, skip_bad: bool) -> dict[str, Any]:
     """A labelled folder never trained on, scored as a test split at original resolution."""
-    if not meta.get("size"):
-        raise DataError(f"{ckpt} records no input size (saved by an older version); it cannot score an external "
-                        f"folder: evaluate it on its prepared data instead")
-    size = int(meta["size"])
-    found = read_external(folder, size, skip_bad)
+    found = read_external(folder, trained.size, skip_bad)
     name = folder.name
-    out = Path(out_dir) if out_dir is not None else default_out_dir(ckpt, name)
-    runner = checkpoint_runner(model, meta, ckpt, None, dev, batch_size)
-    result, rows = evaluate_split(runner, found.split, name, size, batch_size, worst, out / "overlays")
-    summary = _summary(ckpt, settings, meta, runner, dev, out, {name: result}, external=str(folder),
+    out = Path(out_dir) if out_dir is not None else default_out_dir(trained.path, name)
+    result, rows = evaluate_split(runner, found.split, name, trained.size, batch_size, worst, out / "overlays")
+    summary = _summary(trained, dev, out, {name: result}, external=str(folder),
                        layout=found.layout, skipped=found.skipped,
                        data_check="external folder: not checked against the training data; make sure its "
                                   "images were never trained on")
@@ -173,11 +144,11 @@ def _evaluate_external(ckpt: Path, folder: Path, model: nn.Module, settings: Any
     return summary
 
 
-def _summary(ckpt: Path, settings: Any, meta: dict, runner: TorchRunner, dev: torch.device, out: Path,
-             results: dict[str, Any], **extra: Any) -> dict[str, Any]:
+def _summary(trained: TrainedModel, dev: torch.device, out: Path, results: dict[str, Any],
+             **extra: Any) -> dict[str, Any]:
     return {
-        "checkpoint": str(ckpt), "model": settings.model.name, "role": meta.get("role"), "training": meta.get("training"),
-        "epoch": meta.get("epoch"), "dataset": meta.get("dataset"), "size": runner.input_size[0], **extra,
+        "checkpoint": str(trained.path), "model": trained.name, "role": trained.role, "training": trained.training,
+        "epoch": trained.epoch, "dataset": trained.dataset, "size": trained.size, **extra,
         "threshold": THRESHOLD, "device": str(dev), "out_dir": str(out), "conventions": CONVENTIONS,
         "splits": results,
     }

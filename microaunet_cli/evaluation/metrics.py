@@ -19,12 +19,13 @@ import torch
 from torch import Tensor
 
 from microaunet_cli.evaluation.gather import all_gather_rows, merge_gathered
+from microaunet_cli.inference.resize import THRESHOLD
 
 # Column order of the per-image count table.
 TP, FP, FN, TN = 0, 1, 2, 3
 
 
-def binarize(probs: Tensor, threshold: float = 0.5) -> Tensor:
+def binarize(probs: Tensor, threshold: float = THRESHOLD) -> Tensor:
     """Foreground where the probability is above the threshold: strictly, as the export sidecar states
     (``mask = probability > threshold``), so evaluate, predict and exported models agree at exactly 0.5."""
     return probs > threshold
@@ -35,7 +36,7 @@ def _flat(x: Tensor) -> Tensor:
     return x.reshape(x.shape[0], -1)
 
 
-def confusion_per_image(probs: Tensor, masks: Tensor, threshold: float = 0.5) -> Tensor:
+def confusion_per_image(probs: Tensor, masks: Tensor, threshold: float = THRESHOLD) -> Tensor:
     """``B×4`` int64 counts (tp, fp, fn, tn) per image; masks are {0, 1} in any dtype."""
     if probs.shape != masks.shape:
         raise ValueError(f"probabilities {tuple(probs.shape)} and masks {tuple(masks.shape)} differ in shape")
@@ -109,7 +110,7 @@ class SegmentationMetrics:
     device of the inputs, so validation never copies maps to the host.
     """
 
-    def __init__(self, threshold: float = 0.5) -> None:
+    def __init__(self, threshold: float = THRESHOLD) -> None:
         self.threshold = threshold
         self.reset()
 

@@ -25,13 +25,12 @@ import torch
 from microaunet_cli.data.decode import resample, resize_mask
 from microaunet_cli.data.original_masks import OriginalMasks
 from microaunet_cli.evaluation.metrics import SegmentationMetrics
-from microaunet_cli.evaluation.overlays import draw_overlay, write_png
-from microaunet_cli.inference.resize import mask_at_size
-from microaunet_cli.inference.runners import Runner
+from microaunet_cli.inference.resize import THRESHOLD, mask_at_size
+from microaunet_cli.inference.runners import Runner, TorchRunner
+from microaunet_cli.overlays import draw_overlay, write_png
 
 log = logging.getLogger(__name__)
 
-THRESHOLD = 0.5  # SPEC section 3
 CASE_COLUMNS = ("split", "index", "name", "dice", "iou", "mae", "gt_pixels", "pred_pixels", "height", "width")
 ORIGINAL = "original"
 # Per-case test scores a training run leaves in its folder, read by `microaunet report`.
@@ -156,8 +155,6 @@ def score_test_splits(model: torch.nn.Module, data: Any, mean: list[float], std:
                       device: torch.device, batch_size: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Test scores of a trained network on every test split of a prepared folder, as `evaluate` computes
     them (original resolution where the folder keeps the masks), and the per-case rows."""
-    from microaunet_cli.inference.runners import TorchRunner
-
     model.eval()
     runner = TorchRunner(model, device, list(mean), list(std), (data.size, data.size), THRESHOLD, "training run")
     results: dict[str, Any] = {}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from microaunet_cli.checkpoints import load_trained
 from microaunet_cli.export.errors import ExportError, ParityError
 from microaunet_cli.export.formats import Written, get_format
 from microaunet_cli.export.parity import Parity, compare, require_parity
@@ -14,14 +14,11 @@ from microaunet_cli.export.samples import image_like_batch
 from microaunet_cli.export.settings import ExportSettings
 from microaunet_cli.export.sidecar import build_sidecar, sidecar_path
 from microaunet_cli.fileio import write_json_atomic
-from microaunet_cli.inference.preprocess import IMAGENET_MEAN, IMAGENET_STD
-from microaunet_cli.training.checkpoint import model_from_checkpoint
 
 log = logging.getLogger(__name__)
 
 # Traced at batch 2: a batch of 1 lets tracers fold the batch axis into a constant.
 TRACE_BATCH = 2
-DEFAULT_SIZE = 256
 
 
 @dataclass(frozen=True)
@@ -39,14 +36,6 @@ def default_out(ckpt: Path, suffix: str) -> Path:
     return ckpt.with_name(ckpt.stem + suffix)
 
 
-def _normalization(meta: dict[str, Any], ckpt: Path) -> tuple[list[float], list[float]]:
-    norm = meta.get("normalization") or {}
-    if "mean" in norm and "std" in norm:
-        return [float(v) for v in norm["mean"]], [float(v) for v in norm["std"]]
-    log.warning("checkpoint %s records no normalisation; the sidecar states ImageNet statistics", ckpt)
-    return list(IMAGENET_MEAN), list(IMAGENET_STD)
-
-
 def _output_path(settings: ExportSettings, ckpt: Path, suffix: str) -> Path:
     out = settings.out or default_out(ckpt, suffix)
     if out.resolve() == ckpt.resolve():
@@ -58,10 +47,10 @@ def export_checkpoint(settings: ExportSettings) -> ExportResult:
     if settings.ckpt is None:
         raise ExportError("no checkpoint given: pass --ckpt PATH (a best.pt or last.pt of a training run)")
     ckpt = settings.ckpt
-    model, run, meta = model_from_checkpoint(ckpt, "cpu")
-    side = settings.size or int(meta.get("size") or DEFAULT_SIZE)
+    trained = load_trained(ckpt, "cpu")
+    model, run, mean, std = trained.network, trained.settings, trained.mean, trained.std
+    side = settings.size or trained.size
     size = (side, side)
-    mean, std = _normalization(meta, ckpt)
     spec = get_format(settings.format)
     out = _output_path(settings, ckpt, spec.suffix)
 
@@ -80,6 +69,6 @@ def export_checkpoint(settings: ExportSettings) -> ExportResult:
 
     sidecar = build_sidecar(fmt=settings.format, out=out, model_name=run.model.name, size=size,
                             channels=run.model.input_channels, mean=mean, std=std, written=written,
-                            parity=parity, checkpoint=ckpt, meta=meta)
+                            parity=parity, checkpoint=ckpt, trained=trained)
     write_json_atomic(sidecar_path(out), sidecar)
     return ExportResult(out, sidecar_path(out), settings.format, run.model.name, size, written, parity)

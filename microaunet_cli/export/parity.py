@@ -8,8 +8,8 @@ from dataclasses import asdict, dataclass
 import torch
 
 from microaunet_cli.export.errors import ParityError
+from microaunet_cli.inference.resize import THRESHOLD
 
-THRESHOLD = 0.5
 # Logits of a batch, from any runtime (torch module, onnxruntime session, ...).
 Predict = Callable[[torch.Tensor], torch.Tensor]
 

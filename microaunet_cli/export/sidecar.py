@@ -12,9 +12,11 @@ from typing import Any
 
 import torch
 
-from microaunet_cli import __version__
+from microaunet_cli.checkpoints import TrainedModel
 from microaunet_cli.export.formats import INPUT_NAME, OUTPUT_NAME, Written
-from microaunet_cli.export.parity import THRESHOLD, Parity
+from microaunet_cli.export.parity import Parity
+from microaunet_cli.inference.resize import THRESHOLD
+from microaunet_cli.version import __version__
 
 
 def sidecar_path(out: Path) -> Path:
@@ -33,7 +35,7 @@ def build_sidecar(
     written: Written,
     parity: Sequence[Parity],
     checkpoint: Path,
-    meta: dict[str, Any],
+    trained: TrainedModel,
 ) -> dict[str, Any]:
     return {
         "format": fmt,
@@ -59,8 +61,8 @@ def build_sidecar(
             "per_batch": [p.as_dict() for p in parity],
         },
         "source_checkpoint": str(checkpoint.resolve()),
-        "checkpoint_epoch": meta.get("epoch"),
-        "dataset": meta.get("dataset"),
+        "checkpoint_epoch": trained.epoch,
+        "dataset": trained.dataset,
         "toolkit_version": __version__,
         "torch_version": torch.__version__,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

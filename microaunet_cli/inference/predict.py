@@ -18,11 +18,10 @@ import numpy as np
 
 from microaunet_cli.data.io import IMAGE_SUFFIXES, read_image
 from microaunet_cli.errors import DataError
-from microaunet_cli.evaluation.overlays import draw_overlay, write_png
-from microaunet_cli.evaluation.reports import write_csv
-from microaunet_cli.fileio import write_json_atomic
+from microaunet_cli.fileio import write_csv, write_json_atomic
 from microaunet_cli.inference.resize import to_input_size, to_original_size
 from microaunet_cli.inference.runners import Runner, load_runner
+from microaunet_cli.overlays import draw_overlay, write_png
 
 log = logging.getLogger(__name__)
 

@@ -6,10 +6,6 @@ from collections.abc import Sequence
 
 import torch
 
-# ImageNet statistics: the fallback when a prepared data set has no train-split statistics.
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
 
 def normalize_batch(
     images: torch.Tensor,

@@ -7,6 +7,10 @@ import numpy as np
 
 from microaunet_cli.data.decode import resample
 
+# mask = probability > THRESHOLD, everywhere: validation, evaluate, predict, the export sidecar and the
+# parity check. The PraNet protocol thresholds at 0.5; one constant keeps every stage on it.
+THRESHOLD = 0.5
+
 
 def to_input_size(image: np.ndarray, height: int, width: int) -> np.ndarray:
     """``H×W×3`` uint8 at the network's input size, resampled exactly as prepare-data resamples its

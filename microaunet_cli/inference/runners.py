@@ -15,16 +15,14 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from microaunet_cli.checkpoints import TrainedModel, load_trained
+from microaunet_cli.devices import pick_device
 from microaunet_cli.errors import CheckpointError, ConfigError
 from microaunet_cli.inference.batched import predict_probs
 from microaunet_cli.inference.preprocess import normalize_batch
-from microaunet_cli.training.checkpoint import model_from_checkpoint
-from microaunet_cli.training.runtime import pick_device
+from microaunet_cli.inference.resize import THRESHOLD
 
 log = logging.getLogger(__name__)
-
-DEFAULT_THRESHOLD = 0.5
-
 
 class Runner(Protocol):
     input_size: tuple[int, int]  # (height, width)
@@ -70,16 +68,16 @@ class OnnxRunner:
         return torch.sigmoid(torch.from_numpy(np.concatenate(logits)).float())[:, 0].numpy()
 
 
+def trained_runner(trained: TrainedModel, device: torch.device, threshold: float = THRESHOLD,
+                   description: str | None = None) -> TorchRunner:
+    """A trained network as predict and evaluate run it: at its training size, with its own normalisation."""
+    return TorchRunner(trained.network, device, trained.mean, trained.std, (trained.size, trained.size), threshold,
+                       description or f"{trained.name} checkpoint {trained.path} on {device}")
+
+
 def torch_runner(ckpt: Path, device: str, threshold: float | None) -> TorchRunner:
     dev = pick_device(device)
-    model, settings, meta = model_from_checkpoint(ckpt, dev)
-    norm, size = meta.get("normalization"), meta.get("size")
-    if not norm or not size:
-        raise CheckpointError(f"checkpoint {ckpt} does not record its input size and normalisation; "
-                              f"it predates this toolkit version: re-save it with train-teacher or distill")
-    return TorchRunner(model, dev, list(norm["mean"]), list(norm["std"]), (int(size), int(size)),
-                       DEFAULT_THRESHOLD if threshold is None else threshold,
-                       f"{settings.model.name} checkpoint {ckpt} on {dev}")
+    return trained_runner(load_trained(ckpt, dev), dev, THRESHOLD if threshold is None else threshold)
 
 
 def _sidecar_problem(meta: Any) -> str | None:
@@ -141,7 +139,7 @@ def onnx_runner(onnx: Path, device: str, threshold: float | None) -> OnnxRunner:
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own untyped errors for bad files
         raise CheckpointError(f"ONNX file {onnx} cannot be loaded: {exc}") from None
     h, w = (int(v) for v in meta["input_size"])
-    chosen = threshold if threshold is not None else float(meta.get("threshold", DEFAULT_THRESHOLD))
+    chosen = threshold if threshold is not None else float(meta.get("threshold", THRESHOLD))
     return OnnxRunner(session, list(meta["mean"]), list(meta["std"]), (h, w), chosen,
                       f"ONNX {onnx} ({session.get_providers()[0]})")
 

@@ -32,12 +32,11 @@ import numpy as np
 
 from microaunet_cli.data.io import IMAGE_SUFFIXES
 from microaunet_cli.errors import DataError
-from microaunet_cli.evaluation.overlays import PRED_COLOUR
-from microaunet_cli.evaluation.reports import write_csv
-from microaunet_cli.fileio import write_json_atomic
+from microaunet_cli.fileio import write_csv, write_json_atomic
 from microaunet_cli.inference.resize import to_input_size, to_original_size
 from microaunet_cli.inference.runners import Runner, load_runner
 from microaunet_cli.inference.settings import VideoSettings
+from microaunet_cli.overlays import PRED_COLOUR
 
 log = logging.getLogger(__name__)
 

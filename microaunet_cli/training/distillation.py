@@ -5,6 +5,7 @@ docs/ARCHITECTURE.md, "Losses"."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -19,7 +20,7 @@ from microaunet_cli.losses import (
     l2_penalty,
     pixel_infonce,
 )
-from microaunet_cli.training.objectives import StepContext
+from microaunet_cli.training.objectives import Objective, StepContext
 from microaunet_cli.training.optim import shrinkable_parameters
 
 
@@ -45,13 +46,19 @@ def curriculum_stage(epoch: int, epochs: int, imitation_fraction: float) -> int:
     return 1 if epoch < imitation_epochs(epochs, imitation_fraction) else 2
 
 
-class DistillationObjective(nn.Module):
+class DistillationObjective(Objective):
     training_kind = "distilled"
+    run_suffix = "-distill"
+    # The two stages use different heads and terms: some trained parameters sit out each stage.
+    find_unused_parameters = True
 
-    def __init__(self, student: nn.Module, teacher: nn.Module, cfg: DistillSettings, epochs: int) -> None:
+    def __init__(self, student: nn.Module, teacher: nn.Module, cfg: DistillSettings, epochs: int,
+                 teacher_info: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.model = student
         self.cfg = cfg
+        # Where the teacher came from (path, role, data, checksum), recorded with every checkpoint.
+        self.teacher_info = dict(teacher_info or {})
         # Stage 1 is this many whole epochs, and ω rises over exactly them (T in the ω formula,
         # docs/ARCHITECTURE.md "Losses").
         self.stage1_epochs = imitation_epochs(epochs, cfg.imitation_fraction)
@@ -78,6 +85,16 @@ class DistillationObjective(nn.Module):
     def plan(self) -> dict:
         """The curriculum as run, for the log, the checkpoint and the summary."""
         return {"curriculum": {"stage1_epochs": self.stage1_epochs}}
+
+    def checkpoint_extras(self) -> dict[str, Any]:
+        return {"teacher": dict(self.teacher_info)}
+
+    def after_run(self, summary: dict[str, Any]) -> None:
+        """The frozen teacher must leave the run with the weights it came with."""
+        after = state_checksum(self.teacher)
+        summary["teacher"]["checksum_after"] = after
+        if after != self.teacher_info.get("checksum"):
+            raise RuntimeError("the teacher's weights changed during distillation; this is a bug, please report it")
 
     def describe(self, epochs: int) -> str:
         t = self.stage1_epochs

@@ -21,16 +21,17 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from microaunet_cli.checkpoints import save_checkpoint
 from microaunet_cli.config import RunSettings
 from microaunet_cli.data import PreparedData
 from microaunet_cli.errors import TrainingError
 from microaunet_cli.evaluation.metrics import SegmentationMetrics
-from microaunet_cli.inference.preprocess import normalize_batch, standardize
+from microaunet_cli.inference.batched import predict_probs
+from microaunet_cli.inference.preprocess import standardize
 from microaunet_cli.models import model_entry
 from microaunet_cli.training.augment import augment_batch
-from microaunet_cli.training.checkpoint import save_checkpoint
 from microaunet_cli.training.feed import SplitFeed
-from microaunet_cli.training.objectives import StepContext
+from microaunet_cli.training.objectives import Objective, StepContext
 from microaunet_cli.training.optim import build_optimizer, build_scheduler, replan_schedule
 from microaunet_cli.training.progress import TrainingProgress
 from microaunet_cli.training.run_folder import RunFolder
@@ -58,7 +59,7 @@ class LoopState:
 
 
 class TrainingRun:
-    def __init__(self, settings: RunSettings, objective: nn.Module, data: PreparedData, rt: Runtime,
+    def __init__(self, settings: RunSettings, objective: Objective, data: PreparedData, rt: Runtime,
                  folder: RunFolder, extra_payload: Callable[[], dict] | None = None) -> None:
         self.s = settings
         self.rt = rt
@@ -85,13 +86,12 @@ class TrainingRun:
         self.state = LoopState()
         self.stop = StopFlag()
 
-    def _wrap(self, objective: nn.Module) -> nn.Module:
+    def _wrap(self, objective: Objective) -> nn.Module:
         step: nn.Module = objective
         if self.rt.distributed:
             ids = [self.rt.device.index] if self.rt.device.type == "cuda" else None
-            # The distillation stages use different heads: some parameters sit out each stage.
             step = DistributedDataParallel(objective, device_ids=ids,
-                                           find_unused_parameters=objective.training_kind == "distilled")
+                                           find_unused_parameters=objective.find_unused_parameters)
         if self.s.train.compile:
             step = torch.compile(step)
         return step
@@ -132,6 +132,7 @@ class TrainingRun:
             "role": model_entry(self.s.model.name).role,  # the network's role in the registry
             "training": self.objective.training_kind,  # how it was trained: supervised or distilled
             **self.objective.plan(),
+            **self.objective.checkpoint_extras(),
             "model": self.model.state_dict(),
             "objective_extra": extra,
             "optimizer": self.optimizer.state_dict(),
@@ -273,10 +274,9 @@ class TrainingRun:
         metrics = SegmentationMetrics()
         order = feed.order(0, 0, shuffle=False)
         for _, idx, images, masks in feed.batches(order, self.s.train.eval_batch_size):
-            x = normalize_batch(images, self.mean, self.std)
-            if self.s.train.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            probs = torch.sigmoid(self.model(x).float())
+            # The shared inference path, at the training size and in float32 (amp_dtype None).
+            probs = predict_probs(self.model, images, self.mean, self.std, self.rt.device, len(images),
+                                  channels_last=self.s.train.channels_last)
             metrics.update(probs, masks.unsqueeze(1), idx.to(self.rt.device))
         metrics.sync()
         self.model.train()

@@ -4,11 +4,15 @@ An objective is an ``nn.Module`` holding the network being trained (``.model``) 
 training-only parts (projection heads, adapters); its ``forward(images, masks, ctx)`` returns the
 loss and a dict of its terms for the logs. Wrapping the whole objective in DDP keeps every trained
 part in sync across processes.
+
+Everything else that differs between teacher training and distillation is asked of the objective
+(see :class:`Objective`), so the loop and the runner never test which one they hold.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -23,28 +27,50 @@ class StepContext:
     generator: torch.Generator  # per-step generator on the training device, for any sampling
 
 
-class SegmentationObjective(nn.Module):
-    """Plain supervised training (the teacher, or a student alone): BCE + soft Dice."""
+class Objective(nn.Module):
+    """What the loop and the runner ask of an objective; the defaults suit plain supervised training."""
 
     # How the network is trained, recorded apart from the network's role in the registry: a student
     # trained alone is a "supervised" run of a "student" network.
-    training_kind = "supervised"
+    training_kind: ClassVar[str]
+    # Appended to "<dataset>-<model>" for the default run folder name.
+    run_suffix: ClassVar[str] = ""
+    # DDP must be told when some trained parameters get no gradient in a step; the check costs a
+    # pass over the graph each step, so only objectives that need it ask for it.
+    find_unused_parameters: ClassVar[bool] = False
 
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
+    model: nn.Module
 
     def stage(self, epoch: int) -> dict:
+        """Columns for this epoch's row of the history."""
         return {}
 
     def plan(self) -> dict:
+        """How the run is laid out (e.g. a curriculum): saved in checkpoints and the summary."""
+        return {}
+
+    def checkpoint_extras(self) -> dict[str, Any]:
+        """What else every checkpoint and the summary record (e.g. the teacher used)."""
         return {}
 
     def describe(self, epochs: int) -> str:
         return ""
 
     def resumed(self, ckpt: dict, epochs: int, epochs_begun: int) -> None:
-        """Nothing here depends on the epoch count."""
+        """Called after a resume, with the checkpoint and the (possibly changed) epoch count."""
+
+    def after_run(self, summary: dict[str, Any]) -> None:
+        """Checks once training ends; may add to the summary, raises on a broken invariant."""
+
+
+class SegmentationObjective(Objective):
+    """Plain supervised training (the teacher, or a student alone): BCE + soft Dice."""
+
+    training_kind = "supervised"
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
 
     def forward(self, images: torch.Tensor, masks: torch.Tensor, ctx: StepContext):
         return bce_dice_loss(self.model(images), masks)

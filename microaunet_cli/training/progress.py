@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from typing import Any
 
 import torch
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import Progress, TimeElapsedColumn
+
+from microaunet_cli.progress import on_terminal, rich_bar
 
 log = logging.getLogger(__name__)
 
@@ -28,17 +21,13 @@ class TrainingProgress:
     def __init__(self, epochs: int, steps_per_epoch: int, quiet: bool = False) -> None:
         self.epochs, self.steps = epochs, steps_per_epoch
         self.quiet = quiet
-        self.live = not quiet and sys.stderr.isatty()
+        self.live = not quiet and on_terminal()
         self._shown = 0.0
         self.progress: Progress | None = None
 
     def __enter__(self) -> TrainingProgress:
         if self.live:
-            self.progress = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
-                console=Console(stderr=True), transient=False,
-            )
+            self.progress = rich_bar(TimeElapsedColumn(), info=True, transient=False)
             self.progress.__enter__()
             self.epoch_task = self.progress.add_task("epochs", total=self.epochs, info="")
             self.step_task = self.progress.add_task("batches", total=self.steps, info="")

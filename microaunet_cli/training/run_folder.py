@@ -5,20 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import json
-import platform
 import shutil
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from microaunet_cli import __version__
 from microaunet_cli.config import RunSettings, settings_to_yaml
+from microaunet_cli.environment import describe_environment
 from microaunet_cli.errors import ConfigError
 from microaunet_cli.fileio import atomic_path, write_json_atomic, write_text_atomic
 
@@ -49,7 +44,8 @@ class RunFolder:
         write_text_atomic(self.root / "config.yaml", settings_to_yaml(settings))
 
     def write_env(self, device: torch.device, world_size: int) -> None:
-        write_json_atomic(self.root / "env.json", environment(device, world_size))
+        write_json_atomic(self.root / "env.json",
+                          describe_environment(device, world_size=world_size, command_line=sys.argv))
 
     def write_history(self, history: list[dict[str, Any]]) -> None:
         """Rewrite metrics.jsonl/.csv from the full history (kept in the checkpoint), so a resumed
@@ -90,39 +86,3 @@ class RunFolder:
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         write_json_atomic(self.root / "summary.json", summary)
-
-
-def _git_revision() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, check=False,
-                             text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
-
-
-def environment(device: torch.device, world_size: int) -> dict[str, Any]:
-    env: dict[str, Any] = {
-        "toolkit": __version__,
-        "python": sys.version.split()[0],
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "platform": platform.platform(),
-        "hostname": socket.gethostname(),
-        "device": str(device),
-        "cpu_threads": torch.get_num_threads(),
-        "world_size": world_size,
-        "git_revision": _git_revision(),
-        "command_line": sys.argv,
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    try:
-        import torchvision
-
-        env["torchvision"] = torchvision.__version__
-    except ImportError:
-        pass
-    if device.type == "cuda":
-        env["gpu"] = torch.cuda.get_device_name(device)
-        env["cuda"] = torch.version.cuda
-    return env

@@ -10,16 +10,17 @@ from typing import Any
 
 from torch import nn
 
+from microaunet_cli.checkpoints import TrainedModel, build_model, load_checkpoint, load_trained
 from microaunet_cli.config import RunSettings
 from microaunet_cli.data import PreparedData, open_prepared
 from microaunet_cli.errors import CheckpointError, ConfigError
-from microaunet_cli.evaluation.reports import write_csv
 from microaunet_cli.evaluation.scoring import CASE_COLUMNS, TEST_CASES, score_test_splits
+from microaunet_cli.fileio import write_csv
+from microaunet_cli.inference.resize import THRESHOLD
 from microaunet_cli.models import count_parameters, model_entry
-from microaunet_cli.training.checkpoint import build_model, load_checkpoint, model_from_checkpoint
 from microaunet_cli.training.distillation import DistillationObjective, state_checksum
 from microaunet_cli.training.loop import TrainingRun
-from microaunet_cli.training.objectives import SegmentationObjective
+from microaunet_cli.training.objectives import Objective, SegmentationObjective
 from microaunet_cli.training.provenance import check_teacher_data, verify_arrays
 from microaunet_cli.training.run_folder import RunFolder
 from microaunet_cli.training.runtime import barrier, seed_everything, setup_runtime, shutdown_runtime
@@ -32,14 +33,14 @@ RESUME_OVERRIDABLE = {("train", "epochs"), ("train", "device"), ("train", "amp")
                       ("train", "num_threads"), ("data", "on_device"), ("output", "quiet")}
 
 
-TRAININGS = ("supervised", "distilled")  # train-teacher, distill
+# How a run trains, by the name commands and run folders use: train-teacher, distill.
+OBJECTIVES: dict[str, type[Objective]] = {o.training_kind: o for o in (SegmentationObjective, DistillationObjective)}
 
 
 def default_run_name(settings: RunSettings, training: str) -> str:
-    if training not in TRAININGS:  # the older vocabulary was "teacher" / "student"
-        raise ValueError(f"training must be one of {TRAININGS}, not {training!r}")
-    base = f"{settings.data.dataset}-{settings.model.name}"
-    return base + "-distill" if training == "distilled" else base
+    if training not in OBJECTIVES:  # the older vocabulary was "teacher" / "student"
+        raise ValueError(f"training must be one of {tuple(OBJECTIVES)}, not {training!r}")
+    return f"{settings.data.dataset}-{settings.model.name}{OBJECTIVES[training].run_suffix}"
 
 
 def run_folder_for(settings: RunSettings, training: str) -> RunFolder:
@@ -75,11 +76,10 @@ def _train(settings: RunSettings, training: str, resume: bool) -> dict[str, Any]
         if rt.is_main:
             folder.prepare(resume, settings.output.overwrite)
         barrier(rt)
-        model = build_model(settings)
-        objective, teacher_info = _objective(settings, training, model, data)
+        objective = _BUILDERS[training](settings, build_model(settings), data)
         # Every checkpoint and the summary say which data the run used (see data/identity.py).
-        teacher_info["data_identity"] = data.identity(settings.data.fold)
-        run = TrainingRun(settings, objective, data, rt, folder, extra_payload=lambda: teacher_info)
+        identity = {"data_identity": data.identity(settings.data.fold)}
+        run = TrainingRun(settings, objective, data, rt, folder, extra_payload=lambda: identity)
         if resume_from is not None:
             run.restore(resume_from)
         if rt.is_main:
@@ -88,9 +88,8 @@ def _train(settings: RunSettings, training: str, resume: bool) -> dict[str, Any]
         log.info("%s run %s: %s, %s images/epoch, device %s%s", training, folder.root, settings.model.name,
                  len(run.train_feed.arrays), rt.device, f", amp {rt.amp_dtype}" if rt.amp_dtype else "")
         status = run.run()
-        summary = _summary(run, status, started, teacher_info)
-        if training == "distilled":
-            _check_teacher_untouched(objective, teacher_info, summary)
+        summary = _summary(run, status, started, identity)
+        objective.after_run(summary)
         if rt.is_main:
             folder.write_summary(summary)
         return summary
@@ -132,35 +131,40 @@ def _open_data(settings: RunSettings) -> PreparedData:
     return data
 
 
-def _objective(settings: RunSettings, training: str, model: nn.Module, data: PreparedData):
-    if training == "supervised":
-        return SegmentationObjective(model), {}
+def _supervised(settings: RunSettings, model: nn.Module, data: PreparedData) -> Objective:
+    return SegmentationObjective(model)
+
+
+def _distillation(settings: RunSettings, model: nn.Module, data: PreparedData) -> Objective:
     path = settings.distill.teacher or default_teacher_path(settings)
     if not Path(path).exists():
         raise CheckpointError(
             f"no teacher checkpoint at {path}; train one first with `microaunet train-teacher --dataset "
             f"{settings.data.dataset}` (same data and size), or point to one with --teacher PATH")
-    teacher, t_settings, meta = model_from_checkpoint(path)
-    provenance = check_teacher_data(path, meta.get("data_identity"), data.identity(settings.data.fold),
+    trained = load_trained(path)
+    teacher = trained.network
+    provenance = check_teacher_data(path, trained.data_identity, data.identity(settings.data.fold),
                                     settings.distill.allow_teacher_mismatch)
     if not settings.distill.allow_teacher_mismatch:
-        _check_teacher_fits(path, meta, t_settings, data)
-    role = _check_teacher_role(path, t_settings.model.name, settings.distill.allow_any_teacher)
-    info = {"teacher": {"path": str(path), "model": t_settings.model.name, "role": role,
-                        "training": meta.get("training"), "allow_any_teacher": settings.distill.allow_any_teacher,
-                        "data": provenance,
-                        "checksum": state_checksum(teacher), "params": count_parameters(teacher)[0]}}
-    return DistillationObjective(model, teacher, settings.distill, settings.train.epochs), info
+        _check_teacher_fits(trained, data)
+    role = _check_teacher_role(path, trained.name, settings.distill.allow_any_teacher)
+    info = {"path": str(path), "model": trained.name, "role": role, "training": trained.training,
+            "allow_any_teacher": settings.distill.allow_any_teacher, "data": provenance,
+            "checksum": state_checksum(teacher), "params": count_parameters(teacher)[0]}
+    return DistillationObjective(model, teacher, settings.distill, settings.train.epochs, info)
 
 
-def _check_teacher_fits(path: Path, meta: dict, t_settings: RunSettings, data: PreparedData) -> None:
+_BUILDERS = {"supervised": _supervised, "distilled": _distillation}
+
+
+def _check_teacher_fits(teacher: TrainedModel, data: PreparedData) -> None:
     problems = []
-    if meta.get("dataset") != data.dataset:
-        problems.append(f"it was trained on {meta.get('dataset')!r}, this run uses {data.dataset!r}")
-    if meta.get("size") != data.size:
-        problems.append(f"its input size is {meta.get('size')}, the data here is {data.size}")
+    if teacher.dataset != data.dataset:
+        problems.append(f"it was trained on {teacher.dataset!r}, this run uses {data.dataset!r}")
+    if teacher.size != data.size:
+        problems.append(f"its input size is {teacher.size}, the data here is {data.size}")
     if problems:
-        raise CheckpointError(f"teacher {path} does not match this run: {'; '.join(problems)}. Train a teacher on "
+        raise CheckpointError(f"teacher {teacher.path} does not match this run: {'; '.join(problems)}. Train a teacher on "
                               f"the same data with `microaunet train-teacher --dataset {data.dataset}` or pass a "
                               f"matching --teacher")
 
@@ -177,13 +181,6 @@ def _check_teacher_role(path: Path, name: str, allow_any: bool) -> str:
     return role
 
 
-def _check_teacher_untouched(objective: nn.Module, info: dict, summary: dict) -> None:
-    after = state_checksum(objective.teacher)
-    summary["teacher"]["checksum_after"] = after
-    if after != info["teacher"]["checksum"]:
-        raise RuntimeError("the teacher's weights changed during distillation; this is a bug, please report it")
-
-
 def _summary(run: TrainingRun, status: str, started: float, extra: dict) -> dict[str, Any]:
     st = run.state
     rates = [r["train_images_per_s"] for r in st.history if r.get("train_images_per_s")]
@@ -196,6 +193,7 @@ def _summary(run: TrainingRun, status: str, started: float, extra: dict) -> dict
         "role": model_entry(run.s.model.name).role,
         "training": run.objective.training_kind,
         **run.objective.plan(),
+        **run.objective.checkpoint_extras(),
         "params": count_parameters(run.model)[0],
         "dataset": run.data.dataset,
         "size": run.data.size,
@@ -233,7 +231,7 @@ def _test_metrics(run: TrainingRun) -> dict[str, Any]:
     size = run.data.size
     return {"test": results, "scoring": {
         "test": "per split 'resolution': 'original' = probabilities at the training size resized bilinearly to "
-                "each ground truth's size, then thresholded at 0.5; the resized-mask scores under 'resized'",
+                f"each ground truth's size, then thresholded at {THRESHOLD}; the resized-mask scores under 'resized'",
         "validation": f"at the training size {size}x{size}, against the resized masks (chooses best.pt)"}}
 
 

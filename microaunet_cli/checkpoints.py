@@ -1,5 +1,8 @@
 """Self-describing checkpoints: weights, training state and the resolved settings in one file.
 
+This module sits below every pipeline stage: training writes checkpoints, and evaluation, inference,
+export and benchmark read them through :func:`load_trained`, without importing ``training/``.
+
 Loading never executes code from the file (``torch.load(weights_only=True)``): everything saved is
 tensors, numbers, strings, lists and dicts.
 """
@@ -7,6 +10,7 @@ tensors, numbers, strings, lists and dicts.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +26,28 @@ log = logging.getLogger(__name__)
 
 FORMAT = "microaunet-checkpoint"
 FORMAT_VERSION = 1
+
+
+@dataclass
+class TrainedModel:
+    """A trained network (in eval mode) and everything needed to feed it and describe it."""
+
+    network: nn.Module
+    settings: RunSettings
+    path: Path
+    size: int  # square input side the network trained at
+    mean: list[float]  # per-channel normalisation of RGB in [0, 1], as training applied it
+    std: list[float]
+    data_identity: dict[str, Any] | None  # None in checkpoints saved before it was recorded
+    epoch: int | None
+    dataset: str | None
+    metrics: dict[str, Any]
+    role: str  # the network's role in the registry: teacher or student
+    training: str | None  # how it was trained: supervised or distilled (None if unrecorded)
+
+    @property
+    def name(self) -> str:
+        return self.settings.model.name
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
@@ -58,26 +84,43 @@ def build_model(settings: RunSettings) -> nn.Module:
     return create_model(settings.model.name, **settings.model.kwargs())
 
 
-def model_from_checkpoint(
-    path: str | Path, device: str | torch.device = "cpu"
-) -> tuple[nn.Module, RunSettings, dict[str, Any]]:
-    """The network of a checkpoint in eval mode, its settings, and the checkpoint's metadata.
+def input_spec(ckpt: dict[str, Any], path: str | Path) -> tuple[int, list[float], list[float]]:
+    """(size, mean, std) the network was trained with: the one normalisation policy.
 
-    Metadata keys: ``normalization`` ({"mean", "std"}), ``size``, ``epoch``, ``dataset``, ``metrics``,
-    ``role`` (the network's role in the registry: teacher or student), ``training`` (supervised or
-    distilled) and ``data_identity`` (None in checkpoints saved before it was recorded).
+    Every checkpoint this toolkit has written records them. A file without them is refused rather
+    than fed with guessed statistics (ImageNet's, or some prepared folder's): a wrong mean/std moves
+    every probability without any error, so the masks would be silently wrong.
     """
+    norm, size = ckpt.get("normalization") or {}, ckpt.get("size")
+    try:
+        mean, std = [float(v) for v in norm["mean"]], [float(v) for v in norm["std"]]
+        ok = int(size) > 0 and len(mean) == 3 and len(std) == 3
+    except (KeyError, TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise CheckpointError(f"checkpoint {path} does not record its input size and normalisation "
+                              f"(size, normalization.mean/std); it was not written by train-teacher or distill "
+                              f"of this toolkit: train it again, or add them to the file")
+    return int(size), mean, std
+
+
+def load_trained(path: str | Path, device: str | torch.device = "cpu") -> TrainedModel:
+    """The one loader for a trained network: the record every stage uses to run or describe it."""
+    path = Path(path)
     ckpt = load_checkpoint(path)
     settings = settings_from_checkpoint(ckpt, path)
+    size, mean, std = input_spec(ckpt, path)
     model = build_model(settings)
     try:
         model.load_state_dict(ckpt["model"])
     except (KeyError, RuntimeError) as exc:
         raise CheckpointError(f"checkpoint {path} does not fit network {settings.model.name!r}: {exc}") from None
     model.to(device).eval()
-    meta = {k: ckpt.get(k) for k in ("normalization", "size", "epoch", "dataset", "metrics", "data_identity")}
-    meta["role"], meta["training"] = roles(ckpt, settings)
-    return model, settings, meta
+    role, training = roles(ckpt, settings)
+    return TrainedModel(network=model, settings=settings, path=path, size=size, mean=mean, std=std,
+                        data_identity=ckpt.get("data_identity"), epoch=ckpt.get("epoch"),
+                        dataset=ckpt.get("dataset"), metrics=ckpt.get("metrics") or {}, role=role,
+                        training=training)
 
 
 # Older checkpoints held one "kind": the objective, named after the usual network.

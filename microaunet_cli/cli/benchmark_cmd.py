@@ -109,7 +109,8 @@ def benchmark_command(
     size: Annotated[int | None, typer.Option(help="Input side in pixels. [default: 256]")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N. [default: auto]")] = None,
     modes: Annotated[str | None, typer.Option(
-        help="Comma-separated: eager, bf16, compile, onnx. [default: all four]")] = None,
+        help="Comma-separated: eager, bf16, compile, onnx, onnx-int8 (CPU). "
+             "[default: eager,bf16,compile,onnx]")] = None,
     batch: Annotated[int | None, typer.Option(
         help="Batch of the throughput and memory measurement. [default: 16]")] = None,
     repeats: Annotated[int | None, typer.Option(

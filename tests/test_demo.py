@@ -17,6 +17,6 @@ def test_demo_runs_the_whole_workflow(tmp_path):
     assert result.exit_code == 0, result.output
     assert "teacher" in result.output and "student" in result.output and "177,943" in result.output
     assert (tmp_path / "runs" / "synthetic-malunet" / "checkpoints" / "best.pt").is_file()
-    assert (tmp_path / "runs" / "synthetic-microaunet-distill" / "checkpoints" / "best.pt").is_file()
+    assert (tmp_path / "runs" / "synthetic-microaunet_rt-distill" / "checkpoints" / "best.pt").is_file()
     bench = json.loads((tmp_path / "benchmark.json").read_text())
-    assert [m["params_total"] for m in bench["models"]] == [177_943, 84_281]
+    assert [m["params_total"] for m in bench["models"]] == [177_943, 87_987]

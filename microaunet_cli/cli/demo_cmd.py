@@ -25,8 +25,8 @@ from microaunet_cli.cli.base import (
 def demo_command(
     out: Annotated[Path | None, typer.Option("--out", help="Folder for data, runs and reports (default demo/).")] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", help="Epochs of teacher and student each.")] = None,
-    student: Annotated[str | None, typer.Option("--student", help="Student network (default microaunet; "
-                                                "try microaunet_fast).")] = None,
+    student: Annotated[str | None, typer.Option("--student", help="Student network (default microaunet_rt; "
+                                                "microaunet is the seed's faithful design).")] = None,
     device: Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or mps.")] = None,
     quiet: Annotated[bool | None, typer.Option("--quiet", "-q", help="Only the final table.")] = None,
     config: ConfigOpt = None, sets: SetOpt = None, print_config: PrintConfigOpt = False,

@@ -80,7 +80,7 @@ def distill_command(
     fold: Fold = None, name: Name = None, resume: Resume = False, overwrite: Overwrite = None,
     quiet: Quiet = None, config: ConfigOpt = None, sets: SetOpt = None, print_config: PrintConfigOpt = False,
 ) -> None:
-    """Distil a trained teacher into the MicroAUNet student: imitation (KL + features), then preference
+    """Distil a trained teacher into a student (default microaunet_rt): imitation (KL + features), then preference
     distillation (pixel InfoNCE + L2)."""
     from microaunet_cli.training.runner import distill
 
@@ -88,7 +88,7 @@ def distill_command(
                        device=device, amp=amp, compile=compile, seed=seed, deterministic=deterministic,
                        data_dir=data_dir, size=size, fold=fold, name=name, overwrite=overwrite, quiet=quiet)
     settings = resolve_settings(RunSettings, config=config, sets=sets, options=options, print_config=print_config,
-                                preset={"model": {"name": "microaunet"}})
+                                preset={"model": {"name": "microaunet_rt"}})
     setup_logging(settings.output.quiet)
     _report(distill(settings, resume=resume), settings.output.quiet)
 

@@ -60,6 +60,7 @@ def test_int8_file_is_quantised_and_agrees_with_fp32(exported):
     assert 0.5 <= agreement["mean_dice"] <= 1.0 and agreement["min_dice"] <= agreement["mean_dice"]
     assert meta["parity"]["min_mean_dice"] == 0.5
     assert meta["quantization"]["calibration_images"] == 5
+    assert "percentile" in meta["quantization"]["activations"]
     assert meta["output"] == "logits" and meta["input_size"] == [SIZE, SIZE]
     assert "INT8" in output and "mean Dice" in output
 
@@ -77,9 +78,10 @@ def test_calibration_uses_the_training_split(prepared, tmp_path, monkeypatch):
 
     seen = []
     real = int8_tools.quantize
-    monkeypatch.setattr(int8_tools, "quantize", lambda fp32, out, batches: seen.extend(batches) or real(fp32, out, batches))
+    monkeypatch.setattr(int8_tools, "quantize", lambda fp32, out, batches, method: seen.extend(batches)
+                        or real(fp32, out, batches, method))
     ckpt = make_checkpoint(tmp_path / "best.pt", NAME, size=SIZE, prepared_dir=prepared)
-    export_checkpoint(ExportSettings(ckpt=ckpt, int8=True, calibration_images=1000))
+    export_checkpoint(ExportSettings(ckpt=ckpt, int8=True, calibration_images=1000, int8_min_dice=0.5))
     n_train = len(open_prepared(prepared).load("train"))
     assert sum(len(b) for b in seen) == n_train
 

@@ -132,7 +132,9 @@ def _export_int8(settings: ExportSettings, fp32: Path, ckpt: Path, run: Any, met
     train = int8_tools.pick_calibration(prepared.load("train", fold=fold).images, settings.calibration_images)
     out = int8_path(fp32)
     log.info("quantising %s to INT8, calibrated on %d training images", fp32, len(train))
-    int8_tools.quantize(fp32, out, list(int8_tools.normalized_batches(train, mean, std)))
+    # One image per calibration batch: the histogram methods need batches of equal size.
+    calibration = list(int8_tools.normalized_batches(train, mean, std, batch=1))
+    int8_tools.quantize(fp32, out, calibration, settings.calibration_method)
     val = prepared.load("val", fold=fold).images
     agreement = int8_tools.mask_agreement(fp32, out, int8_tools.normalized_batches(val, mean, std), "val")
     log.info("INT8 vs fp32 on %d val images: mean mask Dice %.4f (worst %.4f)",
@@ -146,7 +148,8 @@ def _export_int8(settings: ExportSettings, fp32: Path, ckpt: Path, run: Any, met
                "parity": {"reference": f"the fp32 file {fp32.name}, masks thresholded at 0.5",
                           "mask_agreement": agreement.as_dict(), "min_mean_dice": settings.int8_min_dice},
                "quantization": {"tool": "onnxruntime.quantization.quantize_static", "format": "QDQ",
-                                "weights": "int8, per output channel", "activations": "uint8, min-max",
+                                "weights": "int8, per output channel",
+                                "activations": f"uint8, ranges by {settings.calibration_method}",
                                 "calibration_split": "train", "calibration_images": len(train),
                                 "calibration_data": str(prepared.root)}}
     write_json_atomic(sidecar_path(out), sidecar)

@@ -69,14 +69,22 @@ def pick_calibration(images: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
     return images[idx]
 
 
-def quantize(fp32: Path, out: Path, calibration: list[np.ndarray]) -> None:
+# How activation ranges are read from the calibration outputs (onnxruntime CalibrationMethod names).
+METHODS = {"minmax": ("MinMax", {}), "percentile": ("Percentile", {"CalibPercentile": 99.99}),
+           "entropy": ("Entropy", {})}
+
+
+def quantize(fp32: Path, out: Path, calibration: list[np.ndarray], method: str = "minmax") -> None:
     """Write the statically quantised ``out`` from ``fp32``, calibrated on the given input batches.
 
-    QDQ format, int8 weights per output channel and uint8 activations with min-max ranges: the
-    combination ONNX Runtime's CPU kernels run fastest, and per-channel weights keep the depthwise
-    convs (whose channels differ widely in scale once BatchNorm is folded in) accurate.
+    QDQ format, int8 weights per output channel and uint8 activations: the combination ONNX
+    Runtime's CPU kernels run fastest, and per-channel weights keep the depthwise convs (whose
+    channels differ widely in scale once BatchNorm is folded in) accurate. ``method`` picks how the
+    activation ranges are set: min-max of the calibration outputs, their 99.99th percentile, or the
+    entropy criterion (histogram methods need equal batches: feed one image at a time).
     """
     q = quantization_module()
+    calib_name, extra = METHODS[method]
     name = _input_name(fp32)
 
     class Reader(q.CalibrationDataReader):
@@ -95,7 +103,8 @@ def quantize(fp32: Path, out: Path, calibration: list[np.ndarray]) -> None:
         with temp_output(out) as target:
             q.quantize_static(str(prepped), str(target), Reader(), quant_format=q.QuantFormat.QDQ,
                               per_channel=True, activation_type=q.QuantType.QUInt8,
-                              weight_type=q.QuantType.QInt8, calibrate_method=q.CalibrationMethod.MinMax)
+                              weight_type=q.QuantType.QInt8,
+                              calibrate_method=getattr(q.CalibrationMethod, calib_name), extra_options=extra)
 
 
 def _unshare_initializers(path: Path) -> None:
@@ -160,4 +169,5 @@ def require_agreement(result: Int8Agreement, min_dice: float, what: Path) -> Non
             f"INT8 model {what} disagrees with fp32: mean Dice between their masks (> {THRESHOLD}) on "
             f"{result.n_images} {result.split} images is {result.mean_dice:.4f} < {min_dice:g} "
             f"(worst image {result.min_dice:.4f}); the file was removed. Try more calibration images "
-            f"(--set calibration_images=N) or ship the fp32 model")
+            f"(--calibration-images N), another range method (--set calibration_method=minmax|entropy), "
+            f"or ship the fp32 model")

@@ -40,6 +40,9 @@ class ExportSettings(Section):
     # checkpoint's prepared training split). A hundred cover the range of colours and polyp sizes;
     # more mostly costs time.
     calibration_images: int = Field(default=100, ge=1)
+    # How activation ranges come from the calibration outputs: their min and max, their 99.99th
+    # percentile (clips rare outliers), or the entropy criterion.
+    calibration_method: Literal["minmax", "percentile", "entropy"] = "percentile"
     # The INT8 file must agree with the fp32 one on the validation split: mean per-image Dice between
     # the two thresholded masks at least this (otherwise it is removed and the export fails).
     int8_min_dice: float = Field(default=0.98, gt=0, le=1)

@@ -169,7 +169,7 @@ class MicroAUNetRT(nn.Module):
 
 
 @register_model("microaunet_rt", role="student",
-                summary="latency-first MicroAUNet: stride-4 stem, logits at 1/4, BN+ReLU folded, "
-                        "re-parameterised depthwise convs, LDGA gates, light bridge")
+                summary="latency-first MicroAUNet: strided stem (no full-resolution map), logits at 1/2, "
+                        "BN+ReLU folded, re-parameterised depthwise convs, LDGA gates, light bridge")
 def microaunet_rt(**kwargs) -> MicroAUNetRT:
     return MicroAUNetRT(**kwargs)

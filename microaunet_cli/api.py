@@ -26,11 +26,12 @@ from microaunet_cli.inference.predict import full_size_probs
 from microaunet_cli.inference.runners import Runner, load_runner
 from microaunet_cli.inference.settings import VideoSettings
 from microaunet_cli.inference.video import VideoReport, predict_video
+from microaunet_cli.models import DEFAULT_STUDENT
 
 __all__ = ["DistillResult", "Segmenter", "VideoReport", "VideoSettings", "load", "run_distillation"]
 
 # The student `microaunet distill` trains when settings name no model.
-DISTILL_PRESET = {"model": {"name": "microaunet"}}
+DISTILL_PRESET = {"model": {"name": DEFAULT_STUDENT}}
 
 
 def _check_image(image: Any, where: str) -> np.ndarray:

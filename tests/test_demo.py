@@ -36,15 +36,15 @@ def test_demo_runs_the_whole_workflow(tmp_path, threads):
     assert result.exit_code == 0, result.output
     assert "teacher" in result.output and "student" in result.output and "177,943" in result.output
     assert (tmp_path / "runs" / "synthetic-malunet" / "checkpoints" / "best.pt").is_file()
-    assert (tmp_path / "runs" / "synthetic-microaunet-distill" / "checkpoints" / "best.pt").is_file()
+    assert (tmp_path / "runs" / "synthetic-microaunet_rt-distill" / "checkpoints" / "best.pt").is_file()
     bench = json.loads((tmp_path / "benchmark.json").read_text())
-    assert [m["params_total"] for m in bench["models"]] == [177_943, 84_281]
+    assert [m["params_total"] for m in bench["models"]] == [177_943, 87_987]
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["interrupted"] is False and len(summary["rows"]) == 2
     assert summary["steps_done"] == ["prepare-data", "train-teacher", "distill", "evaluate", "benchmark"]
     # --threads reaches every step: the training runs and the benchmark record torch's count.
     assert bench["environment"]["cpu_threads"] == threads
-    for run in ("synthetic-malunet", "synthetic-microaunet-distill"):
+    for run in ("synthetic-malunet", "synthetic-microaunet_rt-distill"):
         assert json.loads((tmp_path / "runs" / run / "env.json").read_text())["cpu_threads"] == threads
 
 
@@ -58,7 +58,7 @@ def _demo_process(out: Path, student_epochs: int) -> subprocess.Popen:
 def test_sigterm_during_distillation_stops_the_demo_there(tmp_path):
     """SIGTERM mid-distillation: the student's last.pt is saved, nothing is evaluated or compared, the
     exit status is 143 (128 + SIGTERM) and both summaries say the run was interrupted."""
-    student_run = tmp_path / "runs" / "synthetic-microaunet-distill"
+    student_run = tmp_path / "runs" / "synthetic-microaunet_rt-distill"
     proc = _demo_process(tmp_path, student_epochs=500)  # far more epochs than the signal leaves it
     deadline = time.monotonic() + 300
     while not (student_run / "checkpoints" / "last.pt").exists():  # distillation has done an epoch
@@ -97,7 +97,7 @@ def test_interrupted_demo_resumes_where_it_stopped(tmp_path, monkeypatch):
     cut = CliRunner().invoke(app, args)
     assert cut.exit_code == 130, cut.output  # 128 + SIGINT
     assert "during step 3/5 distill" in cut.output and "no comparison table" in cut.output
-    student_last = tmp_path / "runs" / "synthetic-microaunet-distill" / "checkpoints" / "last.pt"
+    student_last = tmp_path / "runs" / "synthetic-microaunet_rt-distill" / "checkpoints" / "last.pt"
     teacher_last = tmp_path / "runs" / "synthetic-malunet" / "checkpoints" / "last.pt"
     assert (load_checkpoint(student_last)["epoch"], load_checkpoint(student_last)["step_in_epoch"]) == (0, 2)
     teacher_bytes = teacher_last.read_bytes()

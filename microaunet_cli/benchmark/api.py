@@ -19,7 +19,7 @@ from microaunet_cli.benchmark.settings import BenchmarkSettings
 from microaunet_cli.checkpoints import load_trained
 from microaunet_cli.environment import describe_environment
 from microaunet_cli.fileio import write_json_atomic, write_text_atomic
-from microaunet_cli.models import count_parameters, create_model, list_models
+from microaunet_cli.models import count_parameters, create_model, inference_copy, list_models
 
 log = logging.getLogger(__name__)
 
@@ -31,16 +31,22 @@ class Subject:
     label: str
     name: str
     source: str
-    model: nn.Module
+    model: nn.Module  # the inference form: folded when the network can fuse()
+    params: tuple[int, int]  # (total, trainable) of the network as trained, before folding
+
+
+def _subject(label: str, name: str, source: str, model: nn.Module) -> Subject:
+    # Deployment runs the folded network (export writes it too), so that is what gets timed.
+    return Subject(label, name, source, inference_copy(model), count_parameters(model))
 
 
 def load_subjects(settings: BenchmarkSettings, device: torch.device) -> list[Subject]:
     names = settings.model or ([] if settings.ckpt else list_models())
-    subjects = [Subject(n, n, "registry defaults", create_model(n).to(device).eval()) for n in names]
+    subjects = [_subject(n, n, "registry defaults", create_model(n).to(device).eval()) for n in names]
     for path in settings.ckpt:
         trained = load_trained(path, device)
         label = f"{trained.name}:{path.parent.name}/{path.name}"
-        subjects.append(Subject(label, trained.name, str(path), trained.network))
+        subjects.append(_subject(label, trained.name, str(path), trained.network))
     seen: dict[str, int] = {}
     for s in subjects:  # the same network twice gets #2, #3 so that labels stay keys
         seen[s.label] = seen.get(s.label, 0) + 1
@@ -50,7 +56,7 @@ def load_subjects(settings: BenchmarkSettings, device: torch.device) -> list[Sub
 
 
 def describe_model(s: Subject, size: tuple[int, int], device: torch.device) -> ModelInfo:
-    total, trainable = count_parameters(s.model)
+    total, trainable = s.params
     x = torch.zeros(1, 3, *size, device=device)
     count = flops.count_flops(s.model, x)
     written = None if device.type == "cuda" else memory.forward_memory(s.model, x, device).written_bytes

@@ -27,6 +27,9 @@ DESCRIPTIONS = {
     "compile": "torch.compile(model, dynamic=False), inductor backend, one specialisation per batch size",
     "onnx": "ONNX Runtime on an export of the same weights (opset 18, graph optimisations on, thread "
             "spinning off); on CUDA the input is a host array, so copies to and from the GPU are included",
+    "onnx-int8": "ONNX Runtime on the same export after static INT8 quantisation (QDQ, int8 weights per "
+                 "channel, uint8 activations; calibrated on synthetic image-like inputs, which sets the "
+                 "ranges but not the work done); CPU execution provider",
 }
 
 
@@ -95,31 +98,76 @@ def _compile(model: nn.Module, target: Target) -> Runner:
     return Runner("compile", compiled, memory_note=memory_note, note=note)
 
 
-def _onnx(model: nn.Module, target: Target) -> Runner:
+def _onnx_tools(purpose: str) -> Any:
     try:
         from microaunet_cli.export import deps
-        from microaunet_cli.export.onnx_format import session, write
 
-        ort = deps.onnxruntime("the onnx benchmark mode")
+        return deps.onnxruntime(purpose)
     except MicroAUNetError as exc:
         raise ModeUnavailable(str(exc)) from None
-    providers = _ort_providers(ort, target.device)
-    start = time.perf_counter()
+
+
+def _export(model: nn.Module, target: Target, path: Path) -> str:
+    """Write ``model`` (already the inference form) as ONNX with a dynamic batch; returns the exporter."""
+    from microaunet_cli.export.onnx_format import write
+
     cpu_model = copy.deepcopy(model).float().cpu().eval()
     example = torch.randn(2, 3, *target.size)  # batch 2: a batch of 1 would be frozen in
-    with tempfile.TemporaryDirectory(prefix="microaunet-bench-") as tmp:
-        path = Path(tmp) / "model.onnx"
-        written = write(cpu_model, example, path, opset=18, exporter="auto")
-        sess = session(path, threads=target.threads, providers=providers)
+    return write(cpu_model, example, path, opset=18, exporter="auto").exporter
+
+
+def _session_runner(mode: str, path: Path, target: Target, providers: list[str], note: str,
+                    start: float) -> Runner:
+    from microaunet_cli.export.onnx_format import session
+
+    sess = session(path, threads=target.threads, providers=providers)
     name = sess.get_inputs()[0].name
     return Runner(
-        "onnx",
+        mode,
         run=lambda arr: sess.run(None, {name: arr}),
         prepare=lambda x: x.detach().cpu().numpy(),
         memory_note="ONNX Runtime allocates outside PyTorch",
-        note=f"{written.exporter} exporter, {sess.get_providers()[0]}",
+        note=f"{note}, {sess.get_providers()[0]}",
         setup_s=time.perf_counter() - start,
     )
+
+
+def _onnx(model: nn.Module, target: Target) -> Runner:
+    ort = _onnx_tools("the onnx benchmark mode")
+    providers = _ort_providers(ort, target.device)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="microaunet-bench-") as tmp:
+        path = Path(tmp) / "model.onnx"
+        exporter = _export(model, target, path)
+        return _session_runner("onnx", path, target, providers, f"{exporter} exporter", start)
+
+
+# A registry network carries no statistics: its INT8 ranges are calibrated on synthetic images normalised
+# as colonoscopy frames are (Kvasir-SEG's training split, as prepare-data measured it at 128 px).
+CALIBRATION_MEAN = (0.5576, 0.3226, 0.2370)
+CALIBRATION_STD = (0.3157, 0.2184, 0.1837)
+
+
+def _onnx_int8(model: nn.Module, target: Target) -> Runner:
+    _onnx_tools("the onnx-int8 benchmark mode")
+    if target.device.type != "cpu":
+        raise ModeUnavailable("INT8 quantisation targets CPU deployment: run onnx-int8 with --device cpu")
+    from microaunet_cli.export import int8
+    from microaunet_cli.export.samples import image_like_batch
+
+    try:
+        int8.quantization_module()
+    except MicroAUNetError as exc:
+        raise ModeUnavailable(str(exc)) from None
+    start = time.perf_counter()
+    calibration = [image_like_batch(4, target.size, CALIBRATION_MEAN, CALIBRATION_STD, seed=s).numpy()
+                   for s in (0, 1)]
+    with tempfile.TemporaryDirectory(prefix="microaunet-bench-") as tmp:
+        fp32, quantized = Path(tmp) / "model.onnx", Path(tmp) / "model.int8.onnx"
+        exporter = _export(model, target, fp32)
+        int8.quantize(fp32, quantized, calibration)
+        return _session_runner("onnx-int8", quantized, target, ["CPUExecutionProvider"],
+                               f"{exporter} exporter, static INT8", start)
 
 
 def _ort_providers(ort: Any, device: torch.device) -> list[str]:
@@ -131,7 +179,7 @@ def _ort_providers(ort: Any, device: torch.device) -> list[str]:
 
 
 BUILDERS: dict[str, Callable[[nn.Module, Target], Runner]] = {
-    "eager": _eager, "bf16": _bf16, "compile": _compile, "onnx": _onnx,
+    "eager": _eager, "bf16": _bf16, "compile": _compile, "onnx": _onnx, "onnx-int8": _onnx_int8,
 }
 
 

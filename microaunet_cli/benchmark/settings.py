@@ -9,8 +9,10 @@ from pydantic import Field, field_validator
 
 from microaunet_cli.config.settings import Section, Side
 
-MODES = ("eager", "bf16", "compile", "onnx")
-Mode = Literal["eager", "bf16", "compile", "onnx"]
+MODES = ("eager", "bf16", "compile", "onnx", "onnx-int8")
+Mode = Literal["eager", "bf16", "compile", "onnx", "onnx-int8"]
+# INT8 is asked for by name: quantising takes seconds per network and only suits CPU deployment.
+DEFAULT_MODES = ("eager", "bf16", "compile", "onnx")
 
 
 class BenchmarkSettings(Section):
@@ -23,8 +25,8 @@ class BenchmarkSettings(Section):
     size: Side = 256
     device: str = "auto"  # auto (cuda if visible, else cpu) | cpu | cuda | cuda:N
     # eager fp32; bf16 autocast; torch.compile (inductor); ONNX Runtime. Unavailable ones are skipped
-    # with the reason in the output.
-    modes: list[Mode] = Field(default_factory=lambda: list(MODES))
+    # with the reason in the output. onnx-int8: ONNX Runtime after static INT8 quantisation (CPU).
+    modes: list[Mode] = Field(default_factory=lambda: list(DEFAULT_MODES))
     # Batch of the throughput measurement; 16 keeps a CPU run short, use 256 on a GPU.
     batch: int = Field(default=16, ge=1)
     # Timed batch-1 calls per model and mode (p50 and p90 come from these).

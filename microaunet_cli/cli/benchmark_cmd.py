@@ -112,7 +112,7 @@ def benchmark_command(
         "--ckpt", help="Checkpoint to measure (repeatable).")] = None,
     size: Annotated[int | None, _opt("size", "Input side in pixels.")] = None,
     device: Annotated[str | None, _opt("device", "auto, cpu, cuda or cuda:N.")] = None,
-    modes: Annotated[str | None, _opt("modes", "Comma-separated: eager, bf16, compile, onnx.")] = None,
+    modes: Annotated[str | None, _opt("modes", "Comma-separated: eager, bf16, compile, onnx, onnx-int8 (CPU).")] = None,
     batch: Annotated[int | None, _opt("batch", "Batch of the throughput and memory measurement.")] = None,
     repeats: Annotated[int | None, _opt("repeats", "Timed batch-1 calls per model and mode.")] = None,
     warmup: Annotated[int | None, _opt("warmup", "Untimed calls first.")] = None,

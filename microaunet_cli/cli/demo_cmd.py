@@ -32,7 +32,7 @@ def demo_command(
     out: Annotated[Path | None, _opt("out", "Folder for data, runs and reports.", "--out")] = None,
     epochs: Annotated[int | None, _opt("teacher_epochs", "Epochs of teacher and student each.",
                                        "--epochs")] = None,
-    student: Annotated[str | None, _opt("student", "Student network (try microaunet_fast).",
+    student: Annotated[str | None, _opt("student", "Student network (microaunet is the seed's faithful design).",
                                         "--student")] = None,
     device: Annotated[str | None, _opt("device", "auto, cpu, cuda or mps.", "--device")] = None,
     quiet: Annotated[bool | None, _opt("quiet", "Only the final table.", "--quiet", "-q")] = None,

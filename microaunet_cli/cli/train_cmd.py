@@ -22,8 +22,9 @@ from microaunet_cli.cli.base import (
 )
 from microaunet_cli.config import RunSettings
 from microaunet_cli.datasets import dataset_help
+from microaunet_cli.models import DEFAULT_STUDENT
 
-_DISTILL_PRESET = {"model": {"name": "microaunet"}}
+_DISTILL_PRESET = {"model": {"name": DEFAULT_STUDENT}}
 _DATA, _TRAINING, _SWITCHES, _RUN = "Data", "Training", "Switches", "Run folder"
 
 
@@ -117,7 +118,7 @@ def distill_command(
     seeds: Seeds = None, threads: Threads = None, allow_teacher_mismatch: AllowMismatch = False,
     config: ConfigOpt = None, sets: SetOpt = None, print_config: PrintConfigOpt = False,
 ) -> None:
-    """Distil a trained teacher into the MicroAUNet student: imitation (KL + features), then preference
+    """Distil a trained teacher into a student (default microaunet_rt): imitation (KL + features), then preference
     distillation (pixel InfoNCE + L2)."""
     from microaunet_cli.training.runner import distill
 

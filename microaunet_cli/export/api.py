@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from microaunet_cli.checkpoints import load_trained
+from microaunet_cli.export import int8 as int8_tools
 from microaunet_cli.export.errors import ExportError, ParityError
 from microaunet_cli.export.formats import Written, get_format
 from microaunet_cli.export.parity import Parity, compare, require_parity
@@ -14,11 +16,20 @@ from microaunet_cli.export.samples import image_like_batch
 from microaunet_cli.export.settings import ExportSettings
 from microaunet_cli.export.sidecar import build_sidecar, sidecar_path
 from microaunet_cli.fileio import write_json_atomic
+from microaunet_cli.models import inference_copy
 
 log = logging.getLogger(__name__)
 
 # Traced at batch 2: a batch of 1 lets tracers fold the batch axis into a constant.
 TRACE_BATCH = 2
+
+
+@dataclass(frozen=True)
+class Int8Result:
+    out: Path
+    sidecar: Path
+    calibration_images: int
+    agreement: int8_tools.Int8Agreement
 
 
 @dataclass(frozen=True)
@@ -30,6 +41,7 @@ class ExportResult:
     input_size: tuple[int, int]
     written: Written
     parity: list[Parity]
+    int8: Int8Result | None = None
 
 
 def default_out(ckpt: Path, suffix: str) -> Path:
@@ -55,7 +67,9 @@ def export_checkpoint(settings: ExportSettings) -> ExportResult:
     out = _output_path(settings, ckpt, spec.suffix)
 
     log.info("exporting %s (%s) to %s at %d×%d", ckpt, run.model.name, out, *size)
-    written = spec.write(model, image_like_batch(TRACE_BATCH, size, mean, std), out,
+    # The file holds the folded network (BatchNorms in the convs, training branches merged); the
+    # parity check compares it with the network as trained, so it covers the folding too.
+    written = spec.write(inference_copy(model), image_like_batch(TRACE_BATCH, size, mean, std), out,
                          settings.opset, settings.exporter)
     parity = [compare(model, spec.load(out), image_like_batch(b, size, mean, std, seed=1 + i))
               for i, b in enumerate(settings.check_batches)]
@@ -71,4 +85,62 @@ def export_checkpoint(settings: ExportSettings) -> ExportResult:
                             channels=run.model.input_channels, mean=mean, std=std, written=written,
                             parity=parity, checkpoint=ckpt, trained=trained)
     write_json_atomic(sidecar_path(out), sidecar)
-    return ExportResult(out, sidecar_path(out), settings.format, run.model.name, size, written, parity)
+    quantized = _export_int8(settings, out, ckpt, run, sidecar) if settings.int8 else None
+    return ExportResult(out, sidecar_path(out), settings.format, run.model.name, size, written, parity,
+                        quantized)
+
+
+def int8_path(out: Path) -> Path:
+    """``best.onnx`` -> ``best.int8.onnx``."""
+    return out.with_name(out.stem + ".int8" + out.suffix)
+
+
+def _prepared_for_int8(settings: ExportSettings, run: Any, ckpt: Path) -> Any:
+    from microaunet_cli import data
+    from microaunet_cli.errors import DataError
+    from microaunet_cli.evaluation.evaluate import find_prepared
+
+    folder = settings.data_dir or find_prepared(run.data.resolved_dir(), ckpt)
+    try:
+        prepared = data.open_prepared(folder)
+    except DataError as exc:
+        raise DataError(f"--int8 calibrates on the checkpoint's prepared training split and checks on its "
+                        f"validation split, but none was found: {exc}\nPass --data-dir DIR (the folder "
+                        f"prepare-data wrote for this checkpoint) or run prepare-data again.") from None
+    missing = [s for s in ("train", "val") if s not in prepared.splits]
+    if missing:
+        raise DataError(f"{folder}: --int8 needs the train and val splits; it has {', '.join(prepared.splits)}")
+    return prepared
+
+
+def _export_int8(settings: ExportSettings, fp32: Path, ckpt: Path, run: Any,
+                 fp32_sidecar: dict[str, Any]) -> Int8Result:
+    int8_tools.quantization_module()  # fail before any work when the tools are missing
+    prepared = _prepared_for_int8(settings, run, ckpt)
+    mean, std = fp32_sidecar["mean"], fp32_sidecar["std"]
+    fold = run.data.fold
+    train = int8_tools.pick_calibration(prepared.load("train", fold=fold).images, settings.calibration_images)
+    out = int8_path(fp32)
+    log.info("quantising %s to INT8, calibrated on %d training images", fp32, len(train))
+    # One image per calibration batch: the histogram methods need batches of equal size.
+    calibration = list(int8_tools.normalized_batches(train, mean, std, batch=1))
+    int8_tools.quantize(fp32, out, calibration, settings.calibration_method)
+    val = prepared.load("val", fold=fold).images
+    agreement = int8_tools.mask_agreement(fp32, out, int8_tools.normalized_batches(val, mean, std), "val")
+    log.info("INT8 vs fp32 on %d val images: mean mask Dice %.4f (worst %.4f)",
+             agreement.n_images, agreement.mean_dice, agreement.min_dice)
+    try:
+        int8_tools.require_agreement(agreement, settings.int8_min_dice, out)
+    except ExportError:
+        out.unlink(missing_ok=True)  # a file that disagrees must not be deployed by mistake
+        raise
+    sidecar = {**fp32_sidecar, "format": "onnx-int8", "file": out.name,
+               "parity": {"reference": f"the fp32 file {fp32.name}, masks thresholded at 0.5",
+                          "mask_agreement": agreement.as_dict(), "min_mean_dice": settings.int8_min_dice},
+               "quantization": {"tool": "onnxruntime.quantization.quantize_static", "format": "QDQ",
+                                "weights": "int8, per output channel",
+                                "activations": f"uint8, ranges by {settings.calibration_method}",
+                                "calibration_split": "train", "calibration_images": len(train),
+                                "calibration_data": str(prepared.root)}}
+    write_json_atomic(sidecar_path(out), sidecar)
+    return Int8Result(out, sidecar_path(out), len(train), agreement)

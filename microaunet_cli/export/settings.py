@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from microaunet_cli.config.settings import Section, Side
 
@@ -33,7 +33,21 @@ class ExportSettings(Section):
     # smallest Dice between the masks thresholded at 0.5. fp32 reorderings stay near 1e-5.
     atol: float = Field(default=1e-3, gt=0)
     min_dice: float = Field(default=0.99, gt=0, le=1)
-
+    # Also write <out stem>.int8.onnx: ONNX Runtime static quantisation (int8 weights per channel,
+    # uint8 activations), for CPU deployment. ONNX only.
+    int8: bool = False
+    # Training images the INT8 activation ranges are calibrated on (drawn with a fixed seed from the
+    # checkpoint's prepared training split). A hundred cover the range of colours and polyp sizes;
+    # more mostly costs time.
+    calibration_images: int = Field(default=100, ge=1)
+    # How activation ranges come from the calibration outputs: their min and max, their 99.99th
+    # percentile (clips rare outliers), or the entropy criterion.
+    calibration_method: Literal["minmax", "percentile", "entropy"] = "percentile"
+    # The INT8 file must agree with the fp32 one on the validation split: mean per-image Dice between
+    # the two thresholded masks at least this (otherwise it is removed and the export fails).
+    int8_min_dice: float = Field(default=0.98, gt=0, le=1)
+    # Prepared data folder for calibration and the check; None takes the checkpoint's own.
+    data_dir: Path | None = None
 
     @field_validator("check_batches")
     @classmethod
@@ -41,3 +55,9 @@ class ExportSettings(Section):
         if any(b < 1 for b in v) or len(set(v)) < 2:
             raise ValueError("needs at least two different positive batch sizes")
         return v
+
+    @model_validator(mode="after")
+    def _int8_is_onnx(self) -> ExportSettings:
+        if self.int8 and self.format != "onnx":
+            raise ValueError(f"--int8 quantises an ONNX file: use it with --format onnx, not {self.format}")
+        return self

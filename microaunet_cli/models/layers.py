@@ -73,7 +73,7 @@ class UNetBase(nn.Module):
         self.input_channels = input_channels
 
     def forward(self, x: torch.Tensor, return_features: bool = False):
-        _check_input(x, self.input_channels)
+        check_input(x, self.input_channels)
         out = x
         skips = []
         for i, (block, norm) in enumerate(zip(self.encoder[:5], self.encoder_norms)):
@@ -105,7 +105,7 @@ def decoder_norms(c_list: tuple[int, ...]) -> nn.ModuleList:
     return nn.ModuleList(nn.GroupNorm(4, c) for c in reversed(c_list[:5]))
 
 
-def _check_input(x: torch.Tensor, channels: int) -> None:
+def check_input(x: torch.Tensor, channels: int) -> None:
     if torch.jit.is_scripting() or torch.compiler.is_compiling():
         return
     if x.dim() != 4 or x.shape[1] != channels:

@@ -14,6 +14,7 @@ from microaunet_cli.config import RunSettings
 from microaunet_cli.config.settings import ModelName, Section, Side
 from microaunet_cli.cpu_threads import use_threads
 from microaunet_cli.fileio import write_json_atomic
+from microaunet_cli.models import DEFAULT_STUDENT
 from microaunet_cli.training.signals import StopFlag
 
 log = logging.getLogger(__name__)
@@ -24,8 +25,8 @@ class DemoSettings(Section):
     # Small images and a small set keep the whole workflow to a few minutes on a laptop CPU.
     size: Side = 64
     count: int = 200
-    # The student to distil: the faithful design, or a variant such as microaunet_fast.
-    student: ModelName = "microaunet"
+    # The student to distil: the latency-first microaunet_rt, or microaunet (the seed's faithful design).
+    student: ModelName = DEFAULT_STUDENT
     teacher_epochs: int = Field(default=30, ge=1)
     student_epochs: int = Field(default=30, ge=1)
     batch_size: int = Field(default=16, ge=1)

@@ -1,0 +1,134 @@
+"""export --int8 and benchmark onnx-int8: calibrated on the training split, checked on validation."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from helpers import make_checkpoint
+from typer.testing import CliRunner
+
+from microaunet_cli.benchmark import BenchmarkSettings, run_benchmark
+from microaunet_cli.cli.app import app
+from microaunet_cli.errors import ConfigError, DataError
+from microaunet_cli.export import ExportError, ExportSettings, export_checkpoint
+from microaunet_cli.export import int8 as int8_tools
+from microaunet_cli.export.api import int8_path
+
+runner = CliRunner()
+SIZE = 64
+NAME = "microaunet_rt"
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory) -> Path:
+    from microaunet_cli.data import PrepareSettings, prepare_dataset
+
+    out = tmp_path_factory.mktemp("project") / "data" / "synthetic"
+    prepare_dataset(PrepareSettings(dataset="synthetic", out=out, size=SIZE, synthetic_count=20, workers=1))
+    return out
+
+
+@pytest.fixture(scope="module")
+def exported(prepared, tmp_path_factory) -> tuple[Path, str]:
+    """One --int8 export through the command line (a few seconds). An untrained network's logits sit
+    near 0, where quantisation noise flips pixels (0.92 mean Dice here), so this file only has to
+    agree at 0.5; the default 0.98 gate is tested below."""
+    folder = tmp_path_factory.mktemp("run")
+    ckpt = make_checkpoint(folder / "best.pt", NAME, size=SIZE, prepared_dir=prepared)
+    result = runner.invoke(app, ["export", "--ckpt", str(ckpt), "--int8", "--calibration-images", "5",
+                                 "--set", "int8_min_dice=0.5"])
+    assert result.exit_code == 0, result.output
+    return ckpt, result.output
+
+
+def test_int8_file_is_quantised_and_agrees_with_fp32(exported):
+    import onnx
+
+    ckpt, output = exported
+    out = ckpt.with_name("best.int8.onnx")
+    ops = Counter(n.op_type for n in onnx.load(str(out)).graph.node)
+    assert ops["QuantizeLinear"] > 0 and ops["DequantizeLinear"] > 0
+    meta = json.loads(Path(str(out) + ".json").read_text())
+    agreement = meta["parity"]["mask_agreement"]
+    assert agreement["split"] == "val" and agreement["n_images"] > 0
+    assert 0.5 <= agreement["mean_dice"] <= 1.0 and agreement["min_dice"] <= agreement["mean_dice"]
+    assert meta["parity"]["min_mean_dice"] == 0.5
+    assert meta["quantization"]["calibration_images"] == 5
+    assert "percentile" in meta["quantization"]["activations"]
+    assert meta["output"] == "logits" and meta["input_size"] == [SIZE, SIZE]
+    assert "INT8" in output and "mean Dice" in output
+
+
+def test_calibration_draws_distinct_training_images_reproducibly():
+    images = np.arange(30)[:, None, None, None] * np.ones((1, 2, 2, 3), dtype=np.uint8)
+    picked = int8_tools.pick_calibration(images, 7)
+    assert len(picked) == 7 and len({int(p[0, 0, 0]) for p in picked}) == 7
+    assert np.array_equal(picked, int8_tools.pick_calibration(images, 7))
+    assert len(int8_tools.pick_calibration(images, 100)) == 30
+
+
+def test_calibration_uses_the_training_split(prepared, tmp_path, monkeypatch):
+    from microaunet_cli.data import open_prepared
+
+    seen = []
+    real = int8_tools.quantize
+    monkeypatch.setattr(int8_tools, "quantize", lambda fp32, out, batches, method: seen.extend(batches)
+                        or real(fp32, out, batches, method))
+    ckpt = make_checkpoint(tmp_path / "best.pt", NAME, size=SIZE, prepared_dir=prepared)
+    export_checkpoint(ExportSettings(ckpt=ckpt, int8=True, calibration_images=1000, int8_min_dice=0.5))
+    n_train = len(open_prepared(prepared).load("train"))
+    assert sum(len(b) for b in seen) == n_train
+
+
+def test_disagreeing_int8_model_is_an_error_and_removed(prepared, tmp_path, monkeypatch):
+    bad = int8_tools.Int8Agreement("val", 4, 0.61, 0.2)
+    monkeypatch.setattr(int8_tools, "mask_agreement", lambda *a, **k: bad)
+    ckpt = make_checkpoint(tmp_path / "best.pt", NAME, size=SIZE, prepared_dir=prepared)
+    with pytest.raises(ExportError, match=r"0\.6100 < 0\.98"):
+        export_checkpoint(ExportSettings(ckpt=ckpt, int8=True, calibration_images=4))
+    assert not int8_path(tmp_path / "best.onnx").exists()
+    assert (tmp_path / "best.onnx").is_file()  # the fp32 file passed its own check and stays
+
+
+def test_missing_calibration_data_says_how_to_fix(tmp_path):
+    ckpt = make_checkpoint(tmp_path / "best.pt", NAME, size=SIZE, prepared_dir=tmp_path / "nowhere")
+    with pytest.raises(DataError, match="--data-dir"):
+        export_checkpoint(ExportSettings(ckpt=ckpt, int8=True))
+
+
+def test_missing_quantization_module_says_how_to_install(prepared, tmp_path, monkeypatch):
+    import onnxruntime
+
+    monkeypatch.delattr(onnxruntime, "quantization", raising=False)
+    monkeypatch.setitem(sys.modules, "onnxruntime.quantization", None)  # import now raises ImportError
+    ckpt = make_checkpoint(tmp_path / "best.pt", NAME, size=SIZE, prepared_dir=prepared)
+    with pytest.raises(ConfigError, match="pip install"):
+        export_checkpoint(ExportSettings(ckpt=ckpt, int8=True))
+
+
+def test_int8_needs_onnx_format():
+    with pytest.raises(ValueError, match="--format onnx"):
+        ExportSettings(format="torchscript", int8=True)
+
+
+def test_agreement_is_per_image_dice():
+    a = np.zeros((2, 1, 4, 4), dtype=bool)
+    b = a.copy()
+    a[0, 0, :2] = True  # 8 pixels
+    b[0, 0, :1] = True  # 4 of them: Dice 2·4/12
+    assert int8_tools._dice_per_image(a, b) == pytest.approx([8 / 12, 1.0])  # empty/empty scores 1
+
+
+def test_benchmark_onnx_int8_mode_runs_and_is_interleaved():
+    torch.manual_seed(0)
+    report = run_benchmark(BenchmarkSettings(model=["malunet", NAME], modes=["onnx", "onnx-int8"], size=64,
+                                             repeats=2, throughput_repeats=1, warmup=1, batch=2, threads=1))
+    rows = {(r.model, r.mode): r for r in report.results}
+    assert all(rows[(m, "onnx-int8")].status == "ok" for m in ("malunet", NAME)), rows
+    assert "static INT8" in rows[(NAME, "onnx-int8")].note

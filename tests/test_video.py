@@ -225,8 +225,11 @@ def test_sigint_leaves_a_playable_mp4_with_the_frames_done(tiny_checkpoint, tmp_
     """A real SIGINT to a real process (not a raised KeyboardInterrupt): the mp4 index gets written."""
     video = write_video(tmp_path / "long.avi", n=200)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
+    # Ctrl-C's default disposition in the child: an ignored SIGINT is inherited across exec (and Python then
+    # installs no KeyboardInterrupt handler), which some earlier test in the same session may leave behind.
     proc = subprocess.Popen([sys.executable, "-c", _SLOW_PREDICT, str(tiny_checkpoint), str(video), str(tmp_path / "out")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     for _ in range(3):
         assert proc.stdout.readline() == "batch\n", proc.stderr.read()
     proc.send_signal(signal.SIGINT)

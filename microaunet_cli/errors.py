@@ -24,6 +24,14 @@ class CheckpointError(MicroAUNetError):
     """A checkpoint is missing, corrupt, or does not fit the requested use."""
 
 
+class ExportError(CheckpointError):
+    """The checkpoint could not be turned into the requested export format."""
+
+
+class ParityError(ExportError):
+    """The exported program does not compute what the eager network computes."""
+
+
 class TrainingError(MicroAUNetError):
     """Training had to stop (a non-finite loss, for instance); the last good checkpoint is kept."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import torch
 from helpers import NORMALIZATION, make_checkpoint
 from typer.testing import CliRunner
 
+from microaunet_cli import onnx_runtime
 from microaunet_cli.checkpoints import load_trained
 from microaunet_cli.cli.app import app
 from microaunet_cli.errors import ConfigError
@@ -19,13 +21,10 @@ from microaunet_cli.export import (
     ExportError,
     ExportSettings,
     ParityError,
-    deps,
     export_checkpoint,
-    onnx_format,
-    torchscript_format,
+    formats,
 )
-from microaunet_cli.export.parity import mask_dice
-from microaunet_cli.export.samples import image_like_batch
+from microaunet_cli.export.parity import image_like_batch, mask_dice
 
 runner = CliRunner()
 
@@ -94,7 +93,7 @@ def test_onnx_falls_back_to_the_torchscript_exporter(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("dynamo cannot export this")
 
-    monkeypatch.setitem(onnx_format._EXPORTERS, "dynamo", broken)
+    monkeypatch.setitem(formats.ONNX_EXPORTERS, "dynamo", broken)
     ckpt = make_checkpoint(tmp_path / "best.pt", "microaunet", size=64)
     result = export_checkpoint(ExportSettings(ckpt=ckpt, out=tmp_path / "m.onnx"))
     assert result.written.exporter == "torchscript"
@@ -102,13 +101,27 @@ def test_onnx_falls_back_to_the_torchscript_exporter(tmp_path, monkeypatch):
 
 
 def test_parity_failure_is_an_error_and_removes_the_file(tmp_path, monkeypatch):
-    real_load = torchscript_format.load
-    monkeypatch.setattr(torchscript_format, "load", lambda path: (lambda x: real_load(path)(x) + 3.0))
+    spec = formats.FORMATS["torchscript"]
+    shifted = dataclasses.replace(spec, load=lambda path: (lambda x: spec.load(path)(x) + 3.0))
+    monkeypatch.setitem(formats.FORMATS, "torchscript", shifted)
     ckpt = make_checkpoint(tmp_path / "best.pt", "microaunet", size=64)
     with pytest.raises(ParityError, match="does not match the eager network"):
         export_checkpoint(ExportSettings(ckpt=ckpt, format="torchscript"))
     assert not (tmp_path / "best.torchscript.pt").exists()
     assert not (tmp_path / "best.torchscript.pt.json").exists()
+
+
+def test_each_format_gets_only_its_own_options():
+    # opset and exporter mean something to ONNX alone; the torch formats must not be handed them.
+    settings = ExportSettings(opset=17, exporter="torchscript")
+    seen = {}
+    for name, spec in formats.FORMATS.items():
+        def record(*args, _name=name, **options):
+            return seen.setdefault(_name, options)
+
+        probe = dataclasses.replace(spec, write=record)
+        probe.write_from(settings, None, None, None)
+    assert seen == {"onnx": {"opset": 17, "exporter": "torchscript"}, "torchscript": {}, "export": {}}
 
 
 def test_missing_checkpoint_is_a_clear_error(tmp_path):
@@ -136,7 +149,29 @@ def test_no_checkpoint_and_overwriting_it_are_refused(tmp_path):
 def test_missing_onnxruntime_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # makes `import onnxruntime` fail
     with pytest.raises(ConfigError, match=r"pip install 'microaunet-cli\[export\]'"):
-        deps.onnxruntime()
+        onnx_runtime.onnxruntime()
+
+
+class _FakeOrt:
+    """An onnxruntime that reports only the given execution providers."""
+
+    def __init__(self, *available: str):
+        self.available = list(available)
+
+    def get_available_providers(self) -> list[str]:
+        return self.available
+
+
+def test_provider_choice_is_shared_and_strict_only_when_asked(monkeypatch):
+    monkeypatch.setattr(onnx_runtime, "onnxruntime", lambda purpose="": _FakeOrt(onnx_runtime.CPU))
+    assert onnx_runtime.providers("cpu") == [onnx_runtime.CPU]
+    assert onnx_runtime.providers("cuda:0") == [onnx_runtime.CPU]  # predict falls back, with a warning
+    with pytest.raises(ConfigError, match="onnxruntime-gpu"):
+        onnx_runtime.providers("cuda", strict=True)  # the benchmark must not time the CPU as a GPU
+    with_gpu = _FakeOrt(onnx_runtime.CUDA, onnx_runtime.CPU)
+    monkeypatch.setattr(onnx_runtime, "onnxruntime", lambda purpose="": with_gpu)
+    assert onnx_runtime.providers("cuda", strict=True) == [onnx_runtime.CUDA, onnx_runtime.CPU]
+    assert onnx_runtime.providers("cpu") == [onnx_runtime.CPU]
 
 
 def test_mask_dice_edge_cases():

@@ -19,7 +19,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from microaunet_cli.errors import MicroAUNetError
+from microaunet_cli import onnx_runtime
+from microaunet_cli.errors import ConfigError, MicroAUNetError
 
 DESCRIPTIONS = {
     "eager": "eager PyTorch, fp32, NCHW",
@@ -100,27 +101,23 @@ def _compile(model: nn.Module, target: Target) -> Runner:
 
 def _onnx_tools(purpose: str) -> Any:
     try:
-        from microaunet_cli.export import deps
-
-        return deps.onnxruntime(purpose)
+        return onnx_runtime.onnxruntime(purpose)
     except MicroAUNetError as exc:
         raise ModeUnavailable(str(exc)) from None
 
 
 def _export(model: nn.Module, target: Target, path: Path) -> str:
     """Write ``model`` (already the inference form) as ONNX with a dynamic batch; returns the exporter."""
-    from microaunet_cli.export.onnx_format import write
+    from microaunet_cli.export.formats import write_onnx
 
     cpu_model = copy.deepcopy(model).float().cpu().eval()
     example = torch.randn(2, 3, *target.size)  # batch 2: a batch of 1 would be frozen in
-    return write(cpu_model, example, path, opset=18, exporter="auto").exporter
+    return write_onnx(cpu_model, example, path, opset=18, exporter="auto").exporter
 
 
 def _session_runner(mode: str, path: Path, target: Target, providers: list[str], note: str,
                     start: float) -> Runner:
-    from microaunet_cli.export.onnx_format import session
-
-    sess = session(path, threads=target.threads, providers=providers)
+    sess = onnx_runtime.session(path, threads=target.threads, providers=providers)
     name = sess.get_inputs()[0].name
     return Runner(
         mode,
@@ -133,8 +130,11 @@ def _session_runner(mode: str, path: Path, target: Target, providers: list[str],
 
 
 def _onnx(model: nn.Module, target: Target) -> Runner:
-    ort = _onnx_tools("the onnx benchmark mode")
-    providers = _ort_providers(ort, target.device)
+    _onnx_tools("the onnx benchmark mode")
+    try:
+        providers = onnx_runtime.providers(str(target.device), strict=True)
+    except ConfigError as exc:
+        raise ModeUnavailable(str(exc)) from None
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="microaunet-bench-") as tmp:
         path = Path(tmp) / "model.onnx"
@@ -153,7 +153,7 @@ def _onnx_int8(model: nn.Module, target: Target) -> Runner:
     if target.device.type != "cpu":
         raise ModeUnavailable("INT8 quantisation targets CPU deployment: run onnx-int8 with --device cpu")
     from microaunet_cli.export import int8
-    from microaunet_cli.export.samples import image_like_batch
+    from microaunet_cli.export.parity import image_like_batch
 
     try:
         int8.quantization_module()
@@ -166,16 +166,8 @@ def _onnx_int8(model: nn.Module, target: Target) -> Runner:
         fp32, quantized = Path(tmp) / "model.onnx", Path(tmp) / "model.int8.onnx"
         exporter = _export(model, target, fp32)
         int8.quantize(fp32, quantized, calibration)
-        return _session_runner("onnx-int8", quantized, target, ["CPUExecutionProvider"],
+        return _session_runner("onnx-int8", quantized, target, [onnx_runtime.CPU],
                                f"{exporter} exporter, static INT8", start)
-
-
-def _ort_providers(ort: Any, device: torch.device) -> list[str]:
-    if device.type != "cuda":
-        return ["CPUExecutionProvider"]
-    if "CUDAExecutionProvider" not in ort.get_available_providers():
-        raise ModeUnavailable("this onnxruntime has no CUDAExecutionProvider (pip install onnxruntime-gpu)")
-    return ["CUDAExecutionProvider", "CPUExecutionProvider"]
 
 
 BUILDERS: dict[str, Callable[[nn.Module, Target], Runner]] = {

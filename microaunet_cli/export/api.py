@@ -8,15 +8,15 @@ from pathlib import Path
 from typing import Any
 
 from microaunet_cli.checkpoints import load_trained
+from microaunet_cli.errors import DataError, ExportError, ParityError
 from microaunet_cli.export import int8 as int8_tools
-from microaunet_cli.export.errors import ExportError, ParityError
 from microaunet_cli.export.formats import Written, get_format
-from microaunet_cli.export.parity import Parity, compare, require_parity
-from microaunet_cli.export.samples import image_like_batch
+from microaunet_cli.export.parity import Parity, compare, image_like_batch, require_parity
 from microaunet_cli.export.settings import ExportSettings
-from microaunet_cli.export.sidecar import build_sidecar, sidecar_path
+from microaunet_cli.export.sidecar import build_sidecar
 from microaunet_cli.fileio import write_json_atomic
 from microaunet_cli.models import inference_copy
+from microaunet_cli.onnx_runtime import sidecar_path
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +69,8 @@ def export_checkpoint(settings: ExportSettings) -> ExportResult:
     log.info("exporting %s (%s) to %s at %d×%d", ckpt, run.model.name, out, *size)
     # The file holds the folded network (BatchNorms in the convs, training branches merged); the
     # parity check compares it with the network as trained, so it covers the folding too.
-    written = spec.write(inference_copy(model), image_like_batch(TRACE_BATCH, size, mean, std), out,
-                         settings.opset, settings.exporter)
+    example = image_like_batch(TRACE_BATCH, size, mean, std)
+    written = spec.write_from(settings, inference_copy(model), example, out)
     parity = [compare(model, spec.load(out), image_like_batch(b, size, mean, std, seed=1 + i))
               for i, b in enumerate(settings.check_batches)]
     for p in parity:
@@ -97,7 +97,6 @@ def int8_path(out: Path) -> Path:
 
 def _prepared_for_int8(settings: ExportSettings, run: Any, ckpt: Path) -> Any:
     from microaunet_cli import data
-    from microaunet_cli.errors import DataError
     from microaunet_cli.evaluation.evaluate import find_prepared
 
     folder = settings.data_dir or find_prepared(run.data.resolved_dir(), ckpt)

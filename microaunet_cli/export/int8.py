@@ -19,11 +19,11 @@ from types import ModuleType
 import numpy as np
 import torch
 
-from microaunet_cli.errors import ConfigError
-from microaunet_cli.export.errors import ExportError
+from microaunet_cli.errors import ConfigError, ExportError
 from microaunet_cli.export.formats import temp_output
 from microaunet_cli.inference.preprocess import normalize_batch
 from microaunet_cli.inference.resize import THRESHOLD
+from microaunet_cli.onnx_runtime import INSTALL_HINT, session
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def quantization_module() -> ModuleType:
         from onnxruntime import quantization
     except ImportError:
         raise ConfigError("--int8 needs onnxruntime with its quantization tools (onnxruntime.quantization), "
-                          "which is not installed: pip install 'microaunet-cli[export]'") from None
+                          f"which is not installed: {INSTALL_HINT}") from None
     return quantization
 
 
@@ -135,15 +135,11 @@ def _unshare_initializers(path: Path) -> None:
 
 
 def _input_name(path: Path) -> str:
-    from microaunet_cli.export.onnx_format import session
-
     return session(path).get_inputs()[0].name
 
 
 def mask_agreement(fp32: Path, int8: Path, batches: Iterator[np.ndarray], split: str) -> Int8Agreement:
     """Per-image Dice between the masks of the two files over every batch."""
-    from microaunet_cli.export.onnx_format import session
-
     ref, new = session(fp32), session(int8)
     name = ref.get_inputs()[0].name
     dices: list[float] = []

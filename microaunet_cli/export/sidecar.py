@@ -19,10 +19,6 @@ from microaunet_cli.inference.resize import THRESHOLD
 from microaunet_cli.version import __version__
 
 
-def sidecar_path(out: Path) -> Path:
-    return Path(str(out) + ".json")
-
-
 def build_sidecar(
     *,
     fmt: str,

@@ -15,12 +15,14 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from microaunet_cli import onnx_runtime
 from microaunet_cli.checkpoints import TrainedModel, load_trained
 from microaunet_cli.devices import pick_device
 from microaunet_cli.errors import CheckpointError, ConfigError
 from microaunet_cli.inference.batched import predict_probs
 from microaunet_cli.inference.preprocess import normalize_batch
 from microaunet_cli.inference.resize import THRESHOLD
+from microaunet_cli.onnx_runtime import sidecar_path
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +94,7 @@ def _sidecar_problem(meta: Any) -> str | None:
 
 def read_sidecar(onnx: Path) -> dict[str, Any]:
     """The JSON written beside an exported graph: input size, normalisation, threshold, output kind."""
-    path = Path(str(onnx) + ".json")
+    path = sidecar_path(onnx)
     if not path.is_file():
         raise CheckpointError(f"{path} is missing: an ONNX file needs the sidecar JSON that "
                               f"`microaunet export` writes beside it (input size, mean, std)")
@@ -111,31 +113,15 @@ def read_sidecar(onnx: Path) -> dict[str, Any]:
     return meta
 
 
-def _providers(device: str) -> list[str]:
-    import onnxruntime as ort
-
-    wants_gpu = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
-    if wants_gpu and "CUDAExecutionProvider" in ort.get_available_providers():
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    if device.startswith("cuda"):
-        log.warning("onnxruntime has no CUDA provider here; running %s on the CPU", device)
-    return ["CPUExecutionProvider"]
-
-
 def onnx_runner(onnx: Path, device: str, threshold: float | None) -> OnnxRunner:
     if not onnx.is_file():
         raise CheckpointError(f"ONNX file {onnx} does not exist; write one with `microaunet export`")
     meta = read_sidecar(onnx)
+    onnx_runtime.onnxruntime("--onnx")  # a clear error when it is not installed
+    chosen_providers = onnx_runtime.providers(device)
     try:
-        import onnxruntime as ort
-    except ImportError:
-        raise ConfigError("--onnx needs onnxruntime: pip install 'microaunet-cli[export]'") from None
-    try:
-        options = ort.SessionOptions()
-        # The thread count torch uses (--threads or OMP_NUM_THREADS), without spinning idle threads.
-        options.intra_op_num_threads = torch.get_num_threads()
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        session = ort.InferenceSession(str(onnx), sess_options=options, providers=_providers(device))
+        # The thread count torch uses (--threads or OMP_NUM_THREADS).
+        session = onnx_runtime.session(onnx, threads=torch.get_num_threads(), providers=chosen_providers)
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own untyped errors for bad files
         raise CheckpointError(f"ONNX file {onnx} cannot be loaded: {exc}") from None
     h, w = (int(v) for v in meta["input_size"])

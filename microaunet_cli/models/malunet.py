@@ -8,16 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from microaunet_cli.models.layers import (
-    DEFAULT_C_LIST,
-    DWConv,
-    UNetBase,
-    channel_pool,
-    decoder_norms,
-    encoder_norms,
-    global_descriptor,
-    init_malunet_style,
-)
+from microaunet_cli.models.base import UNetBase
+from microaunet_cli.models.layers import DWConv, channel_pool, global_descriptor
 from microaunet_cli.models.registry import register_model
 
 
@@ -60,7 +52,9 @@ class InvertedExternalAttention(nn.Module):
         self.tie_memory()
 
     def tie_memory(self) -> None:
-        """Initialise the read-out memory as the transpose of the write memory."""
+        """Initialise the read-out memory as the transpose of the write memory (one memory matrix,
+        written to and read from), as MALUNet does. Called when built and again by ``MALUNet`` after
+        the generic initialisation, which redraws both Conv1d weights independently."""
         with torch.no_grad():
             self.from_slots.weight.copy_(self.to_slots.weight.permute(1, 0, 2))
 
@@ -100,16 +94,8 @@ def _conv3(c_in: int, c_out: int) -> nn.Conv2d:
 
 
 class MALUNet(UNetBase):
-    def __init__(
-        self,
-        c_list: Sequence[int] = DEFAULT_C_LIST,
-        bridge: bool = True,
-        num_classes: int = 1,
-        input_channels: int = 3,
-    ) -> None:
-        super().__init__(tuple(c_list), num_classes, input_channels)
-        c = self.c_list
-        self.encoder = nn.ModuleList([
+    def build_encoder(self, c: tuple[int, ...], input_channels: int) -> nn.ModuleList:
+        return nn.ModuleList([
             _conv3(input_channels, c[0]),
             _conv3(c[0], c[1]),
             _conv3(c[1], c[2]),
@@ -117,18 +103,23 @@ class MALUNet(UNetBase):
             nn.Sequential(InvertedExternalAttention(c[3]), DilatedGatedAttention(c[3], c[4])),
             nn.Sequential(InvertedExternalAttention(c[4]), DilatedGatedAttention(c[4], c[5])),
         ])
-        self.encoder_norms = encoder_norms(c)
-        self.bridge = SpatialChannelBridge(c[:5]) if bridge else None
-        self.decoder = nn.ModuleList([
+
+    def build_bridge(self, skip_channels: tuple[int, ...]) -> nn.Module:
+        return SpatialChannelBridge(skip_channels)
+
+    def build_decoder(self, c: tuple[int, ...]) -> nn.ModuleList:
+        return nn.ModuleList([
             nn.Sequential(DilatedGatedAttention(c[5], c[4]), InvertedExternalAttention(c[4])),
             nn.Sequential(DilatedGatedAttention(c[4], c[3]), InvertedExternalAttention(c[3])),
             nn.Sequential(DilatedGatedAttention(c[3], c[2]), InvertedExternalAttention(c[2])),
             _conv3(c[2], c[1]),
             _conv3(c[1], c[0]),
         ])
-        self.decoder_norms = decoder_norms(c)
-        self.head = nn.Conv2d(c[0], num_classes, 1)
-        self.apply(init_malunet_style)
+
+    def after_init(self) -> None:
+        # The generic initialisation just drew the read-out Conv1d (from_slots) independently of the
+        # write one (to_slots), undoing the tie made when each IEA was built. MALUNet starts its
+        # external memory as one matrix used both ways (read-out = transpose of write), so tie again.
         for m in self.modules():
             if isinstance(m, InvertedExternalAttention):
                 m.tie_memory()

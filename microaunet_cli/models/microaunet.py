@@ -11,16 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from microaunet_cli.models.layers import (
-    DEFAULT_C_LIST,
-    DWConv,
-    UNetBase,
-    channel_pool,
-    decoder_norms,
-    encoder_norms,
-    global_descriptor,
-    init_malunet_style,
-)
+from microaunet_cli.models.base import UNetBase
+from microaunet_cli.models.layers import DWConv, channel_pool, global_descriptor
 from microaunet_cli.models.registry import register_model
 
 
@@ -97,27 +89,19 @@ def _pad3(x: torch.Tensor) -> torch.Tensor:
 
 
 class MicroAUNet(UNetBase):
-    def __init__(
-        self,
-        c_list: Sequence[int] = DEFAULT_C_LIST,
-        bridge: bool = True,
-        num_classes: int = 1,
-        input_channels: int = 3,
-    ) -> None:
-        super().__init__(tuple(c_list), num_classes, input_channels)
-        c = self.c_list
-        self.encoder = nn.ModuleList(
+    def build_encoder(self, c: tuple[int, ...], input_channels: int) -> nn.ModuleList:
+        return nn.ModuleList(
             [DWDConv(input_channels, c[0])]
             + [nn.Sequential(DWDBlock(c[i - 1]), LDGA(c[i - 1], c[i])) for i in range(1, 6)]
         )
-        self.encoder_norms = encoder_norms(c)
-        self.bridge = LSCAB(c[:5]) if bridge else None
-        self.decoder = nn.ModuleList(
+
+    def build_bridge(self, skip_channels: tuple[int, ...]) -> nn.Module:
+        return LSCAB(skip_channels)
+
+    def build_decoder(self, c: tuple[int, ...]) -> nn.ModuleList:
+        return nn.ModuleList(
             nn.Sequential(LDGA(c[i], c[i - 1]), DWDBlock(c[i - 1])) for i in range(5, 0, -1)
         )
-        self.decoder_norms = decoder_norms(c)
-        self.head = nn.Conv2d(c[0], num_classes, 1)
-        self.apply(init_malunet_style)
 
 
 @register_model("microaunet", role="student",
@@ -137,29 +121,22 @@ class MicroAUNetFast(UNetBase):
     3×3 stem (no full-resolution map at all) and plain 3×3 convs at the two outermost levels.
     """
 
-    def __init__(
-        self,
-        c_list: Sequence[int] = DEFAULT_C_LIST,
-        bridge: bool = True,
-        num_classes: int = 1,
-        input_channels: int = 3,
-    ) -> None:
-        super().__init__(tuple(c_list), num_classes, input_channels)
-        c = self.c_list
-        self.strided_stages = frozenset({0})
-        self.encoder = nn.ModuleList(
+    strided_stages = frozenset({0})
+
+    def build_encoder(self, c: tuple[int, ...], input_channels: int) -> nn.ModuleList:
+        return nn.ModuleList(
             [nn.Conv2d(input_channels, c[0], 3, stride=2, padding=1), nn.Conv2d(c[0], c[1], 3, padding=1)]
             + [nn.Sequential(DWDBlock(c[i - 1]), LDGA(c[i - 1], c[i])) for i in range(2, 6)]
         )
-        self.encoder_norms = encoder_norms(c)
-        self.bridge = LSCAB(c[:5]) if bridge else None
-        self.decoder = nn.ModuleList(
+
+    def build_bridge(self, skip_channels: tuple[int, ...]) -> nn.Module:
+        return LSCAB(skip_channels)
+
+    def build_decoder(self, c: tuple[int, ...]) -> nn.ModuleList:
+        return nn.ModuleList(
             [nn.Sequential(LDGA(c[i], c[i - 1]), DWDBlock(c[i - 1])) for i in range(5, 2, -1)]
             + [nn.Conv2d(c[2], c[1], 3, padding=1), nn.Conv2d(c[1], c[0], 3, padding=1)]
         )
-        self.decoder_norms = decoder_norms(c)
-        self.head = nn.Conv2d(c[0], num_classes, 1)
-        self.apply(init_malunet_style)
 
 
 @register_model("microaunet_fast", role="student",

@@ -1,7 +1,7 @@
 """``microaunet_rt``: a latency-first MicroAUNet student (at most 100k parameters).
 
 At 256×256 on a CPU these networks are bound by the memory traffic of their large feature maps,
-not by arithmetic (SPEC §5). This design therefore:
+not by arithmetic (docs/ARCHITECTURE.md, "Speed"). This design therefore:
 
 - never makes a full-resolution map: two strided 3×3 convs take the image to strides 2 and 4;
 - predicts logits at stride 2 and upsamples them once, bilinearly, to the input size; every decoder
@@ -27,7 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from microaunet_cli.models.layers import channel_pool, check_input, global_descriptor, init_malunet_style
+from microaunet_cli.models.base import init_malunet_style
+from microaunet_cli.models.layers import channel_pool, check_input, global_descriptor
 from microaunet_cli.models.registry import register_model
 from microaunet_cli.models.reparam import ConvBN, RepDWConv, fuse_modules
 

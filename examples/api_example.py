@@ -30,7 +30,9 @@ def synthetic_frame(i: int, width: int = 320, height: int = 240) -> np.ndarray:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", type=Path, default=Path("api-example"))
     parser.add_argument("--epochs", type=int, default=5)
     args = parser.parse_args()
@@ -40,21 +42,29 @@ def main() -> None:
 
     # Settings as a nested dict (a RunSettings object or a YAML path work too). The teacher is trained
     # first because runs/synthetic-malunet/ has no checkpoint yet; a second call would reuse it.
-    result = mu.run_distillation({
-        "data": {"dataset": "synthetic", "prepared_dir": str(data)},
-        "model": {"name": "microaunet_fast"},
-        "optim": {"lr": 3e-3},
-        "train": {"epochs": args.epochs, "batch_size": 16},
-        "output": {"runs_dir": str(args.out / "runs"), "overwrite": True, "quiet": True},
-    })
+    result = mu.run_distillation(
+        {
+            "data": {"dataset": "synthetic", "prepared_dir": str(data)},
+            "model": {"name": "microaunet_fast"},
+            "optim": {"lr": 3e-3},
+            "train": {"epochs": args.epochs, "batch_size": 16},
+            "output": {"runs_dir": str(args.out / "runs"), "overwrite": True, "quiet": True},
+        }
+    )
     print("teacher:", result.teacher_checkpoint)
-    print("student:", result.student_checkpoint, "test mDice",
-          round(result.student["test"]["test"]["per_image"]["mdice"], 3))
+    print(
+        "student:",
+        result.student_checkpoint,
+        "test mDice",
+        round(result.student["test"]["test"]["per_image"]["mdice"], 3),
+    )
 
     seg = mu.load(result.student_checkpoint, device="cpu")  # a .onnx file from `microaunet export` works too
     image = synthetic_frame(0)
     mask, probs = seg.predict(image, return_probs=True)  # H×W bool and float32, at the image's size
-    print(f"{seg}: mask {mask.shape}, polyp {mask.mean():.1%} of the image, max probability {probs.max():.2f}")
+    print(
+        f"{seg}: mask {mask.shape}, polyp {mask.mean():.1%} of the image, max probability {probs.max():.2f}"
+    )
     masks = seg.predict_batch([synthetic_frame(i) for i in range(4)])
     print("batch of", len(masks), "masks")
 
@@ -64,8 +74,10 @@ def main() -> None:
         writer.write(cv2.cvtColor(synthetic_frame(i), cv2.COLOR_RGB2BGR))  # OpenCV writes BGR
     writer.release()
     report = seg.predict_video(video, args.out / "clip", every=1, area_text=True)
-    print(f"video: {report.frames} frames, {report.end_to_end_fps:.0f} fps end to end, "
-          f"{report.model_fps:.0f} fps model only -> {report.out_dir}")
+    print(
+        f"video: {report.frames} frames, {report.end_to_end_fps:.0f} fps end to end, "
+        f"{report.model_fps:.0f} fps model only -> {report.out_dir}"
+    )
 
 
 if __name__ == "__main__":

@@ -70,7 +70,7 @@ def model_alone_fps(runner: Runner, video: Path, frames: int, batch_size: int, r
     for _ in range(repeats):
         started = time.perf_counter()
         for i in range(0, len(batch), batch_size):
-            runner.probs(batch[i:i + batch_size])
+            runner.probs(batch[i : i + batch_size])
         rates.append(len(batch) / (time.perf_counter() - started))
     return statistics.median(rates)
 
@@ -87,24 +87,35 @@ def export_onnx(ckpt: Path, out: Path) -> Path:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--ckpt", type=Path, action="append", required=True, help="checkpoint (repeatable)")
     parser.add_argument("--out", type=Path, default=Path("video-fps"))
     parser.add_argument("--frames", type=int, default=150)
     parser.add_argument("--batch-size", type=int, action="append", help="repeatable; default 8")
     parser.add_argument("--masks", default="png", choices=["png", "video", "none"])
-    parser.add_argument("--repeats", type=int, default=3, help="pipeline / model-alone pairs per row (medians)")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="pipeline / model-alone pairs per row (medians)"
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     video = make_video(args.out / "clip-1280x720.mp4", args.frames)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} torch thread(s), OpenCV {cv2.__version__} "
-          f"({cv2.getNumThreads()} thread(s)), video {video} ({args.frames} frames 1280x720 mp4v)")
-    print("| model | runtime | batch | end to end fps | model in pipeline fps | model alone fps | "
-          "end to end / model alone |")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} torch thread(s), OpenCV {cv2.__version__} "
+        f"({cv2.getNumThreads()} thread(s)), video {video} ({args.frames} frames 1280x720 mp4v)"
+    )
+    print(
+        "| model | runtime | batch | end to end fps | model in pipeline fps | model alone fps | "
+        "end to end / model alone |"
+    )
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
     for ckpt in args.ckpt:
         onnx = export_onnx(ckpt, args.out / f"{ckpt.parent.parent.name}.onnx")
-        for runtime, runner in (("eager", load_runner(ckpt, None, "cpu")), ("onnx", load_runner(None, onnx, "cpu"))):
+        for runtime, runner in (
+            ("eager", load_runner(ckpt, None, "cpu")),
+            ("onnx", load_runner(None, onnx, "cpu")),
+        ):
             name = runner.description.split()[0] if runtime == "eager" else ckpt.parent.parent.name
             for batch in args.batch_size or [8]:
                 e2e, in_pipeline, alone = [], [], []
@@ -112,12 +123,17 @@ def main() -> None:
                 # touches both; medians over the repeats.
                 for _ in range(args.repeats):
                     out = args.out / f"{name}-{runtime}-b{batch}"
-                    report = predict_video(runner, video, out, VideoSettings(masks=args.masks), batch_size=batch)
+                    report = predict_video(
+                        runner, video, out, VideoSettings(masks=args.masks), batch_size=batch
+                    )
                     e2e.append(report.end_to_end_fps)
                     in_pipeline.append(report.model_fps)
                     alone.append(model_alone_fps(runner, video, args.frames, batch, repeats=1))
                 e, m, a = (statistics.median(v) for v in (e2e, in_pipeline, alone))
-                print(f"| {name} | {runtime} | {batch} | {e:.1f} | {m:.1f} | {a:.1f} | {e / a:.2f} |", flush=True)
+                print(
+                    f"| {name} | {runtime} | {batch} | {e:.1f} | {m:.1f} | {a:.1f} | {e / a:.2f} |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -10,7 +10,15 @@ from typing import Any
 
 from microaunet_cli.version import __version__
 
-__all__ = ["DistillResult", "Segmenter", "VideoReport", "VideoSettings", "__version__", "load", "run_distillation"]
+__all__ = [
+    "DistillResult",
+    "Segmenter",
+    "VideoReport",
+    "VideoSettings",
+    "__version__",
+    "load",
+    "run_distillation",
+]
 _API = frozenset(__all__) - {"__version__"}
 
 

@@ -36,10 +36,15 @@ DISTILL_PRESET = {"model": {"name": DEFAULT_STUDENT}}
 
 def _check_image(image: Any, where: str) -> np.ndarray:
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        got = (f"{type(image).__name__} {getattr(image, 'dtype', '')} {getattr(image, 'shape', '')}"
-               if isinstance(image, np.ndarray) else type(image).__name__)
-        raise DataError(f"{where}: expected an RGB uint8 array of shape H×W×3, got {got}; "
-                        f"convert with np.asarray(pil_image.convert('RGB')) or cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)")
+        got = (
+            f"{type(image).__name__} {getattr(image, 'dtype', '')} {getattr(image, 'shape', '')}"
+            if isinstance(image, np.ndarray)
+            else type(image).__name__
+        )
+        raise DataError(
+            f"{where}: expected an RGB uint8 array of shape H×W×3, got {got}; "
+            f"convert with np.asarray(pil_image.convert('RGB')) or cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)"
+        )
     return image
 
 
@@ -68,25 +73,34 @@ class Segmenter:
     @overload
     def predict(self, image: np.ndarray, return_probs: bool = True) -> tuple[np.ndarray, np.ndarray]: ...
 
-    def predict(self, image: np.ndarray, return_probs: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    def predict(
+        self, image: np.ndarray, return_probs: bool = False
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """The polyp mask of one RGB ``uint8`` H×W×3 image: an H×W bool array at the image's own size;
         with ``return_probs`` also the H×W float32 probabilities it was thresholded from."""
         return self.predict_batch([image], return_probs=return_probs)[0]
 
-    def predict_batch(self, images: Sequence[np.ndarray], batch_size: int = 8, return_probs: bool = False
-                      ) -> list[np.ndarray] | list[tuple[np.ndarray, np.ndarray]]:
+    def predict_batch(
+        self, images: Sequence[np.ndarray], batch_size: int = 8, return_probs: bool = False
+    ) -> list[np.ndarray] | list[tuple[np.ndarray, np.ndarray]]:
         """:meth:`predict` for many images (of any sizes), ``batch_size`` per forward pass; results in
         input order."""
         checked = [_check_image(im, f"image {i}") for i, im in enumerate(images)]
         results: list = []
         for start in range(0, len(checked), batch_size):
-            for prob in full_size_probs(self.runner, checked[start:start + batch_size]):
+            for prob in full_size_probs(self.runner, checked[start : start + batch_size]):
                 mask = prob > self.threshold  # strict, as predict
                 results.append((mask, prob) if return_probs else mask)
         return results
 
-    def predict_video(self, src: str | Path, out: str | Path, batch_size: int = 8,
-                      settings: VideoSettings | Mapping[str, Any] | None = None, **options: Any) -> VideoReport:
+    def predict_video(
+        self,
+        src: str | Path,
+        out: str | Path,
+        batch_size: int = 8,
+        settings: VideoSettings | Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> VideoReport:
         """Segment a video file as ``microaunet predict --input VIDEO`` does, into the folder ``out``:
         ``overlay.mp4``, ``masks/`` (or ``mask.mkv``), ``frames.csv`` and ``summary.json``.
 
@@ -96,7 +110,9 @@ class Segmenter:
         when the video cannot be read or written; Ctrl-C leaves the frames done so far, playable.
         """
         values = dict(settings.model_dump() if isinstance(settings, VideoSettings) else settings or {})
-        return predict_video(self.runner, Path(src), Path(out), VideoSettings(**{**values, **options}), batch_size)
+        return predict_video(
+            self.runner, Path(src), Path(out), VideoSettings(**{**values, **options}), batch_size
+        )
 
 
 def load(path: str | Path, device: str = "auto", threshold: float | None = None) -> Segmenter:
@@ -124,8 +140,9 @@ class DistillResult:
         return Path(self.student["checkpoint_best"])
 
 
-def _as_settings(settings: RunSettings | Mapping[str, Any] | str | Path, preset: Mapping[str, Any] | None
-                 ) -> RunSettings:
+def _as_settings(
+    settings: RunSettings | Mapping[str, Any] | str | Path, preset: Mapping[str, Any] | None
+) -> RunSettings:
     if isinstance(settings, RunSettings):
         return settings.model_copy(deep=True)
     if isinstance(settings, (str, Path)):
@@ -177,7 +194,11 @@ def run_distillation(
     ckpt = Path(student.distill.teacher or default_teacher_path(student))
     teacher_summary = None
     if retrain_teacher or not ckpt.is_file():
-        teacher = _as_settings(teacher_settings, None) if teacher_settings is not None else _teacher_settings(student)
+        teacher = (
+            _as_settings(teacher_settings, None)
+            if teacher_settings is not None
+            else _teacher_settings(student)
+        )
         teacher_summary = train_teacher(teacher)
         ckpt = Path(teacher_summary["checkpoint_best"])
     student.distill.teacher = ckpt

@@ -60,16 +60,22 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist; train one with `microaunet train-teacher` "
-                              f"or `microaunet distill`, or pass the path of an existing .pt file")
+        raise CheckpointError(
+            f"checkpoint {path} does not exist; train one with `microaunet train-teacher` "
+            f"or `microaunet distill`, or pass the path of an existing .pt file"
+        )
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means the file is unusable
-        raise CheckpointError(f"checkpoint {path} cannot be read ({type(exc).__name__}: {exc}); "
-                              f"it is corrupt, truncated or not a microaunet checkpoint") from None
+        raise CheckpointError(
+            f"checkpoint {path} cannot be read ({type(exc).__name__}: {exc}); "
+            f"it is corrupt, truncated or not a microaunet checkpoint"
+        ) from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a microaunet checkpoint (no '{FORMAT}' marker); "
-                              f"use a last.pt/best.pt written by train-teacher or distill")
+        raise CheckpointError(
+            f"{path} is not a microaunet checkpoint (no '{FORMAT}' marker); "
+            f"use a last.pt/best.pt written by train-teacher or distill"
+        )
     return ckpt
 
 
@@ -98,9 +104,11 @@ def input_spec(ckpt: dict[str, Any], path: str | Path) -> tuple[int, list[float]
     except (KeyError, TypeError, ValueError):
         ok = False
     if not ok:
-        raise CheckpointError(f"checkpoint {path} does not record its input size and normalisation "
-                              f"(size, normalization.mean/std); it was not written by train-teacher or distill "
-                              f"of this toolkit: train it again, or add them to the file")
+        raise CheckpointError(
+            f"checkpoint {path} does not record its input size and normalisation "
+            f"(size, normalization.mean/std); it was not written by train-teacher or distill "
+            f"of this toolkit: train it again, or add them to the file"
+        )
     return int(size), mean, std
 
 
@@ -114,13 +122,25 @@ def load_trained(path: str | Path, device: str | torch.device = "cpu") -> Traine
     try:
         model.load_state_dict(ckpt["model"])
     except (KeyError, RuntimeError) as exc:
-        raise CheckpointError(f"checkpoint {path} does not fit network {settings.model.name!r}: {exc}") from None
+        raise CheckpointError(
+            f"checkpoint {path} does not fit network {settings.model.name!r}: {exc}"
+        ) from None
     model.to(device).eval()
     role, training = roles(ckpt, settings)
-    return TrainedModel(network=model, settings=settings, path=path, size=size, mean=mean, std=std,
-                        data_identity=ckpt.get("data_identity"), epoch=ckpt.get("epoch"),
-                        dataset=ckpt.get("dataset"), metrics=ckpt.get("metrics") or {}, role=role,
-                        training=training)
+    return TrainedModel(
+        network=model,
+        settings=settings,
+        path=path,
+        size=size,
+        mean=mean,
+        std=std,
+        data_identity=ckpt.get("data_identity"),
+        epoch=ckpt.get("epoch"),
+        dataset=ckpt.get("dataset"),
+        metrics=ckpt.get("metrics") or {},
+        role=role,
+        training=training,
+    )
 
 
 # Older checkpoints held one "kind": the objective, named after the usual network.

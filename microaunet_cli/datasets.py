@@ -32,15 +32,27 @@ class DatasetSpec:
 
 DATASET_SPECS: tuple[DatasetSpec, ...] = (
     DatasetSpec("synthetic", "the synthetic set", blurb="generated, for trying the toolkit"),
-    DatasetSpec("kvasir", "Kvasir-SEG", layouts=("kvasir-download", "kvasir-presplit"),
-                looks_like="images/ + masks/ (Kvasir-SEG), train/images + train/masks (pre-split)",
-                pranet_list="kvasir"),
-    DatasetSpec("cvc", "CVC-ClinicDB", layouts=("cvc-png", "cvc-tif"),
-                looks_like="PNG/Original + PNG/Ground Truth (CVC-ClinicDB) or Original/ + Ground Truth/ "
-                           "(CVC-ClinicDB TIF)",
-                pranet_list="cvc_clinicdb"),
-    DatasetSpec("polyp-mix", "Kvasir-SEG + CVC-ClinicDB",
-                blurb="Kvasir-SEG + CVC-ClinicDB, the PraNet benchmark", parts=("kvasir", "cvc")),
+    DatasetSpec(
+        "kvasir",
+        "Kvasir-SEG",
+        layouts=("kvasir-download", "kvasir-presplit"),
+        looks_like="images/ + masks/ (Kvasir-SEG), train/images + train/masks (pre-split)",
+        pranet_list="kvasir",
+    ),
+    DatasetSpec(
+        "cvc",
+        "CVC-ClinicDB",
+        layouts=("cvc-png", "cvc-tif"),
+        looks_like="PNG/Original + PNG/Ground Truth (CVC-ClinicDB) or Original/ + Ground Truth/ "
+        "(CVC-ClinicDB TIF)",
+        pranet_list="cvc_clinicdb",
+    ),
+    DatasetSpec(
+        "polyp-mix",
+        "Kvasir-SEG + CVC-ClinicDB",
+        blurb="Kvasir-SEG + CVC-ClinicDB, the PraNet benchmark",
+        parts=("kvasir", "cvc"),
+    ),
 )
 
 DATASET_NAMES: tuple[str, ...] = tuple(spec.name for spec in DATASET_SPECS)

@@ -47,8 +47,14 @@ def _visible_cores() -> int | None:
 
 def _git_revision() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, check=False,
-                             text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            check=False,
+            text=True,
+            timeout=5,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None
@@ -75,9 +81,12 @@ def describe_environment(device: torch.device, **extra: Any) -> dict[str, Any]:
     }
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
-        env.update(device_name=props.name, cuda_version=torch.version.cuda,
-                   gpu_memory_gb=round(props.total_memory / 2**30, 1),
-                   compute_capability=f"{props.major}.{props.minor}")
+        env.update(
+            device_name=props.name,
+            cuda_version=torch.version.cuda,
+            gpu_memory_gb=round(props.total_memory / 2**30, 1),
+            compute_capability=f"{props.major}.{props.minor}",
+        )
     else:
         env["device_name"] = env["cpu"]
     return {**env, **extra}

@@ -27,8 +27,9 @@ def require(module: str, purpose: str) -> ModuleType:
     try:
         return __import__(module)
     except ImportError:
-        raise ConfigError(f"{purpose} needs the '{module}' package, which is not installed: "
-                          f"{INSTALL_HINT}") from None
+        raise ConfigError(
+            f"{purpose} needs the '{module}' package, which is not installed: {INSTALL_HINT}"
+        ) from None
 
 
 def onnxruntime(purpose: str = "checking an ONNX export") -> ModuleType:

@@ -31,8 +31,10 @@ def _enlarge(image: np.ndarray, *masks: np.ndarray) -> tuple[np.ndarray, list[np
     if factor == 1:
         return image, list(masks)
     size = (image.shape[1] * factor, image.shape[0] * factor)
-    return (cv2.resize(image, size, interpolation=cv2.INTER_NEAREST),
-            [cv2.resize(m.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) for m in masks])
+    return (
+        cv2.resize(image, size, interpolation=cv2.INTER_NEAREST),
+        [cv2.resize(m.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) for m in masks],
+    )
 
 
 def _legend(width: int, caption: str, with_gt: bool) -> np.ndarray:
@@ -47,13 +49,17 @@ def _legend(width: int, caption: str, with_gt: bool) -> np.ndarray:
     keys = ([("ground truth", GT_COLOUR)] if with_gt else []) + [("prediction", PRED_COLOUR)]
     for label, colour in keys:
         cv2.line(bar, (x, round(13 * k)), (x + round(18 * k), round(13 * k)), colour, round(3 * k))
-        cv2.putText(bar, label, (x + round(24 * k), round(17 * k)), _FONT, font, (0, 0, 0), stroke, cv2.LINE_AA)
+        cv2.putText(
+            bar, label, (x + round(24 * k), round(17 * k)), _FONT, font, (0, 0, 0), stroke, cv2.LINE_AA
+        )
         x += round(42 * k) + cv2.getTextSize(label, _FONT, font, stroke)[0][0]
     cv2.putText(bar, caption, (round(6 * k), round(36 * k)), _FONT, font, (0, 0, 0), stroke, cv2.LINE_AA)
     return bar
 
 
-def draw_overlay(image: np.ndarray, pred: np.ndarray, gt: np.ndarray | None = None, caption: str = "") -> np.ndarray:
+def draw_overlay(
+    image: np.ndarray, pred: np.ndarray, gt: np.ndarray | None = None, caption: str = ""
+) -> np.ndarray:
     """``H×W×3`` uint8 RGB image with prediction (and ground-truth) outlines, plus a legend strip.
 
     ``pred`` and ``gt`` are ``H×W`` {0, 1} masks at the image's resolution.

@@ -38,8 +38,16 @@ def rich_bar(*extra: ProgressColumn, info: bool = False, transient: bool = True)
     """The one bar layout: what, bar, done/total, ``extra`` columns, time left, then (``info``) each
     task's ``info`` field; on stderr."""
     tail = (TextColumn("{task.fields[info]}"),) if info else ()
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), *extra,
-                    TimeRemainingColumn(), *tail, console=Console(stderr=True), transient=transient)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        *extra,
+        TimeRemainingColumn(),
+        *tail,
+        console=Console(stderr=True),
+        transient=transient,
+    )
 
 
 @dataclass
@@ -74,7 +82,8 @@ class Tracker:
 
 @contextlib.contextmanager
 def progress(description: str, total: int | None = None, log_lines: bool = True) -> Iterator[Tracker]:
-    """A :class:`Tracker` drawing a bar on a terminal; elsewhere log lines (or nothing: ``log_lines=False``)."""
+    """A :class:`Tracker` drawing a bar on a terminal; elsewhere log lines (or nothing with
+    ``log_lines=False``)."""
     tracker = Tracker(description, total, log_lines)
     if not on_terminal():
         yield tracker

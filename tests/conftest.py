@@ -28,4 +28,6 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     API). Untrained probabilities are not centred on 0.5: tests that compare masks pick a threshold."""
     from helpers import make_checkpoint
 
-    return make_checkpoint(tmp_path_factory.mktemp("tiny") / "checkpoints" / "best.pt", model="malunet", size=64)
+    return make_checkpoint(
+        tmp_path_factory.mktemp("tiny") / "checkpoints" / "best.pt", model="malunet", size=64
+    )

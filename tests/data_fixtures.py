@@ -17,7 +17,7 @@ def pair(seed: int, width: int = 48, height: int = 40) -> tuple[np.ndarray, np.n
     image += rng.integers(0, 20, image.shape, dtype=np.uint8)
     mask = np.zeros((height, width), np.uint8)
     y, x = int(rng.integers(0, height // 2)), int(rng.integers(0, width // 2))
-    mask[y:y + height // 3, x:x + width // 3] = 1
+    mask[y : y + height // 3, x : x + width // 3] = 1
     image[mask == 1] = (180, 40, 40)
     return image, mask
 
@@ -40,8 +40,14 @@ def write_mask(path: Path, mask: np.ndarray, channels: int = 1) -> Path:
     return path
 
 
-def make_kvasir(root: Path, n: int = 10, names: list[str] | None = None, image_ext: str = ".jpg",
-                mask_ext: str = ".jpg", sizes: tuple[tuple[int, int], ...] = ((48, 40), (64, 48))) -> Path:
+def make_kvasir(
+    root: Path,
+    n: int = 10,
+    names: list[str] | None = None,
+    image_ext: str = ".jpg",
+    mask_ext: str = ".jpg",
+    sizes: tuple[tuple[int, int], ...] = ((48, 40), (64, 48)),
+) -> Path:
     """Kvasir-SEG as downloaded: images/<stem>.jpg, masks/<stem>.jpg, images of several sizes."""
     names = names or [f"img{i:03d}" for i in range(n)]
     for i, name in enumerate(names):
@@ -66,7 +72,9 @@ def make_cvc_png(root: Path, n: int = 12, per_sequence: int = 3, metadata: bool 
     for frame in range(1, n + 1):
         image, mask = pair(frame, 48, 36)
         write_image(root / "PNG" / "Original" / f"{frame}.png", image)
-        faint = (mask * 255 + (1 - mask) * np.uint8(frame % 12)).astype(np.uint8)  # values ~0-11 are background
+        faint = (mask * 255 + (1 - mask) * np.uint8(frame % 12)).astype(
+            np.uint8
+        )  # values ~0-11 are background
         path = root / "PNG" / "Ground Truth" / f"{frame}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(path), np.repeat(faint[..., None], 3, axis=2))
@@ -87,5 +95,7 @@ def make_cvc_tif(root: Path, n: int = 3) -> Path:
 
 def write_tif(path: Path, array: np.ndarray) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tifffile.imwrite(path, array, photometric="minisblack", planarconfig="contig" if array.ndim == 3 else None)
+    tifffile.imwrite(
+        path, array, photometric="minisblack", planarconfig="contig" if array.ndim == 3 else None
+    )
     return path

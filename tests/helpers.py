@@ -24,14 +24,17 @@ def make_checkpoint(
     settings: dict[str, Any] = {"model": {"name": model}, "data": {"dataset": dataset}}
     if prepared_dir is not None:
         settings["data"]["prepared_dir"] = str(prepared_dir)
-    save_checkpoint(path, {
-        "kind": kind,
-        "model": create_model(model).state_dict(),
-        "settings": RunSettings.model_validate(settings).model_dump(mode="json"),
-        "epoch": 0,
-        "size": size,
-        "dataset": dataset,
-        "normalization": NORMALIZATION,
-        "metrics": {},
-    })
+    save_checkpoint(
+        path,
+        {
+            "kind": kind,
+            "model": create_model(model).state_dict(),
+            "settings": RunSettings.model_validate(settings).model_dump(mode="json"),
+            "epoch": 0,
+            "size": size,
+            "dataset": dataset,
+            "normalization": NORMALIZATION,
+            "metrics": {},
+        },
+    )
     return Path(path)

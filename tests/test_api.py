@@ -33,7 +33,9 @@ def predict_masks(tmp_path: Path, threshold: float, batch_size: int = 8, **model
         cv2.imwrite(str(src / f"im{i}.png"), rgb[:, :, ::-1])
     out = tmp_path / f"out-{'-'.join(model)}-b{batch_size}"
     predict(src, out, device="cpu", threshold=threshold, batch_size=batch_size, **model)
-    return [cv2.imread(str(out / "masks" / f"im{i}.png"), cv2.IMREAD_UNCHANGED) == 255 for i in range(len(SIZES))]
+    return [
+        cv2.imread(str(out / "masks" / f"im{i}.png"), cv2.IMREAD_UNCHANGED) == 255 for i in range(len(SIZES))
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -63,16 +65,19 @@ def test_onnx_segmenter_equals_predict_with_onnx(tiny_checkpoint, threshold, tmp
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the legacy exporter's tracer warnings
-        onnx = export_checkpoint(ExportSettings(ckpt=tiny_checkpoint, out=tmp_path / "m.onnx",
-                                                exporter="torchscript")).out
+        onnx = export_checkpoint(
+            ExportSettings(ckpt=tiny_checkpoint, out=tmp_path / "m.onnx", exporter="torchscript")
+        ).out
     seg = mu.load(onnx, device="cpu", threshold=threshold)
     assert "ONNX" in repr(seg) and seg.input_size == (64, 64)
     for mask, want in zip(seg.predict_batch(images()), predict_masks(tmp_path, threshold, onnx=onnx)):
         assert np.array_equal(mask, want)
 
 
-@pytest.mark.parametrize("bad", [np.zeros((8, 8), np.uint8), np.zeros((8, 8, 4), np.uint8),
-                                 np.zeros((8, 8, 3), np.float32), [[0, 0, 0]]])
+@pytest.mark.parametrize(
+    "bad",
+    [np.zeros((8, 8), np.uint8), np.zeros((8, 8, 4), np.uint8), np.zeros((8, 8, 3), np.float32), [[0, 0, 0]]],
+)
 def test_a_wrong_image_says_what_is_expected(tiny_checkpoint, bad):
     with pytest.raises(DataError, match=r"RGB uint8 array of shape H×W×3"):
         mu.load(tiny_checkpoint, device="cpu").predict(bad)
@@ -100,8 +105,12 @@ def test_predict_video_takes_options_as_keywords(tiny_checkpoint, tmp_path):
 def test_run_distillation_trains_the_teacher_once_then_reuses_it(tmp_path):
     data = tmp_path / "data"
     prepare_dataset(PrepareSettings(dataset="synthetic", out=data, size=32, synthetic_count=16, workers=1))
-    settings = {"data": {"prepared_dir": str(data)}, "output": {"runs_dir": str(tmp_path / "runs"), "quiet": True},
-                "train": {"epochs": 1, "batch_size": 8, "device": "cpu"}, "model": {"name": "microaunet_fast"}}
+    settings = {
+        "data": {"prepared_dir": str(data)},
+        "output": {"runs_dir": str(tmp_path / "runs"), "quiet": True},
+        "train": {"epochs": 1, "batch_size": 8, "device": "cpu"},
+        "model": {"name": "microaunet_fast"},
+    }
 
     first = mu.run_distillation(settings)
     assert first.teacher is not None and first.teacher["model"] == "malunet"

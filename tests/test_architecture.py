@@ -17,8 +17,17 @@ import microaunet_cli
 PACKAGE_DIR = Path(microaunet_cli.__file__).parent
 ROOT = PACKAGE_DIR.name
 # Modules below every pipeline stage: the stages share them, so they must not import a stage.
-NEUTRAL = ("checkpoints", "devices", "environment", "errors", "fileio", "onnx_runtime", "overlays", "progress",
-           "version")
+NEUTRAL = (
+    "checkpoints",
+    "devices",
+    "environment",
+    "errors",
+    "fileio",
+    "onnx_runtime",
+    "overlays",
+    "progress",
+    "version",
+)
 STAGES = ("api", "benchmark", "cli", "evaluation", "export", "inference", "training", "workflow")
 
 # Import edges of a known cycle left to another item, taken out of the file graph until it is fixed;
@@ -57,8 +66,11 @@ def imports_of(path: Path, modules: set[str]) -> dict[str, int]:
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             base = _base(node, module, path.name == "__init__.py")
-            # ``from pkg import sub`` imports the module pkg.sub; ``from pkg.mod import name`` imports pkg.mod.
-            names = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base for alias in node.names]
+            # ``from pkg import sub`` imports the module pkg.sub;
+            # ``from pkg.mod import name`` imports pkg.mod.
+            names = [
+                f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base for alias in node.names
+            ]
         else:
             continue
         for name in names:
@@ -72,8 +84,13 @@ def imports_of(path: Path, modules: set[str]) -> dict[str, int]:
 def file_graph() -> Graph:
     files = sorted(PACKAGE_DIR.rglob("*.py"))
     modules = {module_name(f) for f in files}
-    return {module_name(f): {target: f"{f.relative_to(PACKAGE_DIR.parent)}:{line}"
-                             for target, line in imports_of(f, modules).items()} for f in files}
+    return {
+        module_name(f): {
+            target: f"{f.relative_to(PACKAGE_DIR.parent)}:{line}"
+            for target, line in imports_of(f, modules).items()
+        }
+        for f in files
+    }
 
 
 def unit(module: str) -> str:
@@ -106,7 +123,7 @@ def find_cycle(graph: Graph) -> list[str] | None:
                 state[path.pop()] = 2
                 stack.pop()
             elif state.get(nxt) == 1:
-                return path[path.index(nxt):] + [nxt]
+                return path[path.index(nxt) :] + [nxt]
             elif not state.get(nxt):
                 state[nxt] = 1
                 path.append(nxt)
@@ -149,8 +166,9 @@ def test_no_import_cycle_among_files():
 def test_shared_modules_import_no_pipeline_stage(neutral):
     graph = subpackage_graph(file_graph())
     stages = {f"{ROOT}.{s}" for s in STAGES}
-    assert not stages & set(graph[f"{ROOT}.{neutral}"]), \
+    assert not stages & set(graph[f"{ROOT}.{neutral}"]), (
         f"{neutral} is shared by the stages and must not import one: {graph[f'{ROOT}.{neutral}']}"
+    )
 
 
 def test_pending_edges_still_exist():

@@ -26,11 +26,14 @@ runner = CliRunner()
 QUICK = {"size": 32, "batch": 2, "repeats": 2, "throughput_repeats": 2, "warmup": 1}
 
 
-@pytest.mark.parametrize("conv,hw", [
-    (nn.Conv2d(3, 8, 3, padding=1), (32, 32)),
-    (nn.Conv2d(8, 16, 3, stride=2, padding=1, bias=False), (32, 32)),
-    (nn.Conv2d(8, 8, 3, padding=2, dilation=2, groups=8), (16, 16)),  # depthwise: 1 input channel each
-])
+@pytest.mark.parametrize(
+    "conv,hw",
+    [
+        (nn.Conv2d(3, 8, 3, padding=1), (32, 32)),
+        (nn.Conv2d(8, 16, 3, stride=2, padding=1, bias=False), (32, 32)),
+        (nn.Conv2d(8, 8, 3, padding=2, dilation=2, groups=8), (16, 16)),  # depthwise: 1 input channel each
+    ],
+)
 def test_convolution_flops_equal_the_hand_count(conv, hw):
     x = torch.zeros(1, conv.in_channels, *hw)
     out_h, out_w = conv(x).shape[-2:]
@@ -91,14 +94,22 @@ def test_report_has_every_model_ratio_environment_and_convention(monkeypatch):
         return timed[-1]
 
     monkeypatch.setattr(timing, "time_interleaved", recording)
-    report = run_benchmark(BenchmarkSettings(model=["malunet", "microaunet"], modes=["eager", "bf16"], **QUICK))
+    report = run_benchmark(
+        BenchmarkSettings(model=["malunet", "microaunet"], modes=["eager", "bf16"], **QUICK)
+    )
     assert [m.label for m in report.models] == ["malunet", "microaunet"]
     assert report.models[0].params_total == 177_943 and report.models[0].macs > 0
     assert [(r.model, r.mode) for r in report.results] == [
-        ("malunet", "eager"), ("microaunet", "eager"), ("malunet", "bf16"), ("microaunet", "bf16")]
+        ("malunet", "eager"),
+        ("microaunet", "eager"),
+        ("malunet", "bf16"),
+        ("microaunet", "bf16"),
+    ]
     for r in report.ok():
         calls = np.array(timed[0][(r.model, r.mode)]) * 1000
-        assert (r.latency_ms_p50, r.latency_ms_p90) == pytest.approx((np.median(calls), np.percentile(calls, 90)))
+        assert (r.latency_ms_p50, r.latency_ms_p90) == pytest.approx(
+            (np.median(calls), np.percentile(calls, 90))
+        )
         assert r.throughput_ips > 0
         assert r.peak_memory_mb > 0
     modes_compared = {r["mode"] for r in report.ratios}
@@ -123,8 +134,9 @@ def test_unavailable_and_failing_modes_are_skipped_with_a_reason(monkeypatch):
     monkeypatch.setitem(modes.BUILDERS, "compile", no_compiler)
     monkeypatch.setitem(modes.BUILDERS, "bf16", crashing)
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
-    report = run_benchmark(BenchmarkSettings(model=["microaunet"], modes=["eager", "bf16", "compile", "onnx"],
-                                             **QUICK))
+    report = run_benchmark(
+        BenchmarkSettings(model=["microaunet"], modes=["eager", "bf16", "compile", "onnx"], **QUICK)
+    )
     reasons = {r.mode: r.reason for r in report.skipped()}
     assert set(reasons) == {"bf16", "compile", "onnx"}
     assert "C++ compiler" in reasons["compile"]
@@ -135,9 +147,29 @@ def test_unavailable_and_failing_modes_are_skipped_with_a_reason(monkeypatch):
 
 def test_command_writes_json_and_markdown(tmp_path):
     ckpt = make_checkpoint(tmp_path / "run" / "best.pt", "microaunet", size=64)
-    args = ["benchmark", "--model", "malunet", "--ckpt", str(ckpt), "--modes", "eager", "--size", "32",
-            "--batch", "2", "--repeats", "2", "--warmup", "1", "--set", "throughput_repeats=2",
-            "--json", str(tmp_path / "b.json"), "--markdown", str(tmp_path / "b.md")]
+    args = [
+        "benchmark",
+        "--model",
+        "malunet",
+        "--ckpt",
+        str(ckpt),
+        "--modes",
+        "eager",
+        "--size",
+        "32",
+        "--batch",
+        "2",
+        "--repeats",
+        "2",
+        "--warmup",
+        "1",
+        "--set",
+        "throughput_repeats=2",
+        "--json",
+        str(tmp_path / "b.json"),
+        "--markdown",
+        str(tmp_path / "b.md"),
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     data = json.loads((tmp_path / "b.json").read_text())

@@ -35,10 +35,12 @@ def test_a_checkpoint_without_its_input_spec_is_refused_by_every_stage(tmp_path,
     probability without an error. Evaluate, export and predict all refuse, naming the file."""
     path = _without(tmp_path, key)
     message = f"checkpoint {path} does not record its input size and normalisation"
-    stages = [lambda: load_trained(path),
-              lambda: evaluate_checkpoint(path, device="cpu", out_dir=tmp_path / "ev"),
-              lambda: export_checkpoint(ExportSettings(ckpt=path, format="torchscript")),
-              lambda: load_runner(path, None, "cpu")]
+    stages = [
+        lambda: load_trained(path),
+        lambda: evaluate_checkpoint(path, device="cpu", out_dir=tmp_path / "ev"),
+        lambda: export_checkpoint(ExportSettings(ckpt=path, format="torchscript")),
+        lambda: load_runner(path, None, "cpu"),
+    ]
     for stage in stages:
         with pytest.raises(CheckpointError, match=message):
             stage()

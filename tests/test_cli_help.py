@@ -17,8 +17,14 @@ from microaunet_cli.cli.app import app
 runner = CliRunner()
 # Command -> the arguments it needs before --print-config can resolve its settings.
 COMMANDS: dict[str, list[str]] = {
-    "train-teacher": [], "distill": [], "prepare-data": [], "evaluate": ["--ckpt", "run/best.pt"],
-    "predict": ["--input", "images", "--out", "masks"], "export": [], "benchmark": [], "demo": [],
+    "train-teacher": [],
+    "distill": [],
+    "prepare-data": [],
+    "evaluate": ["--ckpt", "run/best.pt"],
+    "predict": ["--input", "images", "--out", "masks"],
+    "export": [],
+    "benchmark": [],
+    "demo": [],
     "config": [],
 }
 MIN_HELP_WIDTH = 30  # characters of description per line at COLUMNS=80 (it was 20 for train-teacher)
@@ -51,8 +57,11 @@ def _as_shown(value: Any) -> str:
 
 
 def test_every_command_with_settings_is_covered():
-    with_set = {name for name, cmd in typer.main.get_command(app).commands.items()
-                if any(p.name == "sets" for p in cmd.params)}
+    with_set = {
+        name
+        for name, cmd in typer.main.get_command(app).commands.items()
+        if any(p.name == "sets" for p in cmd.params)
+    }
     assert with_set == set(COMMANDS)
 
 
@@ -112,6 +121,9 @@ def test_every_command_is_registered_inside_the_error_guard():
     """base.command registers each command wrapped by base.guarded (functools.wraps sets __wrapped__)."""
     from microaunet_cli.cli.base import guarded
 
-    unguarded = [c.name for c in app.registered_commands
-                 if getattr(c.callback, "__code__", None) is not guarded(lambda: None).__code__]
+    unguarded = [
+        c.name
+        for c in app.registered_commands
+        if getattr(c.callback, "__code__", None) is not guarded(lambda: None).__code__
+    ]
     assert unguarded == []

@@ -26,9 +26,13 @@ def test_shipped_configs_exist():
 def test_precedence_defaults_yaml_env_options_set(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("optim:\n  lr: 0.002\ntrain:\n  epochs: 10\n  batch_size: 4\n")
-    s = load_settings(RunSettings, config=cfg, environ={"MICROAUNET_TRAIN__EPOCHS": "20",
-                                                        "MICROAUNET_TRAIN__BATCH_SIZE": "6"},
-                      options={"train.batch_size": 12, "train.seed": None}, sets=["optim.lr=5e-4"])
+    s = load_settings(
+        RunSettings,
+        config=cfg,
+        environ={"MICROAUNET_TRAIN__EPOCHS": "20", "MICROAUNET_TRAIN__BATCH_SIZE": "6"},
+        options={"train.batch_size": 12, "train.seed": None},
+        sets=["optim.lr=5e-4"],
+    )
     assert s.optim.lr == 5e-4  # --set beats the file
     assert s.train.epochs == 20  # environment beats the file
     assert s.train.batch_size == 12  # a named option beats the environment
@@ -54,7 +58,9 @@ def test_misspelt_yaml_key_names_file_and_allowed_keys(tmp_path):
 
 
 def test_wrong_type_names_value_and_source():
-    with pytest.raises(ConfigError, match=r"train.epochs' = 'many' \(from environment MICROAUNET_TRAIN__EPOCHS\)"):
+    with pytest.raises(
+        ConfigError, match=r"train.epochs' = 'many' \(from environment MICROAUNET_TRAIN__EPOCHS\)"
+    ):
         load_settings(RunSettings, environ={"MICROAUNET_TRAIN__EPOCHS": "many"})
 
 

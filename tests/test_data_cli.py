@@ -33,30 +33,69 @@ def test_synthetic_default_runs_and_reruns_as_no_op(tmp_path):
 def test_options_config_and_set_are_combined(tmp_path):
     cfg = tmp_path / "p.yaml"
     cfg.write_text("dataset: kvasir\nsplit: random\nsize: 64\n")
-    result = runner.invoke(app, ["prepare-data", "--config", str(cfg), "--size", "96", "--set", "seed=7",
-                                 "--skip-bad", "--print-config"])
+    result = runner.invoke(
+        app,
+        [
+            "prepare-data",
+            "--config",
+            str(cfg),
+            "--size",
+            "96",
+            "--set",
+            "seed=7",
+            "--skip-bad",
+            "--print-config",
+        ],
+    )
     assert result.exit_code == 0, result.output
     for line in ("dataset: kvasir", "split: random", "size: 96", "seed: 7", "skip_bad: true"):
         assert line in result.output
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--size", "100"], "invalid setting 'size'"),
-    (["--split", "sideways"], "invalid setting 'split'"),
-    (["--dataset", "imagenet"], "invalid setting 'dataset'"),
-    (["--set", "colour=red"], "unknown setting 'colour'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--size", "100"], "invalid setting 'size'"),
+        (["--split", "sideways"], "invalid setting 'split'"),
+        (["--dataset", "imagenet"], "invalid setting 'dataset'"),
+        (["--set", "colour=red"], "unknown setting 'colour'"),
+    ],
+)
 def test_bad_settings_are_one_line_errors(args, message):
     result = runner.invoke(app, ["prepare-data", *args])
     assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
 
 
 def test_data_errors_exit_non_zero_without_traceback(tmp_path):
-    result = runner.invoke(app, ["prepare-data", "--dataset", "kvasir", "--src", str(tmp_path / "nope"),
-                                 "--out", str(tmp_path / "o")])
+    result = runner.invoke(
+        app,
+        [
+            "prepare-data",
+            "--dataset",
+            "kvasir",
+            "--src",
+            str(tmp_path / "nope"),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
     assert result.exit_code == 2 and "folder not found" in result.output and "Traceback" not in result.output
     src = make_kvasir(tmp_path / "k", n=4)
     (src / "masks" / "img001.jpg").unlink()
-    result = runner.invoke(app, ["prepare-data", "--dataset", "kvasir", "--src", str(src), "--split", "random",
-                                 "--out", str(tmp_path / "o"), "--size", "32"])
+    result = runner.invoke(
+        app,
+        [
+            "prepare-data",
+            "--dataset",
+            "kvasir",
+            "--src",
+            str(src),
+            "--split",
+            "random",
+            "--out",
+            str(tmp_path / "o"),
+            "--size",
+            "32",
+        ],
+    )
     assert result.exit_code == 2 and "img001.jpg" in result.output and "--skip-bad" in result.output

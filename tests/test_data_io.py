@@ -36,7 +36,9 @@ def test_cvc_tif_tagged_grey_is_read_as_three_channels(tmp_path):
 
 def test_planar_tif_is_read_as_rgb(tmp_path):
     image, _ = pair(2)
-    tifffile.imwrite(tmp_path / "p.tif", np.moveaxis(image, -1, 0), photometric="rgb", planarconfig="separate")
+    tifffile.imwrite(
+        tmp_path / "p.tif", np.moveaxis(image, -1, 0), photometric="rgb", planarconfig="separate"
+    )
     assert np.array_equal(read_image(tmp_path / "p.tif"), image)
 
 
@@ -57,7 +59,9 @@ def test_grey_tif_is_refused(tmp_path):
 def test_opaque_alpha_is_dropped(tmp_path, bits):
     image, _ = pair(3)
     scale = 257 if bits == 16 else 1  # 16-bit PNGs: opaque is 65535
-    bgra = np.dstack([image[:, :, ::-1], np.full(image.shape[:2], 255, np.uint8)]).astype(f"uint{bits}") * scale
+    bgra = (
+        np.dstack([image[:, :, ::-1], np.full(image.shape[:2], 255, np.uint8)]).astype(f"uint{bits}") * scale
+    )
     cv2.imwrite(str(tmp_path / "a.png"), bgra)
     assert np.array_equal(read_image(tmp_path / "a.png"), image)  # RGB, red stays red
 

@@ -11,7 +11,12 @@ from microaunet_cli.errors import DataError
 
 def test_kvasir_download(tmp_path):
     layout = detect_layout(make_kvasir(tmp_path / "Kvasir-SEG", n=5))
-    assert (layout.name, layout.family, len(layout.samples), layout.problems) == ("kvasir-download", "kvasir", 5, [])
+    assert (layout.name, layout.family, len(layout.samples), layout.problems) == (
+        "kvasir-download",
+        "kvasir",
+        5,
+        [],
+    )
 
 
 def test_kvasir_presplit_keeps_parts(tmp_path):
@@ -44,7 +49,7 @@ def test_hidden_files_ignored_and_upper_case_accepted(tmp_path):
     for junk in (".DS_Store", "Thumbs.db", "._img000.jpg", "desktop.ini"):
         (root / "images" / junk).write_bytes(b"junk")
         (root / "masks" / junk).write_bytes(b"junk")
-    image, mask = pair(9)
+    image, _mask = pair(9)
     write_image(root / "images" / "UPPER.JPG", image)
     write_image(root / "masks" / "UPPER.PNG", image)
     layout = detect_layout(root)

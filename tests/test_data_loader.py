@@ -15,17 +15,33 @@ from microaunet_cli.errors import DataError
 def prepared(tmp_path_factory):
     root = tmp_path_factory.mktemp("loader")
     src = make_kvasir(root / "k", n=20)
-    prepare_dataset(PrepareSettings(dataset="kvasir", src=src, out=root / "plain", split="random", size=32,
-                                    workers=1))
-    prepare_dataset(PrepareSettings(dataset="kvasir", src=src, out=root / "kfold", split="kfold", folds=4,
-                                    test_fraction=0.2, size=32, workers=1))
+    prepare_dataset(
+        PrepareSettings(dataset="kvasir", src=src, out=root / "plain", split="random", size=32, workers=1)
+    )
+    prepare_dataset(
+        PrepareSettings(
+            dataset="kvasir",
+            src=src,
+            out=root / "kfold",
+            split="kfold",
+            folds=4,
+            test_fraction=0.2,
+            size=32,
+            workers=1,
+        )
+    )
     return root
 
 
 def test_attributes_and_memory_mapped_splits(prepared):
     data = open_prepared(prepared / "plain")
     assert (data.dataset, data.size, data.splits, data.test_splits, data.is_kfold) == (
-        "kvasir", 32, ["train", "val", "test"], ["test"], False)
+        "kvasir",
+        32,
+        ["train", "val", "test"],
+        ["test"],
+        False,
+    )
     assert len(data.mean) == 3 and all(0 < s < 1 for s in data.std)
     train = data.load("train")
     assert isinstance(train, SplitArrays) and len(train) == 14 and isinstance(train.images, np.memmap)

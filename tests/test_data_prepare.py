@@ -25,10 +25,14 @@ def test_arrays_and_manifest(tmp_path):
     result = prepare(tmp_path / "out", dataset="kvasir", src=make_kvasir(tmp_path / "k", n=20))
     m = result.manifest
     assert result.counts == {"train": 14, "val": 2, "test": 4} and not result.unchanged
-    assert (m["dataset"], m["layout"], m["policy"], m["size"]) == ("kvasir", {"kvasir": "kvasir-download"},
-                                                                   "random", 32)
+    assert (m["dataset"], m["layout"], m["policy"], m["size"]) == (
+        "kvasir",
+        {"kvasir": "kvasir-download"},
+        "random",
+        32,
+    )
     assert m["test_splits"] == ["test"] and len(m["mean"]) == 3 and m["tool_version"]
-    for split, info in m["splits"].items():
+    for info in m["splits"].values():
         images = np.load(tmp_path / "out" / info["images"]["file"])
         masks = np.load(tmp_path / "out" / info["masks"]["file"])
         assert images.shape == (info["count"], 32, 32, 3) and images.dtype == np.uint8
@@ -68,8 +72,10 @@ def test_rerun_is_a_no_op_and_changes_redo(tmp_path, caplog):
     assert not prepare(tmp_path / "out", dataset="kvasir", src=src, seed=1).unchanged
     write_image(src / "images" / "img000.jpg", pair(99)[0])  # an input changed
     assert not prepare(tmp_path / "out", dataset="kvasir", src=src, seed=1).unchanged
-    assert first.manifest["fingerprint"] != prepare(tmp_path / "out", dataset="kvasir", src=src).manifest[
-        "fingerprint"]
+    assert (
+        first.manifest["fingerprint"]
+        != prepare(tmp_path / "out", dataset="kvasir", src=src).manifest["fingerprint"]
+    )
 
 
 def test_killed_run_leaves_no_complete_looking_output(tmp_path, monkeypatch):
@@ -106,8 +112,12 @@ def test_tif_and_png_layouts_give_the_same_pixels(tmp_path):
     a = prepare(tmp_path / "a", dataset="cvc", src=png, test_fraction=0, val_fraction=0)
     b = prepare(tmp_path / "b", dataset="cvc", src=tif, test_fraction=0, val_fraction=0)
     assert b.manifest["layout"] == {"cvc": "cvc-tif"}
-    assert a.manifest["splits"]["train"]["images"]["sha256"] == b.manifest["splits"]["train"]["images"]["sha256"]
-    assert a.manifest["splits"]["train"]["masks"]["sha256"] == b.manifest["splits"]["train"]["masks"]["sha256"]
+    assert (
+        a.manifest["splits"]["train"]["images"]["sha256"] == b.manifest["splits"]["train"]["images"]["sha256"]
+    )
+    assert (
+        a.manifest["splits"]["train"]["masks"]["sha256"] == b.manifest["splits"]["train"]["masks"]["sha256"]
+    )
 
 
 def test_polyp_mix_keeps_test_sets_apart(tmp_path):
@@ -125,7 +135,9 @@ def test_synthetic_is_deterministic_and_generated_beside_output(tmp_path):
     a = prepare(tmp_path / "a", dataset="synthetic", synthetic_count=12)
     b = prepare(tmp_path / "b", dataset="synthetic", synthetic_count=12)
     assert (tmp_path / "a" / "raw" / "images").is_dir()
-    assert a.manifest["splits"]["train"]["images"]["sha256"] == b.manifest["splits"]["train"]["images"]["sha256"]
+    assert (
+        a.manifest["splits"]["train"]["images"]["sha256"] == b.manifest["splits"]["train"]["images"]["sha256"]
+    )
     assert prepare(tmp_path / "a", dataset="synthetic", synthetic_count=12).unchanged
 
 
@@ -166,6 +178,7 @@ def test_opaque_rgba_images_are_prepared_as_their_rgb(tmp_path):
 
 
 # ---- bad input -------------------------------------------------------------------------------------
+
 
 def broken_kvasir(tmp_path, breakage):
     src = make_kvasir(tmp_path / "k", n=10)

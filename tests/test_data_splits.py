@@ -95,8 +95,9 @@ def test_kfold_groups_cvc_sequences(tmp_path):
 
 
 def test_pranet_lists_shipped_with_the_package():
-    assert [len(read_split_list(f"{d}_{s}.txt")) for d in ("kvasir", "cvc_clinicdb") for s in ("train", "test")] \
-        == [900, 100, 550, 62]
+    assert [
+        len(read_split_list(f"{d}_{s}.txt")) for d in ("kvasir", "cvc_clinicdb") for s in ("train", "test")
+    ] == [900, 100, 550, 62]
 
 
 def test_pranet_on_partial_data_lists_missing_names(tmp_path):

@@ -19,7 +19,17 @@ from microaunet_cli.checkpoints import load_checkpoint
 from microaunet_cli.cli.app import app
 from microaunet_cli.training import progress as progress_mod
 
-TINY = ["--quiet", "--set", "count=24", "--set", "size=64", "--set", "bench_size=64", "--set", "bench_repeats=2"]
+TINY = [
+    "--quiet",
+    "--set",
+    "count=24",
+    "--set",
+    "size=64",
+    "--set",
+    "bench_size=64",
+    "--set",
+    "bench_repeats=2",
+]
 
 
 @pytest.fixture
@@ -31,8 +41,9 @@ def threads() -> int:
 
 
 def test_demo_runs_the_whole_workflow(tmp_path, threads):
-    result = CliRunner().invoke(app, ["demo", "--out", str(tmp_path), "--epochs", "1", "--threads", str(threads),
-                                      *TINY])
+    result = CliRunner().invoke(
+        app, ["demo", "--out", str(tmp_path), "--epochs", "1", "--threads", str(threads), *TINY]
+    )
     assert result.exit_code == 0, result.output
     assert "teacher" in result.output and "student" in result.output and "177,943" in result.output
     assert (tmp_path / "runs" / "synthetic-malunet" / "checkpoints" / "best.pt").is_file()
@@ -49,8 +60,23 @@ def test_demo_runs_the_whole_workflow(tmp_path, threads):
 
 
 def _demo_process(out: Path, student_epochs: int) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "microaunet_cli", "demo", "--out", str(out), "--device", "cpu", "--threads", "1",
-           "--set", "teacher_epochs=1", "--set", f"student_epochs={student_epochs}", *TINY]
+    cmd = [
+        sys.executable,
+        "-m",
+        "microaunet_cli",
+        "demo",
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--set",
+        "teacher_epochs=1",
+        "--set",
+        f"student_epochs={student_epochs}",
+        *TINY,
+    ]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
@@ -88,12 +114,26 @@ def test_interrupted_demo_resumes_where_it_stopped(tmp_path, monkeypatch):
     def step_then_signal(self, loss, lr):
         real_step(self, loss, lr)
         calls["n"] += 1
-        if calls["n"] == 5:  # 17 training images, 3 batches: the teacher's epoch, then the student's 2nd batch
+        if (
+            calls["n"] == 5
+        ):  # 17 training images, 3 batches: the teacher's epoch, then the student's 2nd batch
             os.kill(os.getpid(), signal.SIGINT)
 
     monkeypatch.setattr(progress_mod.TrainingProgress, "step", step_then_signal)
-    args = ["demo", "--out", str(tmp_path), "--device", "cpu", "--set", "teacher_epochs=1",
-            "--set", "student_epochs=2", "--set", "batch_size=8", *TINY]
+    args = [
+        "demo",
+        "--out",
+        str(tmp_path),
+        "--device",
+        "cpu",
+        "--set",
+        "teacher_epochs=1",
+        "--set",
+        "student_epochs=2",
+        "--set",
+        "batch_size=8",
+        *TINY,
+    ]
     cut = CliRunner().invoke(app, args)
     assert cut.exit_code == 130, cut.output  # 128 + SIGINT
     assert "during step 3/5 distill" in cut.output and "no comparison table" in cut.output

@@ -46,7 +46,7 @@ def _split(n: int, seed: int, prefix: str) -> SimpleNamespace:
     masks = np.zeros((n, SIZE, SIZE), np.uint8)
     for i in range(1, n):  # image 0 keeps an empty mask
         y, x = rng.integers(0, SIZE // 2, 2)
-        masks[i, y:y + 20, x:x + 24] = 1
+        masks[i, y : y + 20, x : x + 24] = 1
     return SimpleNamespace(images=images, masks=masks, names=[f"{prefix}{i}.jpg" for i in range(n)])
 
 
@@ -77,8 +77,9 @@ class FakePrepared:
 @pytest.fixture
 def prepared(monkeypatch, tmp_path):
     """A fake kvasir-like prepared set; records which folders were opened."""
-    fake = FakePrepared({"train": _split(4, 0, "tr"), "val": _split(3, 1, "va"), "test": _split(5, 2, "te")},
-                        ["test"])
+    fake = FakePrepared(
+        {"train": _split(4, 0, "tr"), "val": _split(3, 1, "va"), "test": _split(5, 2, "te")}, ["test"]
+    )
     opened: list[Path] = []
 
     def open_prepared(path):
@@ -115,7 +116,9 @@ def test_evaluate_writes_reports_from_the_checkpoint_alone(prepared_dir, tmp_pat
     ref = SegmentationMetrics()
     ref.update(probs, torch.from_numpy(np.asarray(test.masks)).unsqueeze(1))
     resized = summary["splits"]["test"]["resized"]
-    assert summary["splits"]["test"]["resolution"] == "original" and resized["resolution"].startswith("resized 64x64")
+    assert summary["splits"]["test"]["resolution"] == "original" and resized["resolution"].startswith(
+        "resized 64x64"
+    )
     assert resized["per_image"] == pytest.approx(ref.compute()["per_image"])
     assert resized["pooled"] == pytest.approx(ref.compute()["pooled"])
 
@@ -130,12 +133,21 @@ def test_empty_ground_truth_cases_score_by_the_rule(prepared, tmp_path):
     evaluate_checkpoint(ckpt, out_dir=tmp_path / "ev", worst=0, device="cpu")
     assert prepared.opened == [prepared.dir]
     first = next(csv.DictReader((tmp_path / "ev" / "per_case.csv").open()))
-    assert (first["gt_pixels"], first["pred_pixels"], float(first["dice"]), float(first["iou"])) == ("0", "0", 1.0, 1.0)
+    assert (first["gt_pixels"], first["pred_pixels"], float(first["dice"]), float(first["iou"])) == (
+        "0",
+        "0",
+        1.0,
+        1.0,
+    )
 
 
 def test_test_means_every_test_split(prepared, tmp_path):
     fake = prepared.fake
-    fake.arrays = {"train": fake.arrays["train"], "test_kvasir": _split(3, 5, "k"), "test_cvc": _split(2, 6, "c")}
+    fake.arrays = {
+        "train": fake.arrays["train"],
+        "test_kvasir": _split(3, 5, "k"),
+        "test_cvc": _split(2, 6, "c"),
+    }
     fake.test_splits = ["test_kvasir", "test_cvc"]
     ckpt = _run_ckpt(tmp_path, prepared.dir)
     summary = evaluate_checkpoint(ckpt, out_dir=tmp_path / "ev", worst=1, device="cpu")
@@ -166,8 +178,22 @@ def test_default_out_dir_beside_the_run():
 
 def test_cli_prints_both_conventions(prepared_dir, tmp_path):
     ckpt = _run_ckpt(tmp_path, prepared_dir)
-    result = CliRunner().invoke(app, ["evaluate", "--ckpt", str(ckpt), "--split", "val", "--out",
-                                      str(tmp_path / "o"), "--device", "cpu", "--worst", "0"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            "--ckpt",
+            str(ckpt),
+            "--split",
+            "val",
+            "--out",
+            str(tmp_path / "o"),
+            "--device",
+            "cpu",
+            "--worst",
+            "0",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "PraNet" in result.output and "MALUNet" in result.output
     assert json.loads((tmp_path / "o" / "summary.json").read_text())["splits"].keys() == {"val"}

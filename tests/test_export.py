@@ -102,7 +102,7 @@ def test_onnx_falls_back_to_the_torchscript_exporter(tmp_path, monkeypatch):
 
 def test_parity_failure_is_an_error_and_removes_the_file(tmp_path, monkeypatch):
     spec = formats.FORMATS["torchscript"]
-    shifted = dataclasses.replace(spec, load=lambda path: (lambda x: spec.load(path)(x) + 3.0))
+    shifted = dataclasses.replace(spec, load=lambda path: lambda x: spec.load(path)(x) + 3.0)
     monkeypatch.setitem(formats.FORMATS, "torchscript", shifted)
     ckpt = make_checkpoint(tmp_path / "best.pt", "microaunet", size=64)
     with pytest.raises(ParityError, match="does not match the eager network"):
@@ -116,6 +116,7 @@ def test_each_format_gets_only_its_own_options():
     settings = ExportSettings(opset=17, exporter="torchscript")
     seen = {}
     for name, spec in formats.FORMATS.items():
+
         def record(*args, _name=name, **options):
             return seen.setdefault(_name, options)
 

@@ -55,15 +55,22 @@ def source(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def prepared(source, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("prep") / "kvasir"
-    prepare_dataset(PrepareSettings(dataset="kvasir", src=source, out=out, size=SIZE, split="random",
-                                    test_fraction=0.5, workers=1))
+    prepare_dataset(
+        PrepareSettings(
+            dataset="kvasir", src=source, out=out, size=SIZE, split="random", test_fraction=0.5, workers=1
+        )
+    )
     return out
 
 
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory, prepared) -> Path:
-    return make_checkpoint(tmp_path_factory.mktemp("run") / "checkpoints" / "best.pt", size=SIZE,
-                           dataset="kvasir", prepared_dir=prepared)
+    return make_checkpoint(
+        tmp_path_factory.mktemp("run") / "checkpoints" / "best.pt",
+        size=SIZE,
+        dataset="kvasir",
+        prepared_dir=prepared,
+    )
 
 
 def _test_names(prepared: Path) -> list[str]:
@@ -107,7 +114,9 @@ def test_external_folder_scores_as_the_same_images_prepared(layout, source, prep
     build = _two_folders if layout == "images+masks" else _numbered
     folder = build(source, names, tmp_path / "ext")
     as_prepared = evaluate_checkpoint(ckpt, out_dir=tmp_path / "prep-eval", device="cpu", worst=0)
-    external = evaluate_checkpoint(ckpt, external=folder, out_dir=tmp_path / "ext-eval", device="cpu", worst=2)
+    external = evaluate_checkpoint(
+        ckpt, external=folder, out_dir=tmp_path / "ext-eval", device="cpu", worst=2
+    )
     assert external["layout"] == layout
     result = external["splits"]["ext"]
     assert result["resolution"] == "original"
@@ -130,7 +139,9 @@ def bad_folder(source, tmp_path) -> Path:
     (folder / "images" / "c01.jpg").write_bytes(b"not a jpeg")  # unreadable
     _write_pair(folder / "images" / "odd.png", tmp_path / "unused.png", 0)
     width, height = SIZES[1]
-    write_mask(folder / "masks" / "odd.png", np.zeros((height, width), np.uint8))  # another size than its image
+    write_mask(
+        folder / "masks" / "odd.png", np.zeros((height, width), np.uint8)
+    )  # another size than its image
     return folder
 
 
@@ -144,8 +155,23 @@ def test_bad_files_are_named(bad_folder, ckpt, tmp_path):
 
 
 def test_skip_bad_scores_the_rest_and_lists_them(bad_folder, ckpt, tmp_path):
-    result = CliRunner().invoke(app, ["evaluate", "--ckpt", str(ckpt), "--external", str(bad_folder), "--out",
-                                      str(tmp_path / "o"), "--device", "cpu", "--skip-bad", "--worst", "0"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            "--ckpt",
+            str(ckpt),
+            "--external",
+            str(bad_folder),
+            "--out",
+            str(tmp_path / "o"),
+            "--device",
+            "cpu",
+            "--skip-bad",
+            "--worst",
+            "0",
+        ],
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "o" / "summary.json").read_text())
     assert summary["splits"]["bad"]["n_images"] == 3

@@ -41,8 +41,10 @@ def exported(prepared, tmp_path_factory) -> tuple[Path, str]:
     agree at 0.5; the default 0.98 gate is tested below."""
     folder = tmp_path_factory.mktemp("run")
     ckpt = make_checkpoint(folder / "best.pt", NAME, size=SIZE, prepared_dir=prepared)
-    result = runner.invoke(app, ["export", "--ckpt", str(ckpt), "--int8", "--calibration-images", "5",
-                                 "--set", "int8_min_dice=0.5"])
+    result = runner.invoke(
+        app,
+        ["export", "--ckpt", str(ckpt), "--int8", "--calibration-images", "5", "--set", "int8_min_dice=0.5"],
+    )
     assert result.exit_code == 0, result.output
     return ckpt, result.output
 
@@ -78,8 +80,11 @@ def test_calibration_uses_the_training_split(prepared, tmp_path, monkeypatch):
 
     seen = []
     real = int8_tools.quantize
-    monkeypatch.setattr(int8_tools, "quantize", lambda fp32, out, batches, method: seen.extend(batches)
-                        or real(fp32, out, batches, method))
+    monkeypatch.setattr(
+        int8_tools,
+        "quantize",
+        lambda fp32, out, batches, method: seen.extend(batches) or real(fp32, out, batches, method),
+    )
     ckpt = make_checkpoint(tmp_path / "best.pt", NAME, size=SIZE, prepared_dir=prepared)
     export_checkpoint(ExportSettings(ckpt=ckpt, int8=True, calibration_images=1000, int8_min_dice=0.5))
     n_train = len(open_prepared(prepared).load("train"))
@@ -127,8 +132,18 @@ def test_agreement_is_per_image_dice():
 
 def test_benchmark_onnx_int8_mode_runs_and_is_interleaved():
     torch.manual_seed(0)
-    report = run_benchmark(BenchmarkSettings(model=["malunet", NAME], modes=["onnx", "onnx-int8"], size=64,
-                                             repeats=2, throughput_repeats=1, warmup=1, batch=2, threads=1))
+    report = run_benchmark(
+        BenchmarkSettings(
+            model=["malunet", NAME],
+            modes=["onnx", "onnx-int8"],
+            size=64,
+            repeats=2,
+            throughput_repeats=1,
+            warmup=1,
+            batch=2,
+            threads=1,
+        )
+    )
     rows = {(r.model, r.mode): r for r in report.results}
     assert all(rows[(m, "onnx-int8")].status == "ok" for m in ("malunet", NAME)), rows
     assert "static INT8" in rows[(NAME, "onnx-int8")].note

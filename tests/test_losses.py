@@ -3,6 +3,8 @@ had a KL that was always 0, a contrastive loss with zero gradient and a feature 
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 
@@ -37,7 +39,7 @@ def test_kl_is_zero_for_equal_logits_and_grows_with_the_gap():
     z = torch.randn(2, 1, 8, 8)
     assert float(bernoulli_kl(z, z, 4.0)) == pytest.approx(0.0, abs=1e-7)
     gaps = [float(bernoulli_kl(z + d, z, 4.0)) for d in (0.5, 1.0, 2.0, 4.0)]
-    assert all(a < b for a, b in zip(gaps, gaps[1:]))
+    assert all(a < b for a, b in itertools.pairwise(gaps))
     assert gaps[0] > 0
 
 
@@ -68,7 +70,7 @@ def _embeddings(seed: int = 0):
 
 
 def test_infonce_nonzero_with_gradient():
-    teacher, labels, g = _embeddings()
+    teacher, labels, _g = _embeddings()
     student = torch.randn(2, 16, 12, 12, requires_grad=True)
     loss = pixel_infonce(student, teacher, labels, generator=torch.Generator().manual_seed(1))
     assert float(loss.detach()) > 0
@@ -81,8 +83,10 @@ def test_infonce_falls_as_student_moves_to_teacher():
     losses = []
     for alpha in (0.0, 0.3, 0.6, 0.9, 1.0):
         student = (1 - alpha) * noise + alpha * teacher
-        losses.append(float(pixel_infonce(student, teacher, labels, generator=torch.Generator().manual_seed(3))))
-    assert all(a > b for a, b in zip(losses, losses[1:]))
+        losses.append(
+            float(pixel_infonce(student, teacher, labels, generator=torch.Generator().manual_seed(3)))
+        )
+    assert all(a > b for a, b in itertools.pairwise(losses))
 
 
 @pytest.mark.parametrize("preferred_are_hard", [True, False])
@@ -97,19 +101,40 @@ def test_infonce_weights_preferred_anchors_more(preferred_are_hard):
     wrong = hard if preferred_are_hard else ~hard
     losses = []
     for weight in (1.0, 2.0, 5.0):
-        losses.append(float(pixel_infonce(student, teacher, labels, student_wrong=wrong,
-                                          teacher_right=torch.ones_like(labels), preference_weight=weight,
-                                          generator=torch.Generator().manual_seed(0))))
-    rising = all(a < b for a, b in zip(losses, losses[1:]))
-    falling = all(a > b for a, b in zip(losses, losses[1:]))
+        losses.append(
+            float(
+                pixel_infonce(
+                    student,
+                    teacher,
+                    labels,
+                    student_wrong=wrong,
+                    teacher_right=torch.ones_like(labels),
+                    preference_weight=weight,
+                    generator=torch.Generator().manual_seed(0),
+                )
+            )
+        )
+    rising = all(a < b for a, b in itertools.pairwise(losses))
+    falling = all(a > b for a, b in itertools.pairwise(losses))
     assert rising if preferred_are_hard else falling, losses
 
 
 def test_infonce_is_fixed_by_its_generator():
     teacher, labels, g = _embeddings()
     student = torch.randn(2, 16, 12, 12, generator=g)
-    runs = [float(pixel_infonce(student, teacher, labels, n_anchors=8, n_negatives=8,
-                                generator=torch.Generator().manual_seed(seed))) for seed in (5, 5, 6)]
+    runs = [
+        float(
+            pixel_infonce(
+                student,
+                teacher,
+                labels,
+                n_anchors=8,
+                n_negatives=8,
+                generator=torch.Generator().manual_seed(seed),
+            )
+        )
+        for seed in (5, 5, 6)
+    ]
     assert runs[0] == runs[1] != runs[2]
 
 
@@ -140,8 +165,14 @@ def test_infonce_samples_on_the_device_without_host_syncs():
     teacher, labels, g = _embeddings()
     student = torch.randn(2, 16, 12, 12, generator=g, requires_grad=True)
     with Ops() as ops:
-        loss = pixel_infonce(student, teacher, labels, student_wrong=labels, teacher_right=labels,
-                             generator=torch.Generator().manual_seed(0))
+        loss = pixel_infonce(
+            student,
+            teacher,
+            labels,
+            student_wrong=labels,
+            teacher_right=labels,
+            generator=torch.Generator().manual_seed(0),
+        )
         single = pixel_infonce(student, teacher, torch.zeros_like(labels), generator=torch.Generator())
     assert not ops.seen & {"nonzero", "_local_scalar_dense", "item", "is_nonzero", "masked_select"}, ops.seen
     assert float(loss.detach()) > 0 and float(single.detach()) == 0.0
@@ -169,7 +200,7 @@ def test_omega_rises_as_a_cosine_from_zero_to_one():
     assert imitation_weight(T, T) == pytest.approx(1.0)
     assert imitation_weight(T / 4, T) == pytest.approx(0.5 * (1 - 2**-0.5))
     values = [imitation_weight(t / 10 * T, T) for t in range(11)]
-    assert all(a < b for a, b in zip(values, values[1:]))
+    assert all(a < b for a, b in itertools.pairwise(values))
 
 
 @pytest.mark.parametrize("epochs,stage1", [(10, 6), (5, 3), (7, 5), (3, 2), (1, 1), (100, 60)])
@@ -198,7 +229,9 @@ def _term_grads(objective, epoch: int, progress: float) -> dict[str, float]:
     terms = {
         "kl": bernoulli_kl(s_logits, t_logits, cfg.temperature),
         "mimic": feature_mimic(s_skips, t_skips, objective.adapters, cfg.mimic),
-        "infonce": objective._contrastive(s_logits, s_dec, t_logits, t_dec, masks, torch.Generator().manual_seed(0)),
+        "infonce": objective._contrastive(
+            s_logits, s_dec, t_logits, t_dec, masks, torch.Generator().manual_seed(0)
+        ),
         "l2": l2_penalty(student.parameters()),
     }
     out = {}
@@ -238,7 +271,9 @@ def test_teacher_gets_no_gradient_and_keeps_its_statistics():
     obj.train()
     teacher.train().requires_grad_(True)  # a probe: the objective must not rely on these being off
     for epoch in (2, 8):
-        loss, _ = obj(images, masks, StepContext(epoch=epoch, progress=float(epoch), generator=torch.Generator()))
+        loss, _ = obj(
+            images, masks, StepContext(epoch=epoch, progress=float(epoch), generator=torch.Generator())
+        )
         loss.backward()
     assert all(p.grad is None for p in teacher.parameters())
     assert any("running_mean" in k for k in before)
@@ -288,8 +323,9 @@ def test_stage_two_loss_is_seg_plus_infonce_plus_l2(objective):
     assert float(loss) == pytest.approx(float(expected), rel=1e-6)
 
 
-@pytest.mark.parametrize("weight,epoch,progress", [
-    ("lambda_imit", 1, 1.5), ("lambda_con", 8, 8.0), ("lambda_l2", 8, 8.0)])
+@pytest.mark.parametrize(
+    "weight,epoch,progress", [("lambda_imit", 1, 1.5), ("lambda_con", 8, 8.0), ("lambda_l2", 8, 8.0)]
+)
 def test_each_weight_changes_the_students_gradient(objective, weight, epoch, progress):
     on = _twin(objective, lambda_imit=1.0, lambda_con=0.5, lambda_l2=1e-3)
     off = _twin(on, **{weight: 0.0})

@@ -89,7 +89,12 @@ def test_accumulator_summary_and_per_case():
     assert out["per_image"]["mdice"] == pytest.approx((0.75 + 1 + 0 + 0) / 4)
     assert out["per_image"]["miou"] == pytest.approx((0.6 + 1 + 0 + 0) / 4)
     # MAE on probabilities: |0.9-1| = 0.1, |0.2-0| = 0.2, |0.9-0| = 0.9, |0.2-1| = 0.8
-    maes = [(3 * 0.1 + 1 * 0.9 + 1 * 0.8 + 3 * 0.2) / 8, 0.2, (2 * 0.9 + 6 * 0.2) / 8, (2 * 0.8 + 6 * 0.2) / 8]
+    maes = [
+        (3 * 0.1 + 1 * 0.9 + 1 * 0.8 + 3 * 0.2) / 8,
+        0.2,
+        (2 * 0.9 + 6 * 0.2) / 8,
+        (2 * 0.8 + 6 * 0.2) / 8,
+    ]
     assert out["per_image"]["mae"] == pytest.approx(sum(maes) / 4, abs=1e-6)
     assert out["pooled"]["dice"] == pytest.approx(0.5)
     rows = m.per_case()
@@ -141,7 +146,9 @@ def _ddp_worker(rank: int, world: int, init_file: str, result_file: str) -> None
             lonely.update(probs[:2], masks[:2], torch.tensor([0, 1]))
         lonely.sync()
         if rank == 0:
-            torch.save({"summary": m.compute(), "rows": m.per_case(), "lonely": lonely.compute()}, result_file)
+            torch.save(
+                {"summary": m.compute(), "rows": m.per_case(), "lonely": lonely.compute()}, result_file
+            )
     finally:
         dist.destroy_process_group()
 

@@ -25,7 +25,8 @@ class TinyNet(nn.Module):
         self.c_list, self.input_channels = tuple(c_list), 3
         widths = (3, *self.c_list[:5])
         self.down = nn.ModuleList(
-            nn.Conv2d(a, b, 3, stride=2, padding=1) for a, b in itertools.pairwise(widths))
+            nn.Conv2d(a, b, 3, stride=2, padding=1) for a, b in itertools.pairwise(widths)
+        )
         self.head = nn.Conv2d(self.c_list[0], 1, 1)
 
     def forward(self, x: torch.Tensor, return_features: bool = False):
@@ -65,11 +66,14 @@ def test_a_network_keeping_the_contract_registers(empty_registry):
     assert registry.list_models() == ["tiny"]
 
 
-@pytest.mark.parametrize(("bad", "says"), [
-    (NoFeatures, "forward does not take return_features"),
-    (FourSkips, "skips as (channels, side) are [(8, 16), (8, 8), (8, 4), (8, 2)]"),
-    (NoChannelList, "its c_list is missing"),
-])
+@pytest.mark.parametrize(
+    ("bad", "says"),
+    [
+        (NoFeatures, "forward does not take return_features"),
+        (FourSkips, "skips as (channels, side) are [(8, 16), (8, 8), (8, 4), (8, 2)]"),
+        (NoChannelList, "its c_list is missing"),
+    ],
+)
 def test_a_network_breaking_the_contract_is_refused_at_registration(empty_registry, bad, says):
     with pytest.raises(registry.ModelInterfaceError, match="model 'bad'") as caught:
         registry.register_model("bad", role="student", summary="test")(bad)

@@ -23,13 +23,26 @@ PINNED_PARAMS = {"malunet": 177_943, "microaunet": 84_281}
 REFERENCE_INDICES = (0, 1000, 2080, 4095)  # positions in the flattened 64×64 logit map
 PINNED_OUTPUTS = {
     # name: (sum, mean |logit|, logits at REFERENCE_INDICES)
-    "malunet": (-20833.6164088, 5.13467226462, (3.88305616379, -4.35179853439, -5.65307283401, -7.8139462471)),
-    "microaunet": (-11310.845853, 3.08159231711,
-                   (-4.25282907486, 0.331703901291, -2.52964758873, -1.55884695053)),
-    "microaunet_fast": (-14589.7942961, 3.6770239837,
-                        (-1.68777537346, 1.33948516846, 0.377530753613, -0.350331604481)),
-    "microaunet_rt": (2637241.61584, 700.388948935,
-                      (-746.929992676, 424.307617188, 699.68145752, 1381.28283691)),
+    "malunet": (
+        -20833.6164088,
+        5.13467226462,
+        (3.88305616379, -4.35179853439, -5.65307283401, -7.8139462471),
+    ),
+    "microaunet": (
+        -11310.845853,
+        3.08159231711,
+        (-4.25282907486, 0.331703901291, -2.52964758873, -1.55884695053),
+    ),
+    "microaunet_fast": (
+        -14589.7942961,
+        3.6770239837,
+        (-1.68777537346, 1.33948516846, 0.377530753613, -0.350331604481),
+    ),
+    "microaunet_rt": (
+        2637241.61584,
+        700.388948935,
+        (-746.929992676, 424.307617188, 699.68145752, 1381.28283691),
+    ),
 }
 
 
@@ -126,8 +139,10 @@ def reference_output(model_name: str) -> tuple[float, float, tuple[float, ...]]:
 
 def test_reference_output_is_pinned(name):
     if name not in PINNED_OUTPUTS:
-        pytest.fail(f"network {name!r} has no pinned reference output. Print one with "
-                    f"`python tests/test_models.py {name}` and add the line to PINNED_OUTPUTS in {__file__}")
+        pytest.fail(
+            f"network {name!r} has no pinned reference output. Print one with "
+            f"`python tests/test_models.py {name}` and add the line to PINNED_OUTPUTS in {__file__}"
+        )
     total, mean_abs, values = reference_output(name)
     want_total, want_mean_abs, want_values = PINNED_OUTPUTS[name]
     # 1e-4 relative; absolute slack scaled to the logits' size, for values that sit near zero.
@@ -145,4 +160,7 @@ def test_unknown_model_lists_the_valid_ones():
 if __name__ == "__main__":  # print PINNED_OUTPUTS lines for the networks named on the command line
     for model_name in sys.argv[1:] or MODELS:
         total, mean_abs, values = reference_output(model_name)
-        print(f"    {model_name!r}: ({total:.12g}, {mean_abs:.12g}, ({', '.join(f'{v:.12g}' for v in values)})),")
+        print(
+            f"    {model_name!r}: ({total:.12g}, {mean_abs:.12g}, "
+            f"({', '.join(f'{v:.12g}' for v in values)})),"
+        )

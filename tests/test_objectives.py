@@ -15,7 +15,9 @@ from microaunet_cli.training.runner import default_run_name
 def _distillation() -> DistillationObjective:
     teacher = create_model("malunet")
     info = {"path": "teacher.pt", "checksum": state_checksum(teacher)}
-    return DistillationObjective(create_model("microaunet"), teacher, DistillSettings(), epochs=4, teacher_info=info)
+    return DistillationObjective(
+        create_model("microaunet"), teacher, DistillSettings(), epochs=4, teacher_info=info
+    )
 
 
 def test_each_objective_states_what_differs():

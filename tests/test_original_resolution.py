@@ -40,7 +40,9 @@ def _small_mask(seed: int) -> np.ndarray:
 
 def _image(mask: np.ndarray, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    image = np.full((*mask.shape, 3), (200, 120, 110), np.uint8) + rng.integers(0, 30, (*mask.shape, 3), dtype=np.uint8)
+    image = np.full((*mask.shape, 3), (200, 120, 110), np.uint8) + rng.integers(
+        0, 30, (*mask.shape, 3), dtype=np.uint8
+    )
     image[mask == 1] = (170, 40, 40)
     return image
 
@@ -64,8 +66,11 @@ def source(tmp_path_factory) -> tuple[Path, dict[str, np.ndarray]]:
 @pytest.fixture(scope="module")
 def prepared(source, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("prep") / "kvasir"
-    prepare_dataset(PrepareSettings(dataset="kvasir", src=source[0], out=out, size=SIZE, split="random",
-                                    test_fraction=0.5, workers=1))
+    prepare_dataset(
+        PrepareSettings(
+            dataset="kvasir", src=source[0], out=out, size=SIZE, split="random", test_fraction=0.5, workers=1
+        )
+    )
     return out
 
 
@@ -80,7 +85,7 @@ class OracleRunner:
         self.queue = list(masks)
 
     def probs(self, images: np.ndarray) -> np.ndarray:
-        out, self.queue = self.queue[:len(images)], self.queue[len(images):]
+        out, self.queue = self.queue[: len(images)], self.queue[len(images) :]
         return np.stack(out).astype(np.float32)
 
 
@@ -111,8 +116,9 @@ def test_original_masks_are_kept_compact_and_hashed(source, prepared):
     for i, name in enumerate(names):
         truth = cv2.imread(str(source[0] / "masks" / f"{name}.png"), cv2.IMREAD_GRAYSCALE) >= 128
         assert np.array_equal(originals[i], truth.astype(np.uint8)), name
-    assert (prepared / entry["data"]["file"]).stat().st_size < sum(m.size for m in map(originals.__getitem__,
-                                                                                           range(len(names)))) / 8
+    assert (prepared / entry["data"]["file"]).stat().st_size < sum(
+        m.size for m in map(originals.__getitem__, range(len(names)))
+    ) / 8
 
 
 def _dice(pred: np.ndarray, gt: np.ndarray) -> float:
@@ -122,8 +128,9 @@ def _dice(pred: np.ndarray, gt: np.ndarray) -> float:
 
 def test_evaluate_agrees_with_predict_masks(source, prepared, tmp_path):
     """mDice from `evaluate` against an independent computation on the masks `predict` writes."""
-    ckpt = make_checkpoint(tmp_path / "run" / "checkpoints" / "best.pt", size=SIZE, dataset="kvasir",
-                           prepared_dir=prepared)
+    ckpt = make_checkpoint(
+        tmp_path / "run" / "checkpoints" / "best.pt", size=SIZE, dataset="kvasir", prepared_dir=prepared
+    )
     summary = evaluate_checkpoint(ckpt, device="cpu", worst=2, batch_size=4)
     names = open_prepared(prepared).load("test").names
     inputs = tmp_path / "inputs"

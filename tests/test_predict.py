@@ -61,8 +61,9 @@ def test_real_kvasir_images_keep_their_size_and_a_corrupt_one_is_skipped(shared_
     bad = next(r for r in rows if r["status"] == "unreadable")
     assert "corrupt.jpg" in bad["error"] and "--skip-bad" not in bad["error"]
     ok = next(r for r in rows if r["status"] == "ok")
-    assert int(ok["polyp_pixels"]) == pytest.approx(float(ok["polyp_fraction"]) * int(ok["width"]) * int(ok["height"]),
-                                                    abs=1)
+    assert int(ok["polyp_pixels"]) == pytest.approx(
+        float(ok["polyp_fraction"]) * int(ok["width"]) * int(ok["height"]), abs=1
+    )
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["n_predicted"] == 3 and summary["unreadable"][0]["file"] == "corrupt.jpg"
 
@@ -142,17 +143,43 @@ def test_onnx_without_sidecar_is_a_clear_error(tmp_path):
 
 def test_cli_predicts_and_refuses_two_model_sources(ckpt, tmp_path):
     src = _write_image(tmp_path / "one.jpg", 70, 90)
-    result = CliRunner().invoke(app, ["predict", "--ckpt", str(ckpt), "--input", str(src),
-                                      "--out", str(tmp_path / "out"), "--device", "cpu", "--overlay"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "predict",
+            "--ckpt",
+            str(ckpt),
+            "--input",
+            str(src),
+            "--out",
+            str(tmp_path / "out"),
+            "--device",
+            "cpu",
+            "--overlay",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "out" / "overlays" / "one.png").is_file()
-    both = CliRunner().invoke(app, ["predict", "--ckpt", str(ckpt), "--onnx", "m.onnx", "--input", str(src),
-                                    "--out", str(tmp_path / "o2")])
+    both = CliRunner().invoke(
+        app,
+        [
+            "predict",
+            "--ckpt",
+            str(ckpt),
+            "--onnx",
+            "m.onnx",
+            "--input",
+            str(src),
+            "--out",
+            str(tmp_path / "o2"),
+        ],
+    )
     assert both.exit_code == 2 and "exactly one" in both.output
 
 
-def test_everyday_images_opaque_rgba_and_grey_are_predicted_transparent_is_named(ckpt, tmp_path, caplog,
-                                                                                 monkeypatch):
+def test_everyday_images_opaque_rgba_and_grey_are_predicted_transparent_is_named(
+    ckpt, tmp_path, caplog, monkeypatch
+):
     """Photos exported as RGBA PNGs get the same mask as the RGB file; a transparent one is reported by
     name and skipped; a grey photo is replicated to three channels, with a warning."""
     src = tmp_path / "in"
@@ -170,7 +197,12 @@ def test_everyday_images_opaque_rgba_and_grey_are_predicted_transparent_is_named
     with caplog.at_level("WARNING", logger="microaunet_cli"):
         predict(src, tmp_path / "out", ckpt=ckpt, device="cpu")
     rows = {r["file"]: r for r in _rows(tmp_path / "out")}
-    assert {f for f, r in rows.items() if r["status"] == "ok"} == {"rgb.png", "rgba.png", "grey.png", "grey3.png"}
+    assert {f for f, r in rows.items() if r["status"] == "ok"} == {
+        "rgb.png",
+        "rgba.png",
+        "grey.png",
+        "grey3.png",
+    }
     assert rows["clear.png"]["status"] == "unreadable"
     assert "clear.png" in rows["clear.png"]["error"] and "100 transparent pixel" in rows["clear.png"]["error"]
     masks = tmp_path / "out" / "masks"

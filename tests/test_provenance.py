@@ -20,7 +20,14 @@ SIZE = 32
 
 
 def _prepare(out: Path, **options) -> Path:
-    settings = {"dataset": "synthetic", "out": out, "size": SIZE, "synthetic_count": 16, "workers": 1, **options}
+    settings = {
+        "dataset": "synthetic",
+        "out": out,
+        "size": SIZE,
+        "synthetic_count": 16,
+        "workers": 1,
+        **options,
+    }
     prepare_dataset(PrepareSettings(**settings))
     return out
 
@@ -31,8 +38,15 @@ def data(tmp_path_factory) -> Path:
 
 
 def _settings(data: Path, runs: Path, *sets: str, model: str = "malunet") -> RunSettings:
-    base = [f"data.prepared_dir={data}", f"output.runs_dir={runs}", f"model.name={model}", "train.epochs=1",
-            "train.batch_size=8", "output.quiet=true", "augment.enabled=false"]
+    base = [
+        f"data.prepared_dir={data}",
+        f"output.runs_dir={runs}",
+        f"model.name={model}",
+        "train.epochs=1",
+        "train.batch_size=8",
+        "output.quiet=true",
+        "augment.enabled=false",
+    ]
     return load_settings(RunSettings, sets=[*base, *sets], environ={})
 
 
@@ -58,8 +72,13 @@ def _teacher_with(teacher: Path, tmp_path: Path, **identity) -> Path:
 def test_identity_is_recorded_and_stable_across_preparations(data, teacher, tmp_path):
     ckpt = load_checkpoint(teacher)
     identity = ckpt["data_identity"]
-    assert {k: identity[k] for k in ("dataset", "policy", "split_seed", "size", "fold")} == \
-        {"dataset": "synthetic", "policy": "random", "split_seed": 42, "size": SIZE, "fold": None}
+    assert {k: identity[k] for k in ("dataset", "policy", "split_seed", "size", "fold")} == {
+        "dataset": "synthetic",
+        "policy": "random",
+        "split_seed": 42,
+        "size": SIZE,
+        "fold": None,
+    }
     again = _prepare(tmp_path / "again")  # the same data prepared again, elsewhere, later
     assert open_prepared(again).identity() == identity
     other_seed = open_prepared(_prepare(tmp_path / "seed7", seed=7)).identity()
@@ -73,14 +92,17 @@ def json_safe(identity: dict) -> bool:
     return json.loads(json.dumps(identity)) == identity
 
 
-@pytest.mark.parametrize(("field", "value", "named"), [
-    ("policy", "pranet", "split policy"),
-    ("split_seed", 7, "seed of the split"),
-    ("dataset", "kvasir", "data set"),
-    ("size", 64, "image size"),
-    ("fold", 1, "k-fold validation fold"),
-    ("digest", "0" * 64, "content digest"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "named"),
+    [
+        ("policy", "pranet", "split policy"),
+        ("split_seed", 7, "seed of the split"),
+        ("dataset", "kvasir", "data set"),
+        ("size", 64, "image size"),
+        ("fold", 1, "k-fold validation fold"),
+        ("digest", "0" * 64, "content digest"),
+    ],
+)
 def test_distill_refuses_a_teacher_trained_on_other_data(field, value, named, data, teacher, tmp_path):
     path = _teacher_with(teacher, tmp_path, **{field: value})
     with pytest.raises(CheckpointError, match=f"{named}.*--allow-teacher-mismatch"):
@@ -89,8 +111,15 @@ def test_distill_refuses_a_teacher_trained_on_other_data(field, value, named, da
 
 def test_allow_teacher_mismatch_is_recorded(data, teacher, tmp_path):
     path = _teacher_with(teacher, tmp_path, split_seed=7)
-    summary = distill(_settings(data, tmp_path, f"distill.teacher={path}", "distill.allow_teacher_mismatch=true",
-                                model="microaunet_fast"))
+    summary = distill(
+        _settings(
+            data,
+            tmp_path,
+            f"distill.teacher={path}",
+            "distill.allow_teacher_mismatch=true",
+            model="microaunet_fast",
+        )
+    )
     assert summary["teacher"]["data"]["status"].startswith("mismatch allowed")
     assert summary["teacher"]["data"]["fields"] == ["split_seed"]
     student = load_checkpoint(Path(summary["checkpoint_best"]))
@@ -111,7 +140,9 @@ def test_kfold_teacher_of_another_fold_is_refused(tmp_path):
     train_teacher(_settings(folds, tmp_path, "data.fold=0"))
     teacher = tmp_path / "synthetic-malunet" / "checkpoints" / "best.pt"
     with pytest.raises(CheckpointError, match="fold.*1 here"):
-        distill(_settings(folds, tmp_path, "data.fold=1", f"distill.teacher={teacher}", model="microaunet_fast"))
+        distill(
+            _settings(folds, tmp_path, "data.fold=1", f"distill.teacher={teacher}", model="microaunet_fast")
+        )
 
 
 def test_damaged_array_stops_training_naming_the_file(tmp_path):

@@ -17,20 +17,31 @@ from microaunet_cli.errors import ConfigError, DataError
 from microaunet_cli.evaluation.report import bootstrap_interval, build_report, to_markdown
 from microaunet_cli.training.seeds import parse_seeds
 
-METRIC_KEYS = {"per_image": ("mdice", "miou", "mae"),
-               "pooled": ("dice", "iou", "accuracy", "sensitivity", "specificity")}
+METRIC_KEYS = {
+    "per_image": ("mdice", "miou", "mae"),
+    "pooled": ("dice", "iou", "accuracy", "sensitivity", "specificity"),
+}
 
 
-def _fake_run(root: Path, name: str, model: str, kind: str, seed: int, dice: list[float],
-              teacher: str | None = None) -> Path:
+def _fake_run(
+    root: Path, name: str, model: str, kind: str, seed: int, dice: list[float], teacher: str | None = None
+) -> Path:
     """A run folder as train-teacher / distill leave it, with chosen per-image Dice."""
     folder = root / name
     folder.mkdir(parents=True)
     mean = float(np.mean(dice))
-    metrics = {"resolution": "original", "n_images": len(dice),
-               "per_image": {"mdice": mean, "miou": mean - 0.1, "mae": 0.05},
-               "pooled": {"dice": mean + 0.01, "iou": mean - 0.09, "accuracy": 0.9, "sensitivity": 0.8,
-                          "specificity": 0.95}}
+    metrics = {
+        "resolution": "original",
+        "n_images": len(dice),
+        "per_image": {"mdice": mean, "miou": mean - 0.1, "mae": 0.05},
+        "pooled": {
+            "dice": mean + 0.01,
+            "iou": mean - 0.09,
+            "accuracy": 0.9,
+            "sensitivity": 0.8,
+            "specificity": 0.95,
+        },
+    }
     summary = {"model": model, "training": kind, "status": "completed", "test": {"test": metrics}}
     if teacher is not None:
         summary["teacher"] = {"model": teacher}
@@ -47,10 +58,22 @@ def _fake_run(root: Path, name: str, model: str, kind: str, seed: int, dice: lis
 def test_mean_sd_and_paired_difference(tmp_path):
     rng = np.random.default_rng(0)
     base = rng.uniform(0.5, 0.9, 40)
-    teachers = [_fake_run(tmp_path, f"t-s{s}", "malunet", "supervised", s, list(base + 0.01 * s)) for s in range(3)]
+    teachers = [
+        _fake_run(tmp_path, f"t-s{s}", "malunet", "supervised", s, list(base + 0.01 * s)) for s in range(3)
+    ]
     # The student is 0.05 worse on every image: the interval is tight around -0.05 (minus the seed offsets).
-    students = [_fake_run(tmp_path, f"st-s{s}", "microaunet", "distilled", s, list(base - 0.05 + 0.01 * s),
-                          teacher="malunet") for s in range(3)]
+    students = [
+        _fake_run(
+            tmp_path,
+            f"st-s{s}",
+            "microaunet",
+            "distilled",
+            s,
+            list(base - 0.05 + 0.01 * s),
+            teacher="malunet",
+        )
+        for s in range(3)
+    ]
     report = build_report(teachers + students, resamples=2000)
     teacher_row = next(r for r in report["groups"] if r["kind"] == "supervised")
     values = [float(np.mean(base + 0.01 * s)) for s in range(3)]
@@ -98,8 +121,19 @@ def test_seeds_give_each_run_its_folder_and_report_reads_them(tmp_path):
     """train-teacher and distill with --seeds, then report: real runs, end to end."""
     data = tmp_path / "data"
     prepare_dataset(PrepareSettings(dataset="synthetic", out=data, size=32, synthetic_count=16, workers=1))
-    common = ["--data-dir", str(data), "--epochs", "1", "--batch-size", "8", "--quiet", "--device", "cpu",
-              "--set", f"output.runs_dir={tmp_path / 'runs'}"]
+    common = [
+        "--data-dir",
+        str(data),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--quiet",
+        "--device",
+        "cpu",
+        "--set",
+        f"output.runs_dir={tmp_path / 'runs'}",
+    ]
     cli = CliRunner()
     result = cli.invoke(app, ["train-teacher", "--seeds", "0,1", *common])
     assert result.exit_code == 0, result.output
@@ -108,19 +142,34 @@ def test_seeds_give_each_run_its_folder_and_report_reads_them(tmp_path):
     runs = tmp_path / "runs"
     for seed in (0, 1):
         teacher = json.loads((runs / f"synthetic-malunet-s{seed}" / "summary.json").read_text())
-        student = json.loads((runs / f"synthetic-microaunet_fast-distill-s{seed}" / "summary.json").read_text())
+        student = json.loads(
+            (runs / f"synthetic-microaunet_fast-distill-s{seed}" / "summary.json").read_text()
+        )
         # Each student learned from the teacher of its own seed.
         assert student["teacher"]["path"].endswith(f"synthetic-malunet-s{seed}/checkpoints/best.pt")
         assert student["teacher"]["data"]["status"] == "same data"
         assert teacher["test"]["test"]["resolution"] == "original"
         assert (runs / f"synthetic-malunet-s{seed}" / "test_per_case.csv").is_file()
     folders = sorted(str(p) for p in runs.iterdir())
-    result = cli.invoke(app, ["report", *folders, "--json", str(tmp_path / "r.json"), "--markdown",
-                              str(tmp_path / "r.md"), "--resamples", "500"])
+    result = cli.invoke(
+        app,
+        [
+            "report",
+            *folders,
+            "--json",
+            str(tmp_path / "r.json"),
+            "--markdown",
+            str(tmp_path / "r.md"),
+            "--resamples",
+            "500",
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "r.json").read_text())
-    assert {(g["model"], g["kind"], g["runs"]) for g in report["groups"]} == \
-        {("malunet", "supervised", 2), ("microaunet_fast", "distilled", 2)}
+    assert {(g["model"], g["kind"], g["runs"]) for g in report["groups"]} == {
+        ("malunet", "supervised", 2),
+        ("microaunet_fast", "distilled", 2),
+    }
     assert report["reference"] == {"model": "malunet", "kind": "supervised"}
     assert report["differences"][0]["n_images"] > 0
     assert (tmp_path / "r.md").read_text() in result.output.replace("\r", "")

@@ -40,14 +40,28 @@ PROGRAMS = ("munged", "slurmctld", "slurmd", "sbatch", "scontrol", "scancel", "s
 EPOCHS = 20
 EPOCHS_TWO_RANKS = 12
 TRAIN_ARGS = ("--batch-size", "4", "--deterministic", "--set", "train.num_threads=1")
-FINISHED = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL",
-            "DEADLINE"}
+FINISHED = {
+    "COMPLETED",
+    "FAILED",
+    "CANCELLED",
+    "TIMEOUT",
+    "NODE_FAIL",
+    "OUT_OF_MEMORY",
+    "BOOT_FAIL",
+    "DEADLINE",
+}
 
 
 # ---- launcher environment (no Slurm needed) ---------------------------------------------------------
 def test_srun_task_variables_stand_for_torchrun_ones():
-    srun_task = {"SLURM_STEP_ID": "0", "SLURM_PROCID": "3", "SLURM_LOCALID": "1", "SLURM_NTASKS": "4",
-                 "MASTER_ADDR": "node1", "MASTER_PORT": "29500"}
+    srun_task = {
+        "SLURM_STEP_ID": "0",
+        "SLURM_PROCID": "3",
+        "SLURM_LOCALID": "1",
+        "SLURM_NTASKS": "4",
+        "MASTER_ADDR": "node1",
+        "MASTER_PORT": "29500",
+    }
     assert launch_ranks(srun_task) == (3, 4, 1)
     torchrun = {**srun_task, "RANK": "5", "WORLD_SIZE": "8", "LOCAL_RANK": "2"}
     assert launch_ranks(torchrun) == (5, 8, 2)  # `srun torchrun ...`: torchrun's own numbering wins
@@ -81,13 +95,20 @@ def _free_port() -> int:
 def _clean_environment() -> dict[str, str]:
     """This interpreter and this checkout for the jobs; nothing from an enclosing Slurm job, launcher or
     MICROAUNET_* settings."""
-    keep = {k: v for k, v in os.environ.items()
-            if not k.startswith(("SLURM_", "MICROAUNET_", "MASTER_"))
-            and k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    keep = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SLURM_", "MICROAUNET_", "MASTER_"))
+        and k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")
+    }
     bindir = str(Path(sys.executable).parent)
-    return {**keep, "PATH": f"{bindir}{os.pathsep}{keep.get('PATH', '')}",
-            "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), keep.get("PYTHONPATH")) if p),
-            "PYTHON": sys.executable, "OMP_NUM_THREADS": "1"}
+    return {
+        **keep,
+        "PATH": f"{bindir}{os.pathsep}{keep.get('PATH', '')}",
+        "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), keep.get("PYTHONPATH")) if p),
+        "PYTHON": sys.executable,
+        "OMP_NUM_THREADS": "1",
+    }
 
 
 class SlurmCluster:
@@ -150,20 +171,30 @@ PartitionName=tests Nodes={self.node} Default=YES MaxTime=INFINITE State=UP
     def start(self) -> None:
         self.write_config()
         r = self.root
-        self._daemon("munged", "-F", "--force", f"--key-file={r}/munge.key", f"--socket={r}/munge.socket",
-                     f"--pid-file={r}/munged.pid", f"--log-file={r}/log/munged.log",
-                     f"--seed-file={r}/munge.seed")
+        self._daemon(
+            "munged",
+            "-F",
+            "--force",
+            f"--key-file={r}/munge.key",
+            f"--socket={r}/munge.socket",
+            f"--pid-file={r}/munged.pid",
+            f"--log-file={r}/log/munged.log",
+            f"--seed-file={r}/munge.seed",
+        )
         self._wait(lambda: (r / "munge.socket").exists(), 10, "munged's socket")
         self._daemon("slurmctld", "-D", "-i")
         self._daemon("slurmd", "-D", "-N", self.node)
+
         def idle() -> bool:
             return self.run("sinfo", "-h", "-n", self.node, "-o", "%t", check=False).strip() == "idle"
+
         self._wait(idle, 30, f"node {self.node} idle in sinfo")
 
     def _daemon(self, program: str, *args: str) -> None:
         with open(self.root / "log" / f"{program}.out", "wb") as log:  # the daemon keeps its own copy
-            self.daemons.append(subprocess.Popen([program, *args], env=self.env, stdout=log,
-                                                 stderr=subprocess.STDOUT))
+            self.daemons.append(
+                subprocess.Popen([program, *args], env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            )
 
     def stop(self) -> None:
         """Cancel what is left, wait for it to end, then stop the daemons this fixture started (by pid)."""
@@ -193,10 +224,24 @@ PartitionName=tests Nodes={self.node} Default=YES MaxTime=INFINITE State=UP
             raise AssertionError(f"{' '.join(cmd)} failed ({done.returncode}): {done.stderr}\n{self.logs()}")
         return done.stdout
 
-    def sbatch(self, script: str, workdir: Path, out: Path, *options: str, args: tuple[str, ...] = (),
-               **variables: str) -> str:
-        cmd = ["sbatch", "--parsable", f"--chdir={workdir}", f"--output={out}", *options,
-               str(SCRIPTS / script), *args]
+    def sbatch(
+        self,
+        script: str,
+        workdir: Path,
+        out: Path,
+        *options: str,
+        args: tuple[str, ...] = (),
+        **variables: str,
+    ) -> str:
+        cmd = [
+            "sbatch",
+            "--parsable",
+            f"--chdir={workdir}",
+            f"--output={out}",
+            *options,
+            str(SCRIPTS / script),
+            *args,
+        ]
         env = {**self.env, **variables}
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60, check=False)
         assert done.returncode == 0, done.stderr
@@ -205,19 +250,23 @@ PartitionName=tests Nodes={self.node} Default=YES MaxTime=INFINITE State=UP
     def job(self, job_id: str) -> dict[str, str]:
         return dict(re.findall(r"(\w+)=(\S*)", self.run("scontrol", "-o", "show", "job", job_id)))
 
-    def _wait(self, ready: Callable[[], bool], timeout: float, what: str,
-              detail: Callable[[], str] = str) -> None:
+    def _wait(
+        self, ready: Callable[[], bool], timeout: float, what: str, detail: Callable[[], str] = str
+    ) -> None:
         deadline = time.monotonic() + timeout
         while not ready():
             if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n{detail()}\n"
-                                     f"{self.logs()}")
+                raise AssertionError(
+                    f"timed out after {timeout:.0f} s waiting for {what}\n{detail()}\n{self.logs()}"
+                )
             time.sleep(0.25)
 
-    def wait_job(self, job_id: str, ready: Callable[[dict[str, str]], bool], timeout: float, what: str,
-                 out: Path) -> dict[str, str]:
+    def wait_job(
+        self, job_id: str, ready: Callable[[dict[str, str]], bool], timeout: float, what: str, out: Path
+    ) -> dict[str, str]:
         def detail() -> str:
             return f"{_brief(self.job(job_id))}\n--- job output\n{out.read_text() if out.exists() else ''}"
+
         self._wait(lambda: ready(self.job(job_id)), timeout, f"job {job_id}: {what}", detail)
         return self.job(job_id)
 
@@ -226,8 +275,10 @@ PartitionName=tests Nodes={self.node} Default=YES MaxTime=INFINITE State=UP
 def slurm(tmp_path_factory) -> Iterator[SlurmCluster]:
     missing = [p for p in PROGRAMS if shutil.which(p) is None]
     if missing:
-        pytest.skip(f"Slurm is not installed ({', '.join(missing)} missing): apt-get install slurmctld "
-                    f"slurmd slurm-client munge, as .ci/run does")
+        pytest.skip(
+            f"Slurm is not installed ({', '.join(missing)} missing): apt-get install slurmctld "
+            f"slurmd slurm-client munge, as .ci/run does"
+        )
     if os.geteuid() != 0:
         pytest.skip("the Slurm tests start their own slurmctld and slurmd, which must run as root")
     cluster = SlurmCluster(tmp_path_factory.mktemp("slurm"))
@@ -251,13 +302,32 @@ def _train_args(prepared: Path, epochs: int) -> tuple[str, ...]:
 
 def _uninterrupted(slurm: SlurmCluster, workdir: Path, prepared: Path, epochs: int, processes: int) -> Path:
     """The same training without Slurm or signals: one process, or torchrun's on this machine."""
-    launcher = [sys.executable, "-m", "microaunet_cli"] if processes == 1 else [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes),
-        "-m", "microaunet_cli"]
-    cmd = [*launcher, "train-teacher", "--dataset", "synthetic", "--name", "straight",
-           *_train_args(prepared, epochs)]
-    done = subprocess.run(cmd, cwd=workdir, env=slurm.env, capture_output=True, text=True, timeout=600,
-                          check=False)
+    launcher = (
+        [sys.executable, "-m", "microaunet_cli"]
+        if processes == 1
+        else [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            str(processes),
+            "-m",
+            "microaunet_cli",
+        ]
+    )
+    cmd = [
+        *launcher,
+        "train-teacher",
+        "--dataset",
+        "synthetic",
+        "--name",
+        "straight",
+        *_train_args(prepared, epochs),
+    ]
+    done = subprocess.run(
+        cmd, cwd=workdir, env=slurm.env, capture_output=True, text=True, timeout=600, check=False
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return workdir / "runs" / "straight"
 
@@ -274,16 +344,27 @@ def _epochs_logged(run: Path) -> int:
 
 def _wait_mid_run(slurm: SlurmCluster, job_id: str, run: Path, out: Path) -> None:
     """Two epochs done: the run is under way and has most of its epochs still ahead."""
-    job = slurm.wait_job(job_id, lambda job: _epochs_logged(run) >= 2 or job["JobState"] in FINISHED, 120,
-                         "two epochs logged", out)
+    job = slurm.wait_job(
+        job_id,
+        lambda job: _epochs_logged(run) >= 2 or job["JobState"] in FINISHED,
+        120,
+        "two epochs logged",
+        out,
+    )
     assert job["JobState"] == "RUNNING", f"the job ended before the test could signal it\n{out.read_text()}"
 
 
 def _wait_requeued(slurm: SlurmCluster, job_id: str, out: Path) -> None:
-    job = slurm.wait_job(job_id, lambda job: int(job["Restarts"]) >= 1 or job["JobState"] in FINISHED, 60,
-                         "requeued by its script", out)
-    assert int(job["Restarts"]) >= 1, \
+    job = slurm.wait_job(
+        job_id,
+        lambda job: int(job["Restarts"]) >= 1 or job["JobState"] in FINISHED,
+        60,
+        "requeued by its script",
+        out,
+    )
+    assert int(job["Restarts"]) >= 1, (
         f"job {job_id} ended without being requeued: {_brief(job)}\n{out.read_text()}"
+    )
 
 
 def _brief(job: dict[str, str]) -> str:
@@ -306,8 +387,11 @@ def assert_same_result(run: Path, reference: Path, epochs: int) -> None:
         assert summary[key] == expected[key], key
 
     def rows(path: Path) -> list[dict]:  # throughput is timing, not result
-        return [{k: v for k, v in json.loads(line).items() if not k.endswith("per_s")}
-                for line in (path / "metrics.jsonl").read_text().splitlines()]
+        return [
+            {k: v for k, v in json.loads(line).items() if not k.endswith("per_s")}
+            for line in (path / "metrics.jsonl").read_text().splitlines()
+        ]
+
     assert rows(run) == rows(reference)
     got = load_checkpoint(run / "checkpoints" / "last.pt")["model"]
     want = load_checkpoint(reference / "checkpoints" / "last.pt")["model"]
@@ -318,11 +402,20 @@ def assert_same_result(run: Path, reference: Path, epochs: int) -> None:
 
 # ---- the scripts under Slurm ------------------------------------------------------------------------
 @pytest.mark.slurm
-def test_time_limit_warning_checkpoints_requeues_and_resumes_to_the_same_result(slurm, prepared, straight,
-                                                                                tmp_path):
+def test_time_limit_warning_checkpoints_requeues_and_resumes_to_the_same_result(
+    slurm, prepared, straight, tmp_path
+):
     out, run = tmp_path / "job.out", tmp_path / "runs" / "warned"
-    job_id = slurm.sbatch("train_1node.sbatch", tmp_path, out, "--cpus-per-task=1", "--time=10",
-                          args=_train_args(prepared, EPOCHS), DATASET="synthetic", NAME="warned")
+    job_id = slurm.sbatch(
+        "train_1node.sbatch",
+        tmp_path,
+        out,
+        "--cpus-per-task=1",
+        "--time=10",
+        args=_train_args(prepared, EPOCHS),
+        DATASET="synthetic",
+        NAME="warned",
+    )
     _wait_mid_run(slurm, job_id, run, out)
     slurm.run("scancel", "--signal=USR1", "--batch", job_id)  # what Slurm sends at --signal=B:USR1@T
     _wait_requeued(slurm, job_id, out)
@@ -366,9 +459,18 @@ def test_two_tasks_meet_every_rank_checkpoints_and_the_requeued_job_resumes(slur
     (tmp_path / "torchrun").mkdir()
     reference = _uninterrupted(slurm, tmp_path / "torchrun", prepared, EPOCHS_TWO_RANKS, 2)
     out, run = tmp_path / "job.out", tmp_path / "runs" / "two"
-    job_id = slurm.sbatch("train_multinode.sbatch", tmp_path, out, "--nodes=1", "--ntasks-per-node=2",
-                          "--cpus-per-task=1", "--time=10", args=_train_args(prepared, EPOCHS_TWO_RANKS),
-                          DATASET="synthetic", NAME="two")
+    job_id = slurm.sbatch(
+        "train_multinode.sbatch",
+        tmp_path,
+        out,
+        "--nodes=1",
+        "--ntasks-per-node=2",
+        "--cpus-per-task=1",
+        "--time=10",
+        args=_train_args(prepared, EPOCHS_TWO_RANKS),
+        DATASET="synthetic",
+        NAME="two",
+    )
     _wait_mid_run(slurm, job_id, run, out)
     slurm.run("scancel", "--signal=USR1", "--batch", job_id)
     _wait_requeued(slurm, job_id, out)

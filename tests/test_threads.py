@@ -41,7 +41,9 @@ def _invoke(args: list[str]) -> str:
 @pytest.mark.parametrize("command", ["evaluate", "predict"])
 def test_inference_commands_run_with_the_requested_threads(command, threads, prepared, tmp_path, monkeypatch):
     ckpt = make_checkpoint(tmp_path / "run" / "checkpoints" / "best.pt", prepared_dir=prepared)
-    module, name = (evaluate_cmd, "evaluate_checkpoint") if command == "evaluate" else (predict_cmd, "predict")
+    module, name = (
+        (evaluate_cmd, "evaluate_checkpoint") if command == "evaluate" else (predict_cmd, "predict")
+    )
     real, seen = getattr(module, name), []
 
     def spy(*args, **kwargs):
@@ -64,8 +66,18 @@ def test_inference_commands_run_with_the_requested_threads(command, threads, pre
 @pytest.mark.parametrize("command", ["train-teacher", "distill"])
 def test_training_commands_run_with_the_requested_threads(command, threads, prepared, tmp_path):
     runs = tmp_path / "runs"
-    common = ["--data-dir", str(prepared), "--epochs", "1", "--batch-size", "8", "--device", "cpu",
-              "--set", f"output.runs_dir={runs}"]
+    common = [
+        "--data-dir",
+        str(prepared),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--device",
+        "cpu",
+        "--set",
+        f"output.runs_dir={runs}",
+    ]
     if command == "distill":
         teacher = make_checkpoint(tmp_path / "teacher.pt", prepared_dir=prepared)
         common += ["--teacher", str(teacher)]

@@ -3,6 +3,7 @@ pre-emption is safe, bad options are clear, distillation leaves the teacher unto
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -32,16 +33,31 @@ def prepared(tmp_path_factory) -> Path:
 
 
 def settings_for(prepared: Path, runs: Path, *sets: str, model: str = "malunet") -> RunSettings:
-    base = [f"data.prepared_dir={prepared}", f"output.runs_dir={runs}", f"model.name={model}",
-            "train.epochs=3", "train.batch_size=8", "train.eval_batch_size=16", "output.quiet=true"]
+    base = [
+        f"data.prepared_dir={prepared}",
+        f"output.runs_dir={runs}",
+        f"model.name={model}",
+        "train.epochs=3",
+        "train.batch_size=8",
+        "train.eval_batch_size=16",
+        "output.quiet=true",
+    ]
     return load_settings(RunSettings, sets=[*base, *sets], environ={})
 
 
 def test_train_teacher_lowers_loss_and_writes_every_file(prepared, tmp_path):
     summary = train_teacher(settings_for(prepared, tmp_path))
     run = tmp_path / "synthetic-malunet"
-    for name in ("config.yaml", "env.json", "metrics.jsonl", "metrics.csv", "progress.png", "summary.json",
-                 "checkpoints/last.pt", "checkpoints/best.pt"):
+    for name in (
+        "config.yaml",
+        "env.json",
+        "metrics.jsonl",
+        "metrics.csv",
+        "progress.png",
+        "summary.json",
+        "checkpoints/last.pt",
+        "checkpoints/best.pt",
+    ):
         assert (run / name).is_file(), name
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2, 3]
@@ -61,9 +77,14 @@ def test_train_teacher_lowers_loss_and_writes_every_file(prepared, tmp_path):
 
 def test_kfold_run_normalises_with_its_training_folds_only(tmp_path):
     out = tmp_path / "kfold"
-    prepare_dataset(PrepareSettings(dataset="synthetic", out=out, size=32, synthetic_count=20, split="kfold",
-                                    folds=4, workers=1))
-    settings = settings_for(out, tmp_path / "runs", "data.fold=2", "train.epochs=1", "model.name=microaunet_fast")
+    prepare_dataset(
+        PrepareSettings(
+            dataset="synthetic", out=out, size=32, synthetic_count=20, split="kfold", folds=4, workers=1
+        )
+    )
+    settings = settings_for(
+        out, tmp_path / "runs", "data.fold=2", "train.epochs=1", "model.name=microaunet_fast"
+    )
     train_teacher(settings)
     ckpt = load_checkpoint(tmp_path / "runs" / "synthetic-microaunet_fast" / "checkpoints" / "last.pt")
     mean, std = open_prepared(out).normalization(2)
@@ -207,10 +228,30 @@ def test_two_process_torchrun_matches_single_process_evaluation(prepared, tmp_pa
 
     # A network with BatchNorm: each rank's last training step leaves it its own running statistics,
     # so the ranks must score with the ones the checkpoint holds (rank 0's).
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
-           "-m", "microaunet_cli", "train-teacher", "--data-dir", str(prepared), "--epochs", "2",
-           "--model", "microaunet", "--batch-size", "8", "--quiet", "--set", f"output.runs_dir={tmp_path}",
-           "--set", "train.num_threads=1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--standalone",
+        "-m",
+        "microaunet_cli",
+        "train-teacher",
+        "--data-dir",
+        str(prepared),
+        "--epochs",
+        "2",
+        "--model",
+        "microaunet",
+        "--batch-size",
+        "8",
+        "--quiet",
+        "--set",
+        f"output.runs_dir={tmp_path}",
+        "--set",
+        "train.num_threads=1",
+    ]
     done = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     run = tmp_path / "synthetic-microaunet"
@@ -218,10 +259,25 @@ def test_two_process_torchrun_matches_single_process_evaluation(prepared, tmp_pa
     assert summary["world_size"] == 2
     # Test scores of best.pt, and the last epoch's validation scores (kept in last.pt).
     last = load_checkpoint(run / "checkpoints" / "last.pt")
-    for ckpt, split, ddp in (("best.pt", "test", summary["test"]["test"]), ("last.pt", "val", last["metrics"])):
+    for ckpt, split, ddp in (
+        ("best.pt", "test", summary["test"]["test"]),
+        ("last.pt", "val", last["metrics"]),
+    ):
         out = tmp_path / f"eval-{split}"
-        result = CliRunner().invoke(app, ["evaluate", "--ckpt", str(run / "checkpoints" / ckpt), "--split", split,
-                                          "--data-dir", str(prepared), "--out", str(out)])
+        result = CliRunner().invoke(
+            app,
+            [
+                "evaluate",
+                "--ckpt",
+                str(run / "checkpoints" / ckpt),
+                "--split",
+                split,
+                "--data-dir",
+                str(prepared),
+                "--out",
+                str(out),
+            ],
+        )
         assert result.exit_code == 0, result.output
         single = json.loads((out / "summary.json").read_text())["splits"][split]
         # Validation scores the training-size masks; evaluate keeps those under "resized".
@@ -251,8 +307,10 @@ def test_distill_resumed_inside_stage_two_stays_in_stage_two(prepared, tmp_path,
     monkeypatch.setattr(progress_mod.TrainingProgress, "step", real_step)
     done = distill(settings_for(prepared, tmp_path, "train.epochs=5", model="microaunet"), resume=True)
     assert done["status"] == "completed"
-    rows = [json.loads(line) for line in
-            (tmp_path / "synthetic-microaunet-distill" / "metrics.jsonl").read_text().splitlines()]
+    rows = [
+        json.loads(line)
+        for line in (tmp_path / "synthetic-microaunet-distill" / "metrics.jsonl").read_text().splitlines()
+    ]
     assert [r["stage"] for r in rows] == [1, 1, 1, 2, 2]
     assert "train_infonce" in rows[3] and "train_kl" not in rows[3]
 
@@ -283,23 +341,37 @@ def test_distill_resumed_with_more_epochs_never_leaves_stage_two(prepared, tmp_p
     first = distill(settings_for(prepared, tmp_path, "train.epochs=3", model="microaunet_fast"))
     assert first["curriculum"] == {"stage1_epochs": 2}
     done = distill(settings_for(prepared, tmp_path, "train.epochs=6", model="microaunet_fast"), resume=True)
-    rows = [json.loads(line) for line in
-            (tmp_path / "synthetic-microaunet_fast-distill" / "metrics.jsonl").read_text().splitlines()]
+    rows = [
+        json.loads(line)
+        for line in (tmp_path / "synthetic-microaunet_fast-distill" / "metrics.jsonl")
+        .read_text()
+        .splitlines()
+    ]
     assert [r["stage"] for r in rows] == [1, 1, 2, 2, 2, 2]
     assert done["curriculum"] == {"stage1_epochs": 2}
     assert load_checkpoint(tmp_path / "synthetic-microaunet_fast-distill" / "checkpoints" / "last.pt")[
-        "curriculum"] == {"stage1_epochs": 2}
+        "curriculum"
+    ] == {"stage1_epochs": 2}
 
 
 def test_scores_are_float32_whatever_the_training_precision(prepared, tmp_path):
     """Trained under bf16 autocast, the run's test scores equal `evaluate`'s (float32) on its best.pt."""
     from microaunet_cli.evaluation.evaluate import evaluate_checkpoint
 
-    summary = train_teacher(settings_for(prepared, tmp_path, "train.epochs=1", "train.amp=bf16",
-                                         "train.device=cpu", model="microaunet_fast"))
+    summary = train_teacher(
+        settings_for(
+            prepared,
+            tmp_path,
+            "train.epochs=1",
+            "train.amp=bf16",
+            "train.device=cpu",
+            model="microaunet_fast",
+        )
+    )
     ours = summary["test"]["test"]
-    theirs = evaluate_checkpoint(Path(summary["checkpoint_best"]), out_dir=tmp_path / "ev", worst=0,
-                                 device="cpu")["splits"]["test"]
+    theirs = evaluate_checkpoint(
+        Path(summary["checkpoint_best"]), out_dir=tmp_path / "ev", worst=0, device="cpu"
+    )["splits"]["test"]
     for convention in ("per_image", "pooled"):
         for key, value in theirs[convention].items():
             assert ours[convention][key] == pytest.approx(value, abs=1e-6), (convention, key)
@@ -322,8 +394,13 @@ def test_each_rank_draws_its_own_augmentation(prepared, tmp_path, monkeypatch):
     def first_augmented_masks(rank: int) -> torch.Tensor:
         settings = settings_for(prepared, tmp_path)
         rt = Runtime(torch.device("cpu"), None, rank=rank, world_size=1)  # one process, as rank `rank`
-        run = loop_mod.TrainingRun(settings, SegmentationObjective(create_model("microaunet_fast")),
-                                   open_prepared(prepared), rt, RunFolder(tmp_path / f"rank{rank}"))
+        run = loop_mod.TrainingRun(
+            settings,
+            SegmentationObjective(create_model("microaunet_fast")),
+            open_prepared(prepared),
+            rt,
+            RunFolder(tmp_path / f"rank{rank}"),
+        )
 
         def spy(images, masks, cfg, g):
             raise FirstBatch(real(images, masks, cfg, g)[1])
@@ -348,11 +425,14 @@ def test_student_trained_alone_is_recorded_as_a_supervised_student(prepared, tmp
     assert (trained.role, trained.training) == ("student", "supervised")
 
 
-@pytest.mark.parametrize("model,kind,expected", [
-    ("malunet", "teacher", ("teacher", "supervised")),
-    ("microaunet", "teacher", ("student", "supervised")),  # written by train-teacher for a student
-    ("microaunet", "student", ("student", "distilled")),
-])
+@pytest.mark.parametrize(
+    "model,kind,expected",
+    [
+        ("malunet", "teacher", ("teacher", "supervised")),
+        ("microaunet", "teacher", ("student", "supervised")),  # written by train-teacher for a student
+        ("microaunet", "student", ("student", "distilled")),
+    ],
+)
 def test_old_checkpoints_one_kind_is_read_as_role_and_training(tmp_path, model, kind, expected):
     from helpers import make_checkpoint
 
@@ -364,13 +444,22 @@ def test_old_checkpoints_one_kind_is_read_as_role_and_training(tmp_path, model, 
 def test_distill_refuses_a_student_as_teacher_unless_allowed(prepared, tmp_path):
     """A student network given as teacher is refused, naming the option; allowed, the run records it,
     and the teacher's BatchNorm statistics (which a teacher in training mode would update) are intact."""
-    train_teacher(settings_for(prepared, tmp_path, "train.epochs=1", "output.name=student-teacher",
-                               model="microaunet"))
+    train_teacher(
+        settings_for(prepared, tmp_path, "train.epochs=1", "output.name=student-teacher", model="microaunet")
+    )
     path = tmp_path / "student-teacher" / "checkpoints" / "best.pt"
     with pytest.raises(CheckpointError, match="'microaunet', a student network.*--allow-any-teacher"):
         distill(settings_for(prepared, tmp_path, f"distill.teacher={path}", model="microaunet_fast"))
-    summary = distill(settings_for(prepared, tmp_path, f"distill.teacher={path}", "distill.allow_any_teacher=true",
-                                   "train.epochs=2", model="microaunet_fast"))
+    summary = distill(
+        settings_for(
+            prepared,
+            tmp_path,
+            f"distill.teacher={path}",
+            "distill.allow_any_teacher=true",
+            "train.epochs=2",
+            model="microaunet_fast",
+        )
+    )
     assert summary["status"] == "completed"
     assert summary["teacher"]["role"] == "student" and summary["teacher"]["allow_any_teacher"] is True
     assert summary["teacher"]["training"] == "supervised"
@@ -415,7 +504,7 @@ def test_a_raised_epoch_count_keeps_falling_and_survives_a_second_resume():
     resumed = _resumed(first, 4, 8, done=2)
     after = _lrs_of(resumed, 3)
     lrs = before + after
-    assert all(a > b for a, b in zip(lrs, lrs[1:])) and lrs[-1] > 1e-5
+    assert all(a > b for a, b in itertools.pairwise(lrs)) and lrs[-1] > 1e-5
     # A second resume at the same count carries on the same curve (kept in the scheduler's state).
     again = _resumed(resumed, 8, 8, done=5)
     straight = _lrs_of(resumed, 3)
@@ -443,11 +532,21 @@ def test_validation_scores_match_evaluate_on_the_val_split(prepared, tmp_path):
     best.pt's validation metrics equal `evaluate --split val` at the training size (float32)."""
     from microaunet_cli.evaluation.evaluate import evaluate_checkpoint
 
-    summary = train_teacher(settings_for(prepared, tmp_path, "train.epochs=1", "train.amp=bf16",
-                                         "train.channels_last=true", "train.device=cpu", model="microaunet_fast"))
+    summary = train_teacher(
+        settings_for(
+            prepared,
+            tmp_path,
+            "train.epochs=1",
+            "train.amp=bf16",
+            "train.channels_last=true",
+            "train.device=cpu",
+            model="microaunet_fast",
+        )
+    )
     ours = load_checkpoint(summary["checkpoint_best"])["metrics"]
-    split = evaluate_checkpoint(Path(summary["checkpoint_best"]), split="val", out_dir=tmp_path / "ev", worst=0,
-                                device="cpu")["splits"]["val"]
+    split = evaluate_checkpoint(
+        Path(summary["checkpoint_best"]), split="val", out_dir=tmp_path / "ev", worst=0, device="cpu"
+    )["splits"]["val"]
     theirs = split.get("resized", split)
     for convention in ("per_image", "pooled"):
         for key, value in theirs[convention].items():

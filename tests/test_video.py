@@ -28,7 +28,8 @@ W, H, FPS, N = 96, 80, 10.0, 10
 
 
 def write_video(path: Path, n: int = N, fps: float = FPS, seed: int = 0) -> Path:
-    """Synthetic polyp frames (a moving red square on pink), MJPG in AVI: OpenCV's headless build writes it."""
+    """Synthetic polyp frames (a moving red square on pink), MJPG in AVI: OpenCV's headless build
+    writes it."""
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (W, H))
     assert writer.isOpened()
     for i in range(n):
@@ -53,8 +54,12 @@ def read_frames(path: Path) -> list[np.ndarray]:
 
 def video_props(path: Path) -> tuple[int, int, int, float]:
     cap = cv2.VideoCapture(str(path))
-    props = (len(read_frames(path)), int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
-             cap.get(cv2.CAP_PROP_FPS))
+    props = (
+        len(read_frames(path)),
+        int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
+        int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+        cap.get(cv2.CAP_PROP_FPS),
+    )
     cap.release()
     return props
 
@@ -77,13 +82,17 @@ def threshold(tiny_checkpoint, video) -> float:
     return float(np.median(full_size_probs(runner, [rgb])[0]))
 
 
-@pytest.mark.parametrize(("options", "predicted"), [
-    ({}, list(range(N))),
-    ({"every": 3}, [0, 3, 6, 9]),
-    ({"start": 0.2, "end": 0.8, "every": 2}, [2, 4, 6]),
-])
-def test_overlay_keeps_the_clip_and_the_csv_has_a_row_per_predicted_frame(tiny_checkpoint, video, tmp_path,
-                                                                          options, predicted):
+@pytest.mark.parametrize(
+    ("options", "predicted"),
+    [
+        ({}, list(range(N))),
+        ({"every": 3}, [0, 3, 6, 9]),
+        ({"start": 0.2, "end": 0.8, "every": 2}, [2, 4, 6]),
+    ],
+)
+def test_overlay_keeps_the_clip_and_the_csv_has_a_row_per_predicted_frame(
+    tiny_checkpoint, video, tmp_path, options, predicted
+):
     runner = load_runner(tiny_checkpoint, None, "cpu")
     settings = VideoSettings(codec="MJPG", container="avi", area_text=True, **options)
     report = predict_video(runner, video, tmp_path / "out", settings, batch_size=2)
@@ -93,15 +102,22 @@ def test_overlay_keeps_the_clip_and_the_csv_has_a_row_per_predicted_frame(tiny_c
     rows = csv_rows(tmp_path / "out" / "frames.csv")
     assert [int(r["frame"]) for r in rows] == predicted
     assert [float(r["time_s"]) for r in rows] == pytest.approx([i / FPS for i in predicted])
-    assert sorted(p.name for p in (tmp_path / "out" / "masks").iterdir()) == [f"{i:06d}.png" for i in predicted]
+    assert sorted(p.name for p in (tmp_path / "out" / "masks").iterdir()) == [
+        f"{i:06d}.png" for i in predicted
+    ]
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
-    assert summary["status"] == "ok" and summary["frames"] == clip and summary["frames_predicted"] == len(predicted)
+    assert (
+        summary["status"] == "ok"
+        and summary["frames"] == clip
+        and summary["frames_predicted"] == len(predicted)
+    )
     assert summary["end_to_end_fps"] > 0 and summary["model_fps"] >= summary["end_to_end_fps"]
     assert report.frames == clip and not list((tmp_path / "out").glob(".*partial*"))
 
 
-def test_masks_from_video_frames_equal_predict_on_the_same_frames_as_png(tiny_checkpoint, video, threshold,
-                                                                         tmp_path):
+def test_masks_from_video_frames_equal_predict_on_the_same_frames_as_png(
+    tiny_checkpoint, video, threshold, tmp_path
+):
     """The lossless comparison: the frames OpenCV decodes from the video, saved as PNG, through the image
     path; against the video path's masks (PNG and the FFV1 mask video)."""
     frames = tmp_path / "frames"
@@ -123,7 +139,9 @@ def test_masks_from_video_frames_equal_predict_on_the_same_frames_as_png(tiny_ch
         assert np.array_equal(from_video[i][:, :, 0], expected), f"frame {i} of mask.mkv"
 
 
-def test_each_bad_video_is_named_and_the_others_in_the_folder_are_still_done(tiny_checkpoint, video, tmp_path):
+def test_each_bad_video_is_named_and_the_others_in_the_folder_are_still_done(
+    tiny_checkpoint, video, tmp_path
+):
     src = tmp_path / "in"
     src.mkdir()
     (src / "good.avi").write_bytes(video.read_bytes())
@@ -133,13 +151,19 @@ def test_each_bad_video_is_named_and_the_others_in_the_folder_are_still_done(tin
     write_video(src / "empty.avi", n=0)
     runner = load_runner(tiny_checkpoint, None, "cpu")
 
-    expected = {"junk.mp4": "cannot be opened as a video", "cut.avi": "truncated", "empty.avi": "holds no frames"}
+    expected = {
+        "junk.mp4": "cannot be opened as a video",
+        "cut.avi": "truncated",
+        "empty.avi": "holds no frames",
+    }
     for name, message in expected.items():
         with pytest.raises(DataError, match=message) as info:
             predict_video(runner, src / name, tmp_path / name, VideoSettings())
         assert name in str(info.value)
 
-    with pytest.raises(DataError, match=r"good\.avi: --start 5\.00 s is past the end of the video \(10 frames"):
+    with pytest.raises(
+        DataError, match=r"good\.avi: --start 5\.00 s is past the end of the video \(10 frames"
+    ):
         predict_video(runner, src / "good.avi", tmp_path / "late", VideoSettings(start=5))
 
     reports = predict_video_source(src, tmp_path / "all", ckpt=tiny_checkpoint, device="cpu")
@@ -156,8 +180,9 @@ def test_a_codec_the_build_cannot_write_is_named_before_any_work(tiny_checkpoint
         predict_video(runner, video, tmp_path / "out", VideoSettings(codec="ZZZZ"))
     assert not (tmp_path / "out" / "frames.csv").exists()
     with pytest.raises(DataError, match="none of the 1 video"):
-        predict_video_source(video, tmp_path / "o2", ckpt=tiny_checkpoint, device="cpu",
-                             settings=VideoSettings(codec="ZZZZ"))
+        predict_video_source(
+            video, tmp_path / "o2", ckpt=tiny_checkpoint, device="cpu", settings=VideoSettings(codec="ZZZZ")
+        )
 
 
 class _InterruptedRunner:
@@ -175,10 +200,14 @@ class _InterruptedRunner:
 
 
 @pytest.mark.parametrize(("codec", "container"), [("mp4v", "mp4"), ("MJPG", "avi")])
-def test_ctrl_c_leaves_a_playable_overlay_with_the_frames_done(tiny_checkpoint, video, tmp_path, codec, container):
+def test_ctrl_c_leaves_a_playable_overlay_with_the_frames_done(
+    tiny_checkpoint, video, tmp_path, codec, container
+):
     runner = _InterruptedRunner(load_runner(tiny_checkpoint, None, "cpu"), at=3)
     with pytest.raises(KeyboardInterrupt):
-        predict_video(runner, video, tmp_path / "out", VideoSettings(codec=codec, container=container), batch_size=2)
+        predict_video(
+            runner, video, tmp_path / "out", VideoSettings(codec=codec, container=container), batch_size=2
+        )
 
     out = tmp_path / "out"
     assert video_props(out / f"overlay.{container}")[:3] == (4, W, H)  # two batches of two were done
@@ -188,14 +217,42 @@ def test_ctrl_c_leaves_a_playable_overlay_with_the_frames_done(tiny_checkpoint, 
 
 
 def test_cli_predicts_a_video_with_clip_options(tiny_checkpoint, video, tmp_path):
-    result = CliRunner().invoke(app, ["predict", "--ckpt", str(tiny_checkpoint), "--input", str(video), "--out",
-                                      str(tmp_path / "out"), "--device", "cpu", "--every", "2", "--masks", "none"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "predict",
+            "--ckpt",
+            str(tiny_checkpoint),
+            "--input",
+            str(video),
+            "--out",
+            str(tmp_path / "out"),
+            "--device",
+            "cpu",
+            "--every",
+            "2",
+            "--masks",
+            "none",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "fps model only" in result.output
     assert len(csv_rows(tmp_path / "out" / "exam" / "frames.csv")) == 5
     assert not (tmp_path / "out" / "exam" / "masks").exists()
-    bad = CliRunner().invoke(app, ["predict", "--ckpt", str(tiny_checkpoint), "--input", str(video), "--out",
-                                   str(tmp_path / "o2"), "--every", "0"])
+    bad = CliRunner().invoke(
+        app,
+        [
+            "predict",
+            "--ckpt",
+            str(tiny_checkpoint),
+            "--input",
+            str(video),
+            "--out",
+            str(tmp_path / "o2"),
+            "--every",
+            "0",
+        ],
+    )
     assert bad.exit_code == 2 and "every" in bad.output
 
 
@@ -224,12 +281,20 @@ predict_video(runner, Path(sys.argv[2]), Path(sys.argv[3]), VideoSettings(), bat
 def test_sigint_leaves_a_playable_mp4_with_the_frames_done(tiny_checkpoint, tmp_path):
     """A real SIGINT to a real process (not a raised KeyboardInterrupt): the mp4 index gets written."""
     video = write_video(tmp_path / "long.avi", n=200)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")]),
+    }
     # Ctrl-C's default disposition in the child: an ignored SIGINT is inherited across exec (and Python then
     # installs no KeyboardInterrupt handler), which some earlier test in the same session may leave behind.
-    proc = subprocess.Popen([sys.executable, "-c", _SLOW_PREDICT, str(tiny_checkpoint), str(video), str(tmp_path / "out")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_PREDICT, str(tiny_checkpoint), str(video), str(tmp_path / "out")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509
+    )
     for _ in range(3):
         assert proc.stdout.readline() == "batch\n", proc.stderr.read()
     proc.send_signal(signal.SIGINT)

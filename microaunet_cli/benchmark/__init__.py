@@ -6,5 +6,12 @@ from microaunet_cli.benchmark.flops import FlopCount, count_flops
 from microaunet_cli.benchmark.report import BenchmarkReport
 from microaunet_cli.benchmark.settings import MODES, BenchmarkSettings
 
-__all__ = ["MODES", "BenchmarkReport", "BenchmarkSettings", "FlopCount", "count_flops", "run_benchmark",
-           "write_outputs"]
+__all__ = [
+    "MODES",
+    "BenchmarkReport",
+    "BenchmarkSettings",
+    "FlopCount",
+    "count_flops",
+    "run_benchmark",
+    "write_outputs",
+]

@@ -60,12 +60,17 @@ def describe_model(s: Subject, size: tuple[int, int], device: torch.device) -> M
     x = torch.zeros(1, 3, *size, device=device)
     count = flops.count_flops(s.model, x)
     written = None if device.type == "cuda" else memory.forward_memory(s.model, x, device).written_bytes
-    return ModelInfo(s.label, s.name, s.source, total, trainable, count.flops, count.macs, count.by_op,
-                     written)
+    return ModelInfo(
+        s.label, s.name, s.source, total, trainable, count.flops, count.macs, count.by_op, written
+    )
 
 
-def _prepare_runners(subjects: list[Subject], settings: BenchmarkSettings, target: Target,
-                     results: dict[tuple[str, str], ModeResult]) -> dict[tuple[str, str], Runner]:
+def _prepare_runners(
+    subjects: list[Subject],
+    settings: BenchmarkSettings,
+    target: Target,
+    results: dict[tuple[str, str], ModeResult],
+) -> dict[tuple[str, str], Runner]:
     """Build and warm up every (model, mode); a failure marks that pair skipped, with the reason."""
     runners = {}
     sync = synchronizer(target.device)
@@ -92,8 +97,14 @@ def _prepare_runners(subjects: list[Subject], settings: BenchmarkSettings, targe
                 log.warning("%s / %s %s", s.label, mode, reason)
                 continue
             runners[key] = runner
-            results[key] = ModeResult(s.label, mode, first_call_s=first, setup_s=runner.setup_s or None,
-                                      note=runner.note, memory_note=runner.memory_note)
+            results[key] = ModeResult(
+                s.label,
+                mode,
+                first_call_s=first,
+                setup_s=runner.setup_s or None,
+                note=runner.note,
+                memory_note=runner.memory_note,
+            )
     return runners
 
 
@@ -102,17 +113,28 @@ def _first_line(exc: Exception) -> str:
     return text.splitlines()[0] if text else ""
 
 
-def _measure(runners: dict[tuple[str, str], Runner], settings: BenchmarkSettings, target: Target,
-             results: dict[tuple[str, str], ModeResult]) -> None:
+def _measure(
+    runners: dict[tuple[str, str], Runner],
+    settings: BenchmarkSettings,
+    target: Target,
+    results: dict[tuple[str, str], ModeResult],
+) -> None:
     sync = synchronizer(target.device)
     x1 = torch.randn(1, 3, *target.size, device=target.device)
     xn = torch.randn(settings.batch, 3, *target.size, device=target.device)
-    log.info("timing %d entries: %d batch-1 and %d batch-%d repeats each, interleaved",
-             len(runners), settings.repeats, settings.throughput_repeats, settings.batch)
-    lat = timing.time_interleaved([timing.Timed(k, r.run, r.prepare(x1)) for k, r in runners.items()],
-                                  settings.repeats, sync)
-    thr = timing.time_interleaved([timing.Timed(k, r.run, r.prepare(xn)) for k, r in runners.items()],
-                                  settings.throughput_repeats, sync)
+    log.info(
+        "timing %d entries: %d batch-1 and %d batch-%d repeats each, interleaved",
+        len(runners),
+        settings.repeats,
+        settings.throughput_repeats,
+        settings.batch,
+    )
+    lat = timing.time_interleaved(
+        [timing.Timed(k, r.run, r.prepare(x1)) for k, r in runners.items()], settings.repeats, sync
+    )
+    thr = timing.time_interleaved(
+        [timing.Timed(k, r.run, r.prepare(xn)) for k, r in runners.items()], settings.throughput_repeats, sync
+    )
     for key, runner in runners.items():
         res = results[key]
         res.latency_ms_p50 = timing.percentile(lat[key], 50) * 1000
@@ -125,9 +147,13 @@ def _measure(runners: dict[tuple[str, str], Runner], settings: BenchmarkSettings
 
 
 def _conventions(settings: BenchmarkSettings) -> dict[str, str]:
-    out = {"flops": flops.CONVENTION, "not_counted": flops.NOT_COUNTED, "timing": timing.CONVENTION,
-           "memory": memory.CONVENTION,
-           "inputs": "random normal tensors (the values do not change the work done)"}
+    out = {
+        "flops": flops.CONVENTION,
+        "not_counted": flops.NOT_COUNTED,
+        "timing": timing.CONVENTION,
+        "memory": memory.CONVENTION,
+        "inputs": "random normal tensors (the values do not change the work done)",
+    }
     out.update({f"mode_{m}": DESCRIPTIONS[m] for m in settings.modes})
     return out
 
@@ -151,9 +177,15 @@ def run_benchmark(settings: BenchmarkSettings) -> BenchmarkReport:
     if settings.profile:
         x1 = torch.randn(1, 3, *target.size, device=device)
         profiles = {s.label: top_operators(s.model, x1, device, settings.profile) for s in subjects}
-    return BenchmarkReport(describe_environment(device), _conventions(settings),
-                           settings.model_dump(mode="json"), infos, ordered, compute_ratios(infos, ordered),
-                           profiles)
+    return BenchmarkReport(
+        describe_environment(device),
+        _conventions(settings),
+        settings.model_dump(mode="json"),
+        infos,
+        ordered,
+        compute_ratios(infos, ordered),
+        profiles,
+    )
 
 
 def write_outputs(report: BenchmarkReport, json_out: Path | None, markdown_out: Path | None) -> None:

@@ -27,10 +27,10 @@ DESCRIPTIONS = {
     "bf16": "eager PyTorch under torch.autocast(bfloat16); weights stay fp32",
     "compile": "torch.compile(model, dynamic=False), inductor backend, one specialisation per batch size",
     "onnx": "ONNX Runtime on an export of the same weights (opset 18, graph optimisations on, thread "
-            "spinning off); on CUDA the input is a host array, so copies to and from the GPU are included",
+    "spinning off); on CUDA the input is a host array, so copies to and from the GPU are included",
     "onnx-int8": "ONNX Runtime on the same export after static INT8 quantisation (QDQ, int8 weights per "
-                 "channel, uint8 activations; calibrated on synthetic image-like inputs, which sets the "
-                 "ranges but not the work done); CPU execution provider",
+    "channel, uint8 activations; calibrated on synthetic image-like inputs, which sets the "
+    "ranges but not the work done); CPU execution provider",
 }
 
 
@@ -115,8 +115,9 @@ def _export(model: nn.Module, target: Target, path: Path) -> str:
     return write_onnx(cpu_model, example, path, opset=18, exporter="auto").exporter
 
 
-def _session_runner(mode: str, path: Path, target: Target, providers: list[str], note: str,
-                    start: float) -> Runner:
+def _session_runner(
+    mode: str, path: Path, target: Target, providers: list[str], note: str, start: float
+) -> Runner:
     sess = onnx_runtime.session(path, threads=target.threads, providers=providers)
     name = sess.get_inputs()[0].name
     return Runner(
@@ -160,18 +161,24 @@ def _onnx_int8(model: nn.Module, target: Target) -> Runner:
     except MicroAUNetError as exc:
         raise ModeUnavailable(str(exc)) from None
     start = time.perf_counter()
-    calibration = [image_like_batch(4, target.size, CALIBRATION_MEAN, CALIBRATION_STD, seed=s).numpy()
-                   for s in (0, 1)]
+    calibration = [
+        image_like_batch(4, target.size, CALIBRATION_MEAN, CALIBRATION_STD, seed=s).numpy() for s in (0, 1)
+    ]
     with tempfile.TemporaryDirectory(prefix="microaunet-bench-") as tmp:
         fp32, quantized = Path(tmp) / "model.onnx", Path(tmp) / "model.int8.onnx"
         exporter = _export(model, target, fp32)
         int8.quantize(fp32, quantized, calibration)
-        return _session_runner("onnx-int8", quantized, target, [onnx_runtime.CPU],
-                               f"{exporter} exporter, static INT8", start)
+        return _session_runner(
+            "onnx-int8", quantized, target, [onnx_runtime.CPU], f"{exporter} exporter, static INT8", start
+        )
 
 
 BUILDERS: dict[str, Callable[[nn.Module, Target], Runner]] = {
-    "eager": _eager, "bf16": _bf16, "compile": _compile, "onnx": _onnx, "onnx-int8": _onnx_int8,
+    "eager": _eager,
+    "bf16": _bf16,
+    "compile": _compile,
+    "onnx": _onnx,
+    "onnx-int8": _onnx_int8,
 }
 
 

@@ -13,8 +13,9 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 
-def top_operators(fn: Callable[[Any], Any], x: Any, device: torch.device, top: int,
-                  runs: int = 5) -> list[dict[str, Any]]:
+def top_operators(
+    fn: Callable[[Any], Any], x: Any, device: torch.device, top: int, runs: int = 5
+) -> list[dict[str, Any]]:
     """The ``top`` operators by self time per forward (ms), with calls per forward and share of total."""
     activities = [ProfilerActivity.CPU]
     if device.type == "cuda":
@@ -28,5 +29,12 @@ def top_operators(fn: Callable[[Any], Any], x: Any, device: torch.device, top: i
     events = [e for e in prof.key_averages() if getattr(e, attr) > 0]
     total = sum(getattr(e, attr) for e in events) or 1.0
     events.sort(key=lambda e: getattr(e, attr), reverse=True)
-    return [{"op": e.key, "self_ms": getattr(e, attr) / runs / 1000.0, "calls": e.count // runs,
-             "share": getattr(e, attr) / total} for e in events[:top]]
+    return [
+        {
+            "op": e.key,
+            "self_ms": getattr(e, attr) / runs / 1000.0,
+            "calls": e.count // runs,
+            "share": getattr(e, attr) / total,
+        }
+        for e in events[:top]
+    ]

@@ -66,12 +66,25 @@ def compute_ratios(models: list[ModelInfo], results: list[ModeResult]) -> list[d
     out = []
     for m in models[1:]:
         macs = m.macs / ref.macs if ref.macs else None
-        out.append({"model": m.label, "reference": ref.label, "mode": None,
-                    "params": m.params_total / ref.params_total, "macs": macs})
+        out.append(
+            {
+                "model": m.label,
+                "reference": ref.label,
+                "mode": None,
+                "params": m.params_total / ref.params_total,
+                "macs": macs,
+            }
+        )
         for mode in dict.fromkeys(r.mode for r in results):
             a, b = by_key.get((m.label, mode)), by_key.get((ref.label, mode))
             if a and b:
-                out.append({"model": m.label, "reference": ref.label, "mode": mode,
-                            "latency_p50": a.latency_ms_p50 / b.latency_ms_p50,
-                            "throughput": a.throughput_ips / b.throughput_ips})
+                out.append(
+                    {
+                        "model": m.label,
+                        "reference": ref.label,
+                        "mode": mode,
+                        "latency_p50": a.latency_ms_p50 / b.latency_ms_p50,
+                        "throughput": a.throughput_ips / b.throughput_ips,
+                    }
+                )
     return out

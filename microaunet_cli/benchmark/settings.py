@@ -18,9 +18,9 @@ DEFAULT_MODES = ("eager", "bf16", "compile", "onnx")
 class BenchmarkSettings(Section):
     # Registered networks to build with default settings (random weights: speed and size do not
     # depend on the values). None of these and no checkpoints means every registered network.
-    model: list[str] = []
+    model: list[str] = Field(default_factory=list)
     # Checkpoints to measure as trained (their own settings decide the architecture).
-    ckpt: list[Path] = []
+    ckpt: list[Path] = Field(default_factory=list)
     # Input side: FLOPs, latency and memory all at 1×3×size×size (throughput at batch×3×size×size).
     size: Side = 256
     device: str = "auto"  # auto (cuda if visible, else cpu) | cpu | cuda | cuda:N
@@ -63,4 +63,3 @@ class BenchmarkSettings(Section):
             if not v:
                 raise ValueError(f"choose at least one of {', '.join(MODES)}")
         return v
-

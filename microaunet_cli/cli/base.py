@@ -82,8 +82,15 @@ def shown_default(value: Any) -> str:
     return str(value)
 
 
-def setting_option(settings: type[BaseModel], key: str, help: str, *names: str, unset: str | None = None,
-                   preset: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
+def setting_option(
+    settings: type[BaseModel],
+    key: str,
+    help: str,
+    *names: str,
+    unset: str | None = None,
+    preset: Mapping[str, Any] | None = None,
+    **kwargs: Any,
+) -> Any:
     """An option that overrides the settings field ``key``; its help shows that field's default, so the
     two cannot drift apart. ``unset`` says what a None (or empty) default means ("the checkpoint's")."""
     default = field_default(settings, key, preset)
@@ -101,26 +108,44 @@ def set_option(settings: type[BaseModel], example: str) -> Any:
     """--set, with an example that is a field of this command's settings (checked here, at import)."""
     key, _, _ = example.partition("=")
     field_default(settings, key)  # a KeyError here means the example names no setting
-    return typer.Option("--set", help=f"Override any setting: --set {example} (repeatable; applied last).",
-                        metavar="KEY=VALUE", rich_help_panel=SETTINGS_PANEL)
+    return typer.Option(
+        "--set",
+        help=f"Override any setting: --set {example} (repeatable; applied last).",
+        metavar="KEY=VALUE",
+        rich_help_panel=SETTINGS_PANEL,
+    )
 
 
 def threads_option(settings: type[BaseModel], key: str, **kwargs: Any) -> Any:
     """--threads: the CPU commands' thread count (benchmark has its own, with the same meaning)."""
-    return setting_option(settings, key, "CPU threads for torch; give each job its share when several "
-                          "share a machine.", "--threads",
-                          unset="OMP_NUM_THREADS, else one per physical core", **kwargs)
+    return setting_option(
+        settings,
+        key,
+        "CPU threads for torch; give each job its share when several share a machine.",
+        "--threads",
+        unset="OMP_NUM_THREADS, else one per physical core",
+        **kwargs,
+    )
 
 
 # Options shared by every command that takes settings, in their own help panel.
 ConfigOpt = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="YAML settings file (see configs/); overrides the built-in defaults.",
-                 rich_help_panel=SETTINGS_PANEL),
+    typer.Option(
+        "--config",
+        "-c",
+        help="YAML settings file (see configs/); overrides the built-in defaults.",
+        rich_help_panel=SETTINGS_PANEL,
+    ),
 ]
 PrintConfigOpt = Annotated[
-    bool, typer.Option("--print-config", help="Print the resolved settings as YAML and exit.", metavar="",
-                       rich_help_panel=SETTINGS_PANEL)
+    bool,
+    typer.Option(
+        "--print-config",
+        help="Print the resolved settings as YAML and exit.",
+        metavar="",
+        rich_help_panel=SETTINGS_PANEL,
+    ),
 ]
 
 

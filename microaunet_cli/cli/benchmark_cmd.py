@@ -37,24 +37,37 @@ def _megabytes(nbytes: int | None) -> str:
 def _size_table(report: BenchmarkReport) -> Table:
     size = report.settings["size"]
     ref = report.models[0]
-    table = Table(title=f"Size at 1×3×{size}×{size} (MACs = FLOPs/2; norms, activations, pooling, "
-                        f"interpolation, elementwise not counted; × = ratio to {ref.label}; "
-                        f"maps MB = feature maps one forward writes)", title_justify="left")
+    table = Table(
+        title=f"Size at 1×3×{size}×{size} (MACs = FLOPs/2; norms, activations, pooling, "
+        f"interpolation, elementwise not counted; × = ratio to {ref.label}; "
+        f"maps MB = feature maps one forward writes)",
+        title_justify="left",
+    )
     table.add_column("model", style="bold", no_wrap=True)
     for col in ("params", "trainable", "GFLOPs", "GMACs", "params ×", "MACs ×", "maps MB"):
         table.add_column(col, justify="right")
     for m in report.models:
-        table.add_row(m.label, f"{m.params_total:,}", f"{m.params_trainable:,}", f"{m.flops / 1e9:.4f}",
-                      f"{m.macs / 1e9:.4f}", _ratio(m.params_total / ref.params_total),
-                      _ratio(m.macs / ref.macs if ref.macs else None), _megabytes(m.feature_bytes_written))
+        table.add_row(
+            m.label,
+            f"{m.params_total:,}",
+            f"{m.params_trainable:,}",
+            f"{m.flops / 1e9:.4f}",
+            f"{m.macs / 1e9:.4f}",
+            _ratio(m.params_total / ref.params_total),
+            _ratio(m.macs / ref.macs if ref.macs else None),
+            _megabytes(m.feature_bytes_written),
+        )
     return table
 
 
 def _speed_table(report: BenchmarkReport) -> Table:
     env, batch = report.environment, report.settings["batch"]
-    table = Table(title=f"Speed on {env['device_name']} ({env['device']}, {env['cpu_threads']} CPU threads). "
-                        f"Latency at batch 1; img/s and peak memory at batch {batch}; × = ratio to "
-                        f"{report.models[0].label}, same run", title_justify="left")
+    table = Table(
+        title=f"Speed on {env['device_name']} ({env['device']}, {env['cpu_threads']} CPU threads). "
+        f"Latency at batch 1; img/s and peak memory at batch {batch}; × = ratio to "
+        f"{report.models[0].label}, same run",
+        title_justify="left",
+    )
     for col in ("model", "mode"):
         table.add_column(col, no_wrap=True)
     for col in ("p50 ms", "p90 ms", "p50 ×", "img/s", "img/s ×", "peak MB", "1st call s"):
@@ -64,10 +77,17 @@ def _speed_table(report: BenchmarkReport) -> Table:
     for r in report.ok():
         ratio = ratios.get((r.model, r.mode), {})
         one = 1.0 if r.model in is_ref else None
-        table.add_row(r.model, r.mode, f"{r.latency_ms_p50:.2f}", f"{r.latency_ms_p90:.2f}",
-                      _ratio(ratio.get("latency_p50", one)), f"{r.throughput_ips:.1f}",
-                      _ratio(ratio.get("throughput", one)),
-                      "—" if r.peak_memory_mb is None else f"{r.peak_memory_mb:.1f}", f"{r.first_call_s:.2f}")
+        table.add_row(
+            r.model,
+            r.mode,
+            f"{r.latency_ms_p50:.2f}",
+            f"{r.latency_ms_p90:.2f}",
+            _ratio(ratio.get("latency_p50", one)),
+            f"{r.throughput_ips:.1f}",
+            _ratio(ratio.get("throughput", one)),
+            "—" if r.peak_memory_mb is None else f"{r.peak_memory_mb:.1f}",
+            f"{r.first_call_s:.2f}",
+        )
     return table
 
 
@@ -97,29 +117,37 @@ def print_report(report: BenchmarkReport) -> None:
     for label, ops in report.profiles.items():
         _print_table(_profile_table(label, ops))
     env = report.environment
-    console.print(f"[dim]torch {env['torch_version']}, {env['cpu_threads']} CPU threads, {env['date']}. "
-                  f"Latency: batch 1, p50/p90 of {report.settings['repeats']} repeats after "
-                  f"{report.settings['warmup']} warm-up calls, models interleaved. Full conventions in "
-                  f"--json / --markdown.[/]")
+    console.print(
+        f"[dim]torch {env['torch_version']}, {env['cpu_threads']} CPU threads, {env['date']}. "
+        f"Latency: batch 1, p50/p90 of {report.settings['repeats']} repeats after "
+        f"{report.settings['warmup']} warm-up calls, models interleaved. Full conventions in "
+        f"--json / --markdown.[/]"
+    )
 
 
 @command("benchmark")
 def benchmark_command(
-    model: Annotated[list[str] | None, _opt(
-        "model", "Registered network to measure (repeatable).", "--model",
-        unset="all, unless --ckpt")] = None,
-    ckpt: Annotated[list[Path] | None, typer.Option(
-        "--ckpt", help="Checkpoint to measure (repeatable).")] = None,
+    model: Annotated[
+        list[str] | None,
+        _opt("model", "Registered network to measure (repeatable).", "--model", unset="all, unless --ckpt"),
+    ] = None,
+    ckpt: Annotated[
+        list[Path] | None, typer.Option("--ckpt", help="Checkpoint to measure (repeatable).")
+    ] = None,
     size: Annotated[int | None, _opt("size", "Input side in pixels.")] = None,
     device: Annotated[str | None, _opt("device", "auto, cpu, cuda or cuda:N.")] = None,
-    modes: Annotated[str | None, _opt("modes", "Comma-separated: eager, bf16, compile, onnx, onnx-int8 (CPU).")] = None,
+    modes: Annotated[
+        str | None, _opt("modes", "Comma-separated: eager, bf16, compile, onnx, onnx-int8 (CPU).")
+    ] = None,
     batch: Annotated[int | None, _opt("batch", "Batch of the throughput and memory measurement.")] = None,
     repeats: Annotated[int | None, _opt("repeats", "Timed batch-1 calls per model and mode.")] = None,
     warmup: Annotated[int | None, _opt("warmup", "Untimed calls first.")] = None,
-    threads: Annotated[int | None, _opt("threads", "CPU threads for torch and ONNX Runtime.",
-                                        unset="torch's choice")] = None,
-    profile: Annotated[int | None, _opt(
-        "profile", "Also list the N operators with the most self time per network.")] = None,
+    threads: Annotated[
+        int | None, _opt("threads", "CPU threads for torch and ONNX Runtime.", unset="torch's choice")
+    ] = None,
+    profile: Annotated[
+        int | None, _opt("profile", "Also list the N operators with the most self time per network.")
+    ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the full report as JSON.")] = None,
     markdown_out: Annotated[Path | None, typer.Option("--markdown", help="Write Markdown tables.")] = None,
     config: ConfigOpt = None,
@@ -135,10 +163,24 @@ def benchmark_command(
     Ratios are against the first network listed, measured in the same interleaved run.
     """
     settings = resolve_settings(
-        BenchmarkSettings, config=config, sets=sets, print_config=print_config,
-        options={"model": model or None, "ckpt": ckpt or None, "size": size, "device": device,
-                 "modes": modes, "batch": batch, "repeats": repeats, "warmup": warmup, "threads": threads,
-                 "profile": profile, "json_out": json_out, "markdown_out": markdown_out},
+        BenchmarkSettings,
+        config=config,
+        sets=sets,
+        print_config=print_config,
+        options={
+            "model": model or None,
+            "ckpt": ckpt or None,
+            "size": size,
+            "device": device,
+            "modes": modes,
+            "batch": batch,
+            "repeats": repeats,
+            "warmup": warmup,
+            "threads": threads,
+            "profile": profile,
+            "json_out": json_out,
+            "markdown_out": markdown_out,
+        },
     )
     setup_logging()
     report = run_benchmark(settings)

@@ -15,5 +15,3 @@ def config_command(
 ) -> None:
     """Validate a settings file (plus environment and --set overrides) and print the resolved YAML."""
     resolve_settings(RunSettings, config=config, sets=sets, options={}, print_config=True)
-
-

@@ -30,15 +30,24 @@ def _opt(key: str, help: str, *names: str, **kwargs: Any) -> Any:
 @command("demo")
 def demo_command(
     out: Annotated[Path | None, _opt("out", "Folder for data, runs and reports.", "--out")] = None,
-    epochs: Annotated[int | None, _opt("teacher_epochs", "Epochs of teacher and student each.",
-                                       "--epochs")] = None,
-    student: Annotated[str | None, _opt("student", "Student network (microaunet is the seed's faithful design).",
-                                        "--student")] = None,
+    epochs: Annotated[
+        int | None, _opt("teacher_epochs", "Epochs of teacher and student each.", "--epochs")
+    ] = None,
+    student: Annotated[
+        str | None,
+        _opt("student", "Student network (microaunet is the seed's faithful design).", "--student"),
+    ] = None,
     device: Annotated[str | None, _opt("device", "auto, cpu, cuda or mps.", "--device")] = None,
     quiet: Annotated[bool | None, _opt("quiet", "Only the final table.", "--quiet", "-q")] = None,
     threads: Annotated[int | None, threads_option(DemoSettings, "threads")] = None,
-    resume: Annotated[bool | None, _opt("resume", "Continue an interrupted demo (same options): each "
-                                        "training step resumes from its last.pt.", "--resume")] = None,
+    resume: Annotated[
+        bool | None,
+        _opt(
+            "resume",
+            "Continue an interrupted demo (same options): each training step resumes from its last.pt.",
+            "--resume",
+        ),
+    ] = None,
     config: ConfigOpt = None,
     sets: Annotated[list[str] | None, set_option(DemoSettings, "count=100")] = None,
     print_config: PrintConfigOpt = False,
@@ -50,10 +59,19 @@ def demo_command(
     first), with exit status 128 + the signal's number; continue with --resume."""
     from microaunet_cli.workflow.demo import run_demo
 
-    options = {"out": out, "teacher_epochs": epochs, "student_epochs": epochs, "student": student,
-               "device": device, "quiet": quiet, "threads": threads,
-               "resume": resume}
-    settings = resolve_settings(DemoSettings, config=config, sets=sets, options=options, print_config=print_config)
+    options = {
+        "out": out,
+        "teacher_epochs": epochs,
+        "student_epochs": epochs,
+        "student": student,
+        "device": device,
+        "quiet": quiet,
+        "threads": threads,
+        "resume": resume,
+    }
+    settings = resolve_settings(
+        DemoSettings, config=config, sets=sets, options=options, print_config=print_config
+    )
     setup_logging(settings.quiet)
     result = run_demo(settings)
     if result["interrupted"]:
@@ -71,20 +89,38 @@ def _stopped(result: dict[str, Any]) -> None:
 
 def _show(result: dict[str, Any]) -> None:
     rows = result["rows"]
-    table = Table(title="Teacher vs distilled student (synthetic demo)",
-                  caption="GFLOPs/GMACs at 1×3×256×256; ms = batch-1 latency p50 at 256×256; "
-                          "mDice per image, Dice pooled, on the test split")
+    table = Table(
+        title="Teacher vs distilled student (synthetic demo)",
+        caption="GFLOPs/GMACs at 1×3×256×256; ms = batch-1 latency p50 at 256×256; "
+        "mDice per image, Dice pooled, on the test split",
+    )
     for col in ("", "network", "params", "GFLOPs", "GMACs", "ms", "mDice", "Dice"):
         table.add_column(col, justify="left" if col in ("", "network") else "right")
     for r in rows:
-        table.add_row(r["role"], r["model"], f"{r['params']:,}", f"{r['gflops']:.4f}", f"{r['gmacs']:.4f}",
-                      f"{r['latency_ms_p50']:.1f}", f"{r['test_mdice']:.4f}", f"{r['test_dice_pooled']:.4f}")
+        table.add_row(
+            r["role"],
+            r["model"],
+            f"{r['params']:,}",
+            f"{r['gflops']:.4f}",
+            f"{r['gmacs']:.4f}",
+            f"{r['latency_ms_p50']:.1f}",
+            f"{r['test_mdice']:.4f}",
+            f"{r['test_dice_pooled']:.4f}",
+        )
     teacher, student = rows
-    table.add_row("ratio", "student/teacher", f"{student['params'] / teacher['params']:.2f}×",
-                  f"{student['gflops'] / teacher['gflops']:.2f}×", "",
-                  f"{student['latency_ms_p50'] / teacher['latency_ms_p50']:.2f}×",
-                  f"{student['test_mdice'] - teacher['test_mdice']:+.4f}", "")
+    table.add_row(
+        "ratio",
+        "student/teacher",
+        f"{student['params'] / teacher['params']:.2f}×",
+        f"{student['gflops'] / teacher['gflops']:.2f}×",
+        "",
+        f"{student['latency_ms_p50'] / teacher['latency_ms_p50']:.2f}×",
+        f"{student['test_mdice'] - teacher['test_mdice']:+.4f}",
+        "",
+    )
     console.print(table)
-    console.print(f"device {result['device']}, {result['threads']} CPU threads; latency is the median of "
-                  f"interleaved batch-1 calls at 256×256. Everything is in {result['out']}/ "
-                  f"(runs/, benchmark.md, eval-test/ overlays).")
+    console.print(
+        f"device {result['device']}, {result['threads']} CPU threads; latency is the median of "
+        f"interleaved batch-1 calls at 256×256. Everything is in {result['out']}/ "
+        f"(runs/, benchmark.md, eval-test/ overlays)."
+    )

@@ -28,8 +28,9 @@ def _opt(key: str, help: str, *names: str, **kwargs: Any) -> Any:
     return setting_option(EvaluateSettings, key, help, *names, **kwargs)
 
 
-def _table(title: str, summary: dict[str, Any], section: str, columns: dict[str, str],
-           resolution: bool = True) -> Table:
+def _table(
+    title: str, summary: dict[str, Any], section: str, columns: dict[str, str], resolution: bool = True
+) -> Table:
     table = Table(title=title, title_justify="left")
     table.add_column("split", style="bold")
     table.add_column("images", justify="right")
@@ -39,7 +40,9 @@ def _table(title: str, summary: dict[str, Any], section: str, columns: dict[str,
         table.add_column("resolution")
     for split, result in summary["splits"].items():
         values = [f"{result[section][key]:.4f}" for key in columns]
-        table.add_row(split, str(result["n_images"]), *values, *([result.get("resolution", "")] if resolution else []))
+        table.add_row(
+            split, str(result["n_images"]), *values, *([result.get("resolution", "")] if resolution else [])
+        )
     return table
 
 
@@ -47,48 +50,89 @@ def _resized_table(summary: dict[str, Any]) -> Table | None:
     resized = {s: r["resized"] for s, r in summary["splits"].items() if "resized" in r}
     if not resized:
         return None
-    table = _table("Against the resized square masks (biased upward; not comparable with papers)",
-                   {"splits": resized}, "per_image", {"mdice": "mDice", "miou": "mIoU"})
+    table = _table(
+        "Against the resized square masks (biased upward; not comparable with papers)",
+        {"splits": resized},
+        "per_image",
+        {"mdice": "mDice", "miou": "mIoU"},
+    )
     return table
 
 
 def print_summary(summary: dict[str, Any]) -> None:
-    console.print(_table("Per-image mean (PraNet convention, headline)", summary, "per_image",
-                         {"mdice": "mDice", "miou": "mIoU", "mae": "MAE"}))
-    console.print(_table("Pooled confusion matrix (MALUNet convention)", summary, "pooled",
-                         {"dice": "Dice (F1)", "iou": "IoU", "accuracy": "Accuracy",
-                          "sensitivity": "Sensitivity", "specificity": "Specificity"}, resolution=False))
+    console.print(
+        _table(
+            "Per-image mean (PraNet convention, headline)",
+            summary,
+            "per_image",
+            {"mdice": "mDice", "miou": "mIoU", "mae": "MAE"},
+        )
+    )
+    console.print(
+        _table(
+            "Pooled confusion matrix (MALUNet convention)",
+            summary,
+            "pooled",
+            {
+                "dice": "Dice (F1)",
+                "iou": "IoU",
+                "accuracy": "Accuracy",
+                "sensitivity": "Sensitivity",
+                "specificity": "Specificity",
+            },
+            resolution=False,
+        )
+    )
     resized = _resized_table(summary)
     if resized is not None:
         console.print(resized)
     for split, result in summary["splits"].items():
         if result.get("resolution") != "original":
-            console.print(f"[yellow]{split} is scored at the {result['resolution']} resolution[/]: its folder has "
-                          f"no original masks; re-run prepare-data with --force to keep them")
+            console.print(
+                f"[yellow]{split} is scored at the {result['resolution']} resolution[/]: its folder has "
+                f"no original masks; re-run prepare-data with --force to keep them"
+            )
     for item in summary.get("skipped", []):
         console.print(f"[yellow]skipped[/] {item['file']}: {item['reason']}", highlight=False, soft_wrap=True)
-    console.print(f"threshold {summary['threshold']}; results in [bold]{summary['out_dir']}[/] "
-                  f"(summary.json, per_case.csv, overlays/)")
+    console.print(
+        f"threshold {summary['threshold']}; results in [bold]{summary['out_dir']}[/] "
+        f"(summary.json, per_case.csv, overlays/)"
+    )
 
 
 @command("evaluate")
 def evaluate_command(
-    ckpt: Annotated[Path, typer.Option("--ckpt", help="Checkpoint to evaluate (best.pt or last.pt of a run).")],
+    ckpt: Annotated[
+        Path, typer.Option("--ckpt", help="Checkpoint to evaluate (best.pt or last.pt of a run).")
+    ],
     split: Annotated[str | None, _opt("split", "Prepared split; 'test' evaluates every test split.")] = None,
-    data_dir: Annotated[Path | None, _opt("data_dir", "Prepared data folder.",
-                                          unset="the one the checkpoint was trained on")] = None,
+    data_dir: Annotated[
+        Path | None, _opt("data_dir", "Prepared data folder.", unset="the one the checkpoint was trained on")
+    ] = None,
     out: Annotated[Path | None, _opt("out", "Output folder.", unset="<run folder>/eval-<split>")] = None,
-    device: Annotated[str | None, _opt("device", "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps.")
-                      ] = None,
+    device: Annotated[
+        str | None, _opt("device", "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps.")
+    ] = None,
     batch_size: Annotated[int | None, _opt("batch_size", "Images per forward pass.")] = None,
-    worst: Annotated[int | None, _opt("worst", "Write overlays of the K lowest-Dice cases (0: none).")
-                     ] = None,
-    external: Annotated[Path | None, _opt(
-        "external", "Score a labelled folder never trained on (images/ + masks/, or N.ext + pN.ext) "
-        "instead of a prepared split.")] = None,
-    skip_bad: Annotated[bool, _opt(
-        "skip_bad", "--external: leave out unmatched or unreadable files (listed) instead of stopping.",
-        "--skip-bad")] = False,
+    worst: Annotated[
+        int | None, _opt("worst", "Write overlays of the K lowest-Dice cases (0: none).")
+    ] = None,
+    external: Annotated[
+        Path | None,
+        _opt(
+            "external",
+            "Score a labelled folder never trained on (images/ + masks/, or N.ext + pN.ext) "
+            "instead of a prepared split.",
+        ),
+    ] = None,
+    skip_bad: Annotated[
+        bool,
+        _opt(
+            "skip_bad",
+            "--external: leave out unmatched or unreadable files (listed) instead of stopping.",
+            "--skip-bad",
+        ),
+    ] = False,
     threads: Annotated[int | None, threads_option(EvaluateSettings, "threads")] = None,
     config: ConfigOpt = None,
     sets: Annotated[list[str] | None, set_option(EvaluateSettings, "batch_size=8")] = None,
@@ -101,13 +145,32 @@ def evaluate_command(
     from it. --external scores a labelled folder it never trained on. Writes summary.json,
     per_case.csv and overlays of the worst cases.
     """
-    options = {"ckpt": ckpt, "split": split, "data_dir": data_dir, "out": out, "device": device,
-               "batch_size": batch_size, "worst": worst, "external": external,
-               "skip_bad": True if skip_bad else None, "threads": threads}
-    s = resolve_settings(EvaluateSettings, config=config, sets=sets, options=options, print_config=print_config)
+    options = {
+        "ckpt": ckpt,
+        "split": split,
+        "data_dir": data_dir,
+        "out": out,
+        "device": device,
+        "batch_size": batch_size,
+        "worst": worst,
+        "external": external,
+        "skip_bad": True if skip_bad else None,
+        "threads": threads,
+    }
+    s = resolve_settings(
+        EvaluateSettings, config=config, sets=sets, options=options, print_config=print_config
+    )
     setup_logging()
     use_threads(s.threads)
-    summary = evaluate_checkpoint(s.ckpt, split=s.split, data_dir=s.data_dir, out_dir=s.out, device=s.device,
-                                  batch_size=s.batch_size, worst=s.worst, external=s.external,
-                                  skip_bad=s.skip_bad)
+    summary = evaluate_checkpoint(
+        s.ckpt,
+        split=s.split,
+        data_dir=s.data_dir,
+        out_dir=s.out,
+        device=s.device,
+        batch_size=s.batch_size,
+        worst=s.worst,
+        external=s.external,
+        skip_bad=s.skip_bad,
+    )
     print_summary(summary)

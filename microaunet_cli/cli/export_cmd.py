@@ -38,24 +38,42 @@ def _parity_table(result: ExportResult) -> Table:
 
 @command("export")
 def export_command(
-    ckpt: Annotated[Path | None, typer.Option(
-        "--ckpt", help="Checkpoint to export (best.pt or last.pt).")] = None,
-    format: Annotated[str | None, _opt("format", "onnx, torchscript or export (a torch.export .pt2).",
-                                       "--format")] = None,
-    out: Annotated[Path | None, _opt("out", "Output file.", unset="beside the checkpoint: best.onnx / "
-                                     ".torchscript.pt / .pt2")] = None,
-    size: Annotated[int | None, _opt("size", "Input side in pixels.",
-                                     unset="the checkpoint's training size")] = None,
+    ckpt: Annotated[
+        Path | None, typer.Option("--ckpt", help="Checkpoint to export (best.pt or last.pt).")
+    ] = None,
+    format: Annotated[
+        str | None, _opt("format", "onnx, torchscript or export (a torch.export .pt2).", "--format")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        _opt("out", "Output file.", unset="beside the checkpoint: best.onnx / .torchscript.pt / .pt2"),
+    ] = None,
+    size: Annotated[
+        int | None, _opt("size", "Input side in pixels.", unset="the checkpoint's training size")
+    ] = None,
     opset: Annotated[int | None, _opt("opset", "ONNX opset.")] = None,
-    exporter: Annotated[str | None, _opt(
-        "exporter", "ONNX exporter: auto (dynamo, falling back to the TorchScript-based one), dynamo or "
-        "torchscript.")] = None,
-    int8: Annotated[bool | None, _opt(
-        "int8", "Also write <out stem>.int8.onnx (ONNX Runtime static quantisation), calibrated on the "
-        "training split and checked against fp32 on the validation split.", "--int8")] = None,
-    calibration_images: Annotated[int | None, _opt("calibration_images", "Training images to calibrate INT8 on.")] = None,
-    data_dir: Annotated[Path | None, _opt("data_dir", "Prepared data folder for --int8.",
-                                          unset="the checkpoint's")] = None,
+    exporter: Annotated[
+        str | None,
+        _opt(
+            "exporter",
+            "ONNX exporter: auto (dynamo, falling back to the TorchScript-based one), dynamo or torchscript.",
+        ),
+    ] = None,
+    int8: Annotated[
+        bool | None,
+        _opt(
+            "int8",
+            "Also write <out stem>.int8.onnx (ONNX Runtime static quantisation), calibrated on the "
+            "training split and checked against fp32 on the validation split.",
+            "--int8",
+        ),
+    ] = None,
+    calibration_images: Annotated[
+        int | None, _opt("calibration_images", "Training images to calibrate INT8 on.")
+    ] = None,
+    data_dir: Annotated[
+        Path | None, _opt("data_dir", "Prepared data folder for --int8.", unset="the checkpoint's")
+    ] = None,
     config: ConfigOpt = None,
     sets: Annotated[list[str] | None, set_option(ExportSettings, "atol=1e-4")] = None,
     print_config: PrintConfigOpt = False,
@@ -74,21 +92,36 @@ def export_command(
     The sidecar (<out>.json) records input size, normalisation, threshold and output = logits.
     """
     settings = resolve_settings(
-        ExportSettings, config=config, sets=sets, print_config=print_config,
-        options={"ckpt": ckpt, "format": format, "out": out, "size": size, "opset": opset,
-                 "exporter": exporter, "int8": int8, "calibration_images": calibration_images,
-                 "data_dir": data_dir},
+        ExportSettings,
+        config=config,
+        sets=sets,
+        print_config=print_config,
+        options={
+            "ckpt": ckpt,
+            "format": format,
+            "out": out,
+            "size": size,
+            "opset": opset,
+            "exporter": exporter,
+            "int8": int8,
+            "calibration_images": calibration_images,
+            "data_dir": data_dir,
+        },
     )
     setup_logging()
     result = export_checkpoint(settings)
     console.print(_parity_table(result))
     opset_note = f", opset {result.written.opset}" if result.written.opset else ""
     h, w = result.input_size
-    console.print(f"wrote [bold]{result.out}[/] ({result.model}, {h}×{w}, dynamic batch{opset_note}) "
-                  f"and [bold]{result.sidecar}[/]")
+    console.print(
+        f"wrote [bold]{result.out}[/] ({result.model}, {h}×{w}, dynamic batch{opset_note}) "
+        f"and [bold]{result.sidecar}[/]"
+    )
     if result.int8 is not None:
         a = result.int8.agreement
-        console.print(f"wrote [bold]{result.int8.out}[/] (INT8, calibrated on {result.int8.calibration_images} "
-                      f"training images): masks agree with fp32 on {a.n_images} {a.split} images, mean Dice "
-                      f"{a.mean_dice:.4f} (worst {a.min_dice:.4f})")
+        console.print(
+            f"wrote [bold]{result.int8.out}[/] (INT8, calibrated on {result.int8.calibration_images} "
+            f"training images): masks agree with fp32 on {a.n_images} {a.split} images, mean Dice "
+            f"{a.mean_dice:.4f} (worst {a.min_dice:.4f})"
+        )
     console.print("the output is logits: apply a sigmoid, then threshold at 0.5")

@@ -35,8 +35,10 @@ def _video(key: str, help: str, *names: str, **kwargs: Any) -> Any:
 
 
 def _print_report(report: PredictReport) -> None:
-    console.print(f"{len(report.predicted)} mask(s) written to [bold]{report.out_dir / 'masks'}[/]; "
-                  f"areas and confidences in {report.out_dir / 'predictions.csv'}")
+    console.print(
+        f"{len(report.predicted)} mask(s) written to [bold]{report.out_dir / 'masks'}[/]; "
+        f"areas and confidences in {report.out_dir / 'predictions.csv'}"
+    )
     if report.failed:
         console.print(f"[yellow]{len(report.failed)} file(s) skipped:[/]")
         for row in report.failed:
@@ -46,37 +48,59 @@ def _print_report(report: PredictReport) -> None:
 def _print_video_reports(reports: list[VideoReport]) -> None:
     for r in reports:
         if r.status == "ok":
-            console.print(f"{r.source.name}: {r.frames} frame(s), {len(r.rows)} predicted, "
-                          f"{r.end_to_end_fps:.1f} fps end to end, {r.model_fps:.1f} fps model only -> "
-                          f"[bold]{r.out_dir}[/]", highlight=False)
+            console.print(
+                f"{r.source.name}: {r.frames} frame(s), {len(r.rows)} predicted, "
+                f"{r.end_to_end_fps:.1f} fps end to end, {r.model_fps:.1f} fps model only -> "
+                f"[bold]{r.out_dir}[/]",
+                highlight=False,
+            )
         else:
             console.print(f"[yellow]skipped[/] {r.error}", highlight=False, soft_wrap=True)
 
 
 @command("predict")
 def predict_command(
-    input: Annotated[Path, typer.Option("--input", "-i", help="An image or video, or a folder of them (jpg, "
-                                        "jpeg, png, tif, tiff, bmp; mp4, avi, mov, mkv, ...; hidden files ignored).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (masks/, overlays/, predictions.csv; "
-                                      "one <stem>/ folder per video).")],
+    input: Annotated[
+        Path,
+        typer.Option(
+            "--input",
+            "-i",
+            help="An image or video, or a folder of them (jpg, "
+            "jpeg, png, tif, tiff, bmp; mp4, avi, mov, mkv, ...; hidden files ignored).",
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Output folder (masks/, overlays/, predictions.csv; one <stem>/ folder per video).",
+        ),
+    ],
     ckpt: Annotated[Path | None, typer.Option("--ckpt", help="Training checkpoint (.pt).")] = None,
-    onnx: Annotated[Path | None, typer.Option("--onnx", help="Exported ONNX file (its .json sidecar beside it).")] = None,
+    onnx: Annotated[
+        Path | None, typer.Option("--onnx", help="Exported ONNX file (its .json sidecar beside it).")
+    ] = None,
     overlay: Annotated[bool | None, _opt("overlay", "Also write outline overlays.", "--overlay")] = None,
     batch_size: Annotated[int | None, _opt("batch_size", "Images per forward pass.")] = None,
-    threshold: Annotated[float | None, _opt("threshold", "Probability threshold.",
-                                            unset="the ONNX sidecar's, else 0.5")] = None,
-    device: Annotated[str | None, _opt("device", "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps.")
-                      ] = None,
+    threshold: Annotated[
+        float | None, _opt("threshold", "Probability threshold.", unset="the ONNX sidecar's, else 0.5")
+    ] = None,
+    device: Annotated[
+        str | None, _opt("device", "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps.")
+    ] = None,
     threads: Annotated[int | None, threads_option(PredictSettings, "threads")] = None,
     every: Annotated[int | None, _video("every", "Predict every Nth frame.")] = None,
     start: Annotated[float | None, _video("start", "First second of the clip.")] = None,
     end: Annotated[float | None, _video("end", "End of the clip in seconds.", unset="the end")] = None,
-    masks: Annotated[str | None, _video(
-        "masks", "png (one mask per predicted frame), video (lossless mask.mkv) or none.")] = None,
+    masks: Annotated[
+        str | None, _video("masks", "png (one mask per predicted frame), video (lossless mask.mkv) or none.")
+    ] = None,
     codec: Annotated[str | None, _video("codec", "FourCC of the overlay video.")] = None,
     container: Annotated[str | None, _video("container", "Overlay container: mp4, avi, mkv or mov.")] = None,
-    area_text: Annotated[bool | None, _video("area_text", "Write the polyp area on each overlay frame.",
-                                             "--area-text")] = None,
+    area_text: Annotated[
+        bool | None, _video("area_text", "Write the polyp area on each overlay frame.", "--area-text")
+    ] = None,
     config: ConfigOpt = None,
     sets: Annotated[list[str] | None, set_option(PredictSettings, "video.every=5")] = None,
     print_config: PrintConfigOpt = False,
@@ -87,25 +111,59 @@ def predict_command(
     Unreadable files are reported and skipped; the command fails only when nothing could be predicted.
     Ctrl-C on a video leaves its overlay playable with the frames done so far.
     """
-    options = {"input": input, "out": out, "ckpt": ckpt, "onnx": onnx, "overlay": overlay,
-               "batch_size": batch_size, "threshold": threshold, "device": device, "video.every": every,
-               "video.start": start, "video.end": end, "video.masks": masks, "video.codec": codec,
-               "video.container": container, "video.area_text": area_text, "threads": threads}
-    s = resolve_settings(PredictSettings, config=config, sets=sets, options=options, print_config=print_config)
+    options = {
+        "input": input,
+        "out": out,
+        "ckpt": ckpt,
+        "onnx": onnx,
+        "overlay": overlay,
+        "batch_size": batch_size,
+        "threshold": threshold,
+        "device": device,
+        "video.every": every,
+        "video.start": start,
+        "video.end": end,
+        "video.masks": masks,
+        "video.codec": codec,
+        "video.container": container,
+        "video.area_text": area_text,
+        "threads": threads,
+    }
+    s = resolve_settings(
+        PredictSettings, config=config, sets=sets, options=options, print_config=print_config
+    )
     setup_logging()
     use_threads(s.threads)
     videos = list_videos(s.input)
     if videos:
         # No log lines: predict's own log says what it wrote.
         with progress("videos", log_lines=False) as bar:
-            reports = predict_video_source(s.input, s.out, ckpt=s.ckpt, onnx=s.onnx, settings=s.video,
-                                           batch_size=s.batch_size, threshold=s.threshold, device=s.device,
-                                           on_start=bar.start, advance=bar.advance)
+            reports = predict_video_source(
+                s.input,
+                s.out,
+                ckpt=s.ckpt,
+                onnx=s.onnx,
+                settings=s.video,
+                batch_size=s.batch_size,
+                threshold=s.threshold,
+                device=s.device,
+                on_start=bar.start,
+                advance=bar.advance,
+            )
         _print_video_reports(reports)
         if not holds_images(s.input):
             return
     with progress("predicting", log_lines=False) as bar:
-        report = predict(s.input, s.out, ckpt=s.ckpt, onnx=s.onnx, batch_size=s.batch_size,
-                         threshold=s.threshold, device=s.device, overlay=s.overlay,
-                         on_start=bar.start, advance=bar.advance)
+        report = predict(
+            s.input,
+            s.out,
+            ckpt=s.ckpt,
+            onnx=s.onnx,
+            batch_size=s.batch_size,
+            threshold=s.threshold,
+            device=s.device,
+            overlay=s.overlay,
+            on_start=bar.start,
+            advance=bar.advance,
+        )
     _print_report(report)

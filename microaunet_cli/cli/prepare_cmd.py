@@ -29,28 +29,43 @@ def _opt(key: str, help: str, *names: str, **kwargs: Any) -> Any:
 @command("prepare-data")
 def prepare_data_command(
     dataset: Annotated[str | None, _opt("dataset", dataset_help())] = None,
-    src: Annotated[Path | None, _opt(
-        "src", "Folder as downloaded (polyp-mix: the folder holding both). Synthetic: where to generate.",
-        unset="synthetic: <out>/raw")] = None,
+    src: Annotated[
+        Path | None,
+        _opt(
+            "src",
+            "Folder as downloaded (polyp-mix: the folder holding both). Synthetic: where to generate.",
+            unset="synthetic: <out>/raw",
+        ),
+    ] = None,
     out: Annotated[Path | None, _opt("out", "Output folder.", unset="data/<dataset>")] = None,
-    split: Annotated[str | None, _opt("split", "pranet, random, sequence, predefined or kfold.",
-                                      unset="pranet; random for synthetic")] = None,
+    split: Annotated[
+        str | None,
+        _opt("split", "pranet, random, sequence, predefined or kfold.", unset="pranet; random for synthetic"),
+    ] = None,
     size: Annotated[int | None, _opt("size", "Square side of the stored arrays (multiple of 32).")] = None,
     seed: Annotated[int | None, _opt("seed", "Seed of the random splits and the synthetic set.")] = None,
-    val_fraction: Annotated[float | None, _opt(
-        "val_fraction", "Share of the training side held out for validation.")] = None,
-    test_fraction: Annotated[float | None, _opt(
-        "test_fraction", "random/sequence/kfold: share of all images held out for testing.")] = None,
+    val_fraction: Annotated[
+        float | None, _opt("val_fraction", "Share of the training side held out for validation.")
+    ] = None,
+    test_fraction: Annotated[
+        float | None,
+        _opt("test_fraction", "random/sequence/kfold: share of all images held out for testing."),
+    ] = None,
     folds: Annotated[int | None, _opt("folds", "kfold: number of folds.")] = None,
     count: Annotated[int | None, _opt("synthetic_count", "synthetic: number of images to generate.")] = None,
-    workers: Annotated[int | None, _opt("workers", "Decoding processes.",
-                                        unset="all cores, at most 8")] = None,
-    skip_bad: Annotated[bool, _opt(
-        "skip_bad", "Leave out unusable files (listed in the manifest) instead of stopping.", "--skip-bad")
+    workers: Annotated[
+        int | None, _opt("workers", "Decoding processes.", unset="all cores, at most 8")
+    ] = None,
+    skip_bad: Annotated[
+        bool,
+        _opt(
+            "skip_bad", "Leave out unusable files (listed in the manifest) instead of stopping.", "--skip-bad"
+        ),
     ] = False,
     force: Annotated[bool, _opt("force", "Prepare again even if up to date.", "--force")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.",
-                                        metavar="")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Only warnings and errors.", metavar="")
+    ] = False,
     config: ConfigOpt = None,
     sets: Annotated[list[str] | None, set_option(PrepareSettings, "folds=10")] = None,
     print_config: PrintConfigOpt = False,
@@ -58,14 +73,24 @@ def prepare_data_command(
     """Read Kvasir-SEG / CVC-ClinicDB as downloaded (or generate the synthetic set), split it, and
     store train/val/test arrays with a manifest. Re-running with the same inputs does nothing."""
     options = {
-        "dataset": dataset, "src": src, "out": out, "split": split, "size": size, "seed": seed,
-        "val_fraction": val_fraction, "test_fraction": test_fraction, "folds": folds,
-        "synthetic_count": count, "workers": workers,
+        "dataset": dataset,
+        "src": src,
+        "out": out,
+        "split": split,
+        "size": size,
+        "seed": seed,
+        "val_fraction": val_fraction,
+        "test_fraction": test_fraction,
+        "folds": folds,
+        "synthetic_count": count,
+        "workers": workers,
         # Flags only override a config file when given.
-        "skip_bad": True if skip_bad else None, "force": True if force else None,
+        "skip_bad": True if skip_bad else None,
+        "force": True if force else None,
     }
-    settings = resolve_settings(PrepareSettings, config=config, sets=sets, options=options,
-                                print_config=print_config)
+    settings = resolve_settings(
+        PrepareSettings, config=config, sets=sets, options=options, print_config=print_config
+    )
     setup_logging(quiet)
     result = prepare_dataset(settings)
     if not quiet:
@@ -82,10 +107,16 @@ def _summary(result: PrepareResult) -> None:
     for name, n in result.counts.items():
         table.add_row(name, str(n))
     console.print(table)
-    console.print(f"layout {layouts}; policy {manifest['policy']}; size {manifest['size']}; "
-                  f"train mean {manifest['mean']} std {manifest['std']}", highlight=False)
+    console.print(
+        f"layout {layouts}; policy {manifest['policy']}; size {manifest['size']}; "
+        f"train mean {manifest['mean']} std {manifest['std']}",
+        highlight=False,
+    )
     if manifest.get("kfold"):
-        console.print(f"{manifest['kfold']['k']} folds of train/: choose the validation fold with "
-                      f"--set data.fold=K when training", highlight=False)
+        console.print(
+            f"{manifest['kfold']['k']} folds of train/: choose the validation fold with "
+            f"--set data.fold=K when training",
+            highlight=False,
+        )
     if result.skipped:
         console.print(f"[yellow]{len(result.skipped)} file(s) left out[/]; see {result.out}/manifest.json")

@@ -72,20 +72,25 @@ def _flatten(values: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str,
 def read_yaml(path: Path) -> dict[str, Any]:
     """Read a settings file; its errors name the file and the line."""
     if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist; pass an existing YAML file to --config "
-                          f"(see the files in configs/)")
+        raise ConfigError(
+            f"config file {path} does not exist; pass an existing YAML file to --config "
+            f"(see the files in configs/)"
+        )
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"config file {path}{where} is not valid YAML: "
-                          f"{getattr(exc, 'problem', exc)}") from None
+        raise ConfigError(
+            f"config file {path}{where} is not valid YAML: {getattr(exc, 'problem', exc)}"
+        ) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"config file {path} must hold a mapping of sections (data:, model:, ...), "
-                          f"not a {type(data).__name__}")
+        raise ConfigError(
+            f"config file {path} must hold a mapping of sections (data:, model:, ...), "
+            f"not a {type(data).__name__}"
+        )
     return data
 
 
@@ -103,8 +108,9 @@ def parse_set(items: Iterable[str]) -> list[tuple[str, Any]]:
         key, sep, value = item.partition("=")
         key = key.strip()
         if not sep or not key or any(not part for part in key.split(".")):
-            raise ConfigError(f"--set {item!r} is not of the form dotted.key=value "
-                              f"(for example --set optim.lr=5e-4)")
+            raise ConfigError(
+                f"--set {item!r} is not of the form dotted.key=value (for example --set optim.lr=5e-4)"
+            )
         out.append((key, parse_value(value)))
     return out
 
@@ -120,7 +126,7 @@ def env_overrides(environ: Mapping[str, str], fields: Iterable[str]) -> list[tup
     for name, value in sorted(environ.items()):
         if not name.startswith(ENV_PREFIX):
             continue
-        dotted = name[len(ENV_PREFIX):].lower().replace("__", ".")
+        dotted = name[len(ENV_PREFIX) :].lower().replace("__", ".")
         if dotted.split(".", 1)[0] in fields:
             out.append((dotted, parse_value(value), f"environment {name}"))
     return out
@@ -177,7 +183,9 @@ def _allowed_keys(cls: type[BaseModel], path: list[str]) -> list[str]:
     model: Any = cls
     for part in path:
         field = model.model_fields.get(part) if isinstance(model, type) else None
-        if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
+        if field is None or not (
+            isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
+        ):
             return []
         model = field.annotation
     return list(model.model_fields)

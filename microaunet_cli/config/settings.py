@@ -193,4 +193,3 @@ class RunSettings(Section):
     train: TrainSettings = TrainSettings()
     distill: DistillSettings = DistillSettings()
     output: OutputSettings = OutputSettings()
-

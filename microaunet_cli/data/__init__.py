@@ -8,4 +8,11 @@ from microaunet_cli.data.prepare import PrepareResult, prepare_dataset
 from microaunet_cli.data.prepared import PreparedData, SplitArrays, open_prepared
 from microaunet_cli.data.settings import PrepareSettings
 
-__all__ = ["PrepareResult", "PrepareSettings", "PreparedData", "SplitArrays", "open_prepared", "prepare_dataset"]
+__all__ = [
+    "PrepareResult",
+    "PrepareSettings",
+    "PreparedData",
+    "SplitArrays",
+    "open_prepared",
+    "prepare_dataset",
+]

@@ -73,11 +73,19 @@ def decode_pair(image_path: Path, mask_path: Path, size: int) -> Decoded:
     except DataError as exc:
         return Decoded(None, None, str(exc))
     if image.shape[:2] != mask.shape:
-        return Decoded(None, None, f"{mask_path}: mask is {mask.shape[1]}x{mask.shape[0]} but its image "
-                                   f"{image_path.name} is {image.shape[1]}x{image.shape[0]}; they do not "
-                                   f"belong together. Replace the pair.")
-    return Decoded(resize_image(image, size), resize_mask(mask, size), original=encode_mask(mask),
-                   original_shape=mask.shape)
+        return Decoded(
+            None,
+            None,
+            f"{mask_path}: mask is {mask.shape[1]}x{mask.shape[0]} but its image "
+            f"{image_path.name} is {image.shape[1]}x{image.shape[0]}; they do not "
+            f"belong together. Replace the pair.",
+        )
+    return Decoded(
+        resize_image(image, size),
+        resize_mask(mask, size),
+        original=encode_mask(mask),
+        original_shape=mask.shape,
+    )
 
 
 def _decode_task(task: tuple[Path, Path, int]) -> Decoded:

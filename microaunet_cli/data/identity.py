@@ -35,16 +35,25 @@ def data_identity(prepared: Any, fold: int | None = None) -> dict[str, Any]:
     """The identity of ``prepared`` (a :class:`PreparedData`) as used with ``fold``."""
     manifest = prepared.manifest
     membership = {name: prepared.names_of(name) for name in manifest["splits"]}
-    content = {name: [split["images"]["sha256"], split["masks"]["sha256"]]
-               for name, split in manifest["splits"].items()}
-    identity = {"dataset": manifest["dataset"], "policy": manifest["policy"], "split_seed": manifest["seed"],
-                "size": int(manifest["size"]), "fold": fold}
+    content = {
+        name: [split["images"]["sha256"], split["masks"]["sha256"]]
+        for name, split in manifest["splits"].items()
+    }
+    identity = {
+        "dataset": manifest["dataset"],
+        "policy": manifest["policy"],
+        "split_seed": manifest["seed"],
+        "size": int(manifest["size"]),
+        "fold": fold,
+    }
     identity["membership"] = _sha256(membership)  # independent of the size: the same split at 128 and 256
     identity["digest"] = _sha256({**identity, "content": content})
     return identity
 
 
-def differences(expected: dict[str, Any], found: dict[str, Any], fields: tuple[str, ...] = FIELDS) -> list[str]:
+def differences(
+    expected: dict[str, Any], found: dict[str, Any], fields: tuple[str, ...] = FIELDS
+) -> list[str]:
     """The fields of ``fields`` in which two identities differ, in that order."""
     return [f for f in fields if expected.get(f) != found.get(f)]
 

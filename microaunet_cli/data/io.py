@@ -49,8 +49,10 @@ def read_image(path: str | Path, greyscale: Literal["refuse", "replicate"] = "re
     if array.ndim == 2:
         return _grey_to_rgb(array, path, greyscale)
     if array.ndim != 3 or array.shape[2] not in (3, 4):
-        raise DataError(f"{path}: image has shape {array.shape}, expected height x width x 3 (RGB). "
-                        f"Re-save it as an RGB PNG or JPEG.")
+        raise DataError(
+            f"{path}: image has shape {array.shape}, expected height x width x 3 (RGB). "
+            f"Re-save it as an RGB PNG or JPEG."
+        )
     if array.shape[2] == 4:
         array = _drop_opaque_alpha(array, path)
     if path.suffix.lower() in TIFF_SUFFIXES:
@@ -60,10 +62,15 @@ def read_image(path: str | Path, greyscale: Literal["refuse", "replicate"] = "re
 
 def _grey_to_rgb(array: np.ndarray, path: Path, greyscale: str) -> np.ndarray:
     if greyscale != "replicate":
-        raise DataError(f"{path}: image is greyscale (one channel); polyp images must be RGB colour. "
-                        f"Replace it with the colour original.")
-    log.warning("%s: greyscale image, replicated to 3 channels; the network was trained on colour "
-                "images, so expect a less accurate mask", path)
+        raise DataError(
+            f"{path}: image is greyscale (one channel); polyp images must be RGB colour. "
+            f"Replace it with the colour original."
+        )
+    log.warning(
+        "%s: greyscale image, replicated to 3 channels; the network was trained on colour "
+        "images, so expect a less accurate mask",
+        path,
+    )
     return np.ascontiguousarray(np.repeat(array[:, :, None], 3, axis=2))
 
 
@@ -71,9 +78,11 @@ def _drop_opaque_alpha(array: np.ndarray, path: Path) -> np.ndarray:
     """RGB(A) -> RGB when every pixel is fully opaque; a transparent pixel is an error naming the file."""
     transparent = int(np.count_nonzero(array[:, :, 3] < 255))
     if transparent:
-        raise DataError(f"{path}: image has an alpha channel with {transparent} transparent pixel(s) of "
-                        f"{array.shape[0] * array.shape[1]}; what the network should see there is unknown. "
-                        f"Flatten it onto a background (or re-export it without transparency) as RGB.")
+        raise DataError(
+            f"{path}: image has an alpha channel with {transparent} transparent pixel(s) of "
+            f"{array.shape[0] * array.shape[1]}; what the network should see there is unknown. "
+            f"Flatten it onto a background (or re-export it without transparency) as RGB."
+        )
     return array[:, :, :3]
 
 
@@ -87,11 +96,13 @@ def read_mask(path: str | Path) -> np.ndarray:
     if not histogram[2:].any():
         # Label maps stored as 0/1 would all fall under the threshold: take them as labels instead.
         return array
-    midrange = histogram[_MIDRANGE[0]:_MIDRANGE[1]].sum() / array.size
+    midrange = histogram[_MIDRANGE[0] : _MIDRANGE[1]].sum() / array.size
     if midrange > MAX_MIDRANGE_FRACTION:
-        raise DataError(f"{path}: mask is not binary ({midrange:.0%} of its pixels are between "
-                        f"{_MIDRANGE[0]} and {_MIDRANGE[1] - 1}); is an image in the masks folder? "
-                        f"Masks must be black (background) and white (polyp); fix it.")
+        raise DataError(
+            f"{path}: mask is not binary ({midrange:.0%} of its pixels are between "
+            f"{_MIDRANGE[0]} and {_MIDRANGE[1] - 1}); is an image in the masks folder? "
+            f"Masks must be black (background) and white (polyp); fix it."
+        )
     return cv2.threshold(array, MASK_THRESHOLD - 1, 1, cv2.THRESH_BINARY)[1]  # 1 where >= 128
 
 
@@ -102,14 +113,17 @@ def _single_channel(array: np.ndarray, path: Path) -> np.ndarray:
         return array[:, :, 0]
     if array.ndim == 3 and array.shape[2] == 4:
         if array[:, :, 3].min() < 255:
-            raise DataError(f"{path}: mask has a transparent alpha channel; it is ambiguous which channel "
-                            f"holds the polyp. Save the mask as a grey image.")
+            raise DataError(
+                f"{path}: mask has a transparent alpha channel; it is ambiguous which channel "
+                f"holds the polyp. Save the mask as a grey image."
+            )
         array = array[:, :, :3]
     if array.ndim == 3 and array.shape[2] == 3:
         # CVC-ClinicDB masks are 3 equal channels; taking the maximum also keeps coloured masks.
         return cv2.max(cv2.max(array[:, :, 0], array[:, :, 1]), array[:, :, 2])
-    raise DataError(f"{path}: mask has shape {array.shape}, expected height x width (grey). "
-                    f"Save it as a grey image.")
+    raise DataError(
+        f"{path}: mask has shape {array.shape}, expected height x width (grey). Save it as a grey image."
+    )
 
 
 def _to_uint8(array: np.ndarray, path: Path, what: str, labels_ok: bool = False) -> np.ndarray:
@@ -122,8 +136,10 @@ def _to_uint8(array: np.ndarray, path: Path, what: str, labels_ok: bool = False)
         return ((array.astype(np.uint32) + 128) // 257).astype(np.uint8)
     if array.dtype == np.bool_:
         return array.astype(np.uint8)
-    raise DataError(f"{path}: {what} has pixel type {array.dtype}; expected 8-bit (uint8). "
-                    f"Re-save it as an 8-bit PNG or JPEG.")
+    raise DataError(
+        f"{path}: {what} has pixel type {array.dtype}; expected 8-bit (uint8). "
+        f"Re-save it as an 8-bit PNG or JPEG."
+    )
 
 
 def _decode(path: Path) -> np.ndarray:
@@ -143,8 +159,7 @@ def _decode(path: Path) -> np.ndarray:
     except cv2.error:
         array = None
     if array is None:
-        raise DataError(f"{path}: cannot be decoded (corrupt, truncated or not an image); "
-                        f"download it again.")
+        raise DataError(f"{path}: cannot be decoded (corrupt, truncated or not an image); download it again.")
     return array
 
 
@@ -159,9 +174,10 @@ def _decode_tiff(path: Path) -> np.ndarray:
             array = page.asarray()
             planar_separate = page.planarconfig == 2 and array.ndim == 3
             cmyk = page.photometric == tifffile.PHOTOMETRIC.SEPARATED
-    except Exception as exc:  # tifffile raises many types for broken files
-        raise DataError(f"{path}: cannot be read as TIFF ({type(exc).__name__}: {exc}); "
-                        f"download it again.") from None
+    except Exception as exc:  # noqa: BLE001 - tifffile raises many types for broken files
+        raise DataError(
+            f"{path}: cannot be read as TIFF ({type(exc).__name__}: {exc}); download it again."
+        ) from None
     if cmyk:  # 4 channels, but the fourth is black ink, not alpha
         raise DataError(f"{path}: TIFF image is CMYK; convert it to RGB.")
     if planar_separate:
@@ -174,8 +190,6 @@ def _check_complete(data: bytes, path: Path) -> None:
     if not data:
         raise DataError(f"{path}: file is empty; download it again.")
     if data[:2] == b"\xff\xd8" and b"\xff\xd9" not in data[-1024:]:
-        raise DataError(f"{path}: JPEG file is truncated (no end-of-image marker); "
-                        f"download it again.")
+        raise DataError(f"{path}: JPEG file is truncated (no end-of-image marker); download it again.")
     if data[:8] == b"\x89PNG\r\n\x1a\n" and b"IEND" not in data[-64:]:
-        raise DataError(f"{path}: PNG file is truncated (no IEND chunk); "
-                        f"download it again.")
+        raise DataError(f"{path}: PNG file is truncated (no IEND chunk); download it again.")

@@ -55,8 +55,10 @@ class Layout:
 def detect_layout(src: Path) -> Layout:
     """The layout found at ``src`` (or in its only sub-folder that has one)."""
     if not src.exists():
-        raise DataError(f"{src}: folder not found; give --src the folder you downloaded "
-                        f"(for Kvasir-SEG the one holding images/ and masks/).")
+        raise DataError(
+            f"{src}: folder not found; give --src the folder you downloaded "
+            f"(for Kvasir-SEG the one holding images/ and masks/)."
+        )
     if not src.is_dir():
         raise DataError(f"{src}: is a file, not a folder; give --src the extracted data set folder.")
     layout = _layout_at(src)
@@ -66,8 +68,9 @@ def detect_layout(src: Path) -> Layout:
             layout = _layout_at(below[0])
     if layout is None:
         expected = [spec.looks_like for spec in DATASET_SPECS if spec.looks_like]
-        raise DataError(f"{src}: no known data set layout found. Expected "
-                        f"{', '.join(expected[:-1])} or {expected[-1]}.")
+        raise DataError(
+            f"{src}: no known data set layout found. Expected {', '.join(expected[:-1])} or {expected[-1]}."
+        )
     if not layout.samples:
         raise DataError(f"{layout.root}: the {layout.name} layout holds no images; is the download complete?")
     return layout
@@ -165,13 +168,16 @@ def _read_sequences(folder: Path, metadata_root: Path) -> dict[str, str]:
             if rows and {"frame_id", "sequence_id"} <= set(rows[0]):
                 log.info("video sequences read from %s", candidate)
                 return {r["frame_id"].strip(): r["sequence_id"].strip() for r in rows}
-            raise DataError(f"{candidate}: needs the columns frame_id and sequence_id; "
-                            f"restore the file from the CVC-ClinicDB download or remove it.")
+            raise DataError(
+                f"{candidate}: needs the columns frame_id and sequence_id; "
+                f"restore the file from the CVC-ClinicDB download or remove it."
+            )
     return {}
 
 
-def pair_folder(image_dir: Path, mask_dir: Path, part: str | None = None
-                ) -> tuple[list[Sample], list[tuple[str, str]]]:
+def pair_folder(
+    image_dir: Path, mask_dir: Path, part: str | None = None
+) -> tuple[list[Sample], list[tuple[str, str]]]:
     """Pair images with masks by file stem; unpaired or ambiguous files are returned as problems."""
     images, problems = _by_stem(image_dir)
     masks, mask_problems = _by_stem(mask_dir)
@@ -188,14 +194,17 @@ def pair_prefixed(folder: Path, prefix: str = "p") -> tuple[list[Sample], list[t
     """Pair ``N.ext`` images with ``pN.ext`` masks in one folder (CVC-ColonDB and ETIS-LaribPolypDB as first
     distributed); unpaired files are returned as problems."""
     files, problems = _by_stem(folder)
-    mask_of = {stem[len(prefix):]: path for stem, path in files.items()
-               if stem.startswith(prefix) and stem[len(prefix):] in files}
+    mask_of = {
+        stem[len(prefix) :]: path
+        for stem, path in files.items()
+        if stem.startswith(prefix) and stem[len(prefix) :] in files
+    }
     images = {stem: path for stem, path in files.items() if stem not in {prefix + s for s in mask_of}}
     for stem, path in sorted(images.items()):
         if stem in mask_of:
             continue
-        if stem.startswith(prefix) and stem[len(prefix):].isdigit():
-            reason = f"is a mask without an image in {folder} (expected {stem[len(prefix):]}.<ext>)"
+        if stem.startswith(prefix) and stem[len(prefix) :].isdigit():
+            reason = f"is a mask without an image in {folder} (expected {stem[len(prefix) :]}.<ext>)"
             problems.append((str(path), reason))
         else:
             problems.append((str(path), f"has no mask in {folder} (expected {prefix}{stem}.<ext>)"))
@@ -218,8 +227,12 @@ def _by_stem(folder: Path) -> tuple[dict[str, Path], list[tuple[str, str]]]:
             continue
         found[path.stem] = path
     if ignored:
-        log.warning("%s: ignored %d file(s) that are not images: %s", folder, len(ignored),
-                    ", ".join(ignored[:5]) + (" ..." if len(ignored) > 5 else ""))
+        log.warning(
+            "%s: ignored %d file(s) that are not images: %s",
+            folder,
+            len(ignored),
+            ", ".join(ignored[:5]) + (" ..." if len(ignored) > 5 else ""),
+        )
     return found, problems
 
 

@@ -36,7 +36,9 @@ def file_problem(out: Path, info: dict) -> str | None:
     except (OSError, ValueError) as exc:
         return f"{path} is not a readable .npy file ({exc})"
     if list(array.shape) != info["shape"] or str(array.dtype) != info["dtype"]:
-        return f"{path} holds {array.dtype}{list(array.shape)}, the manifest says {info['dtype']}{info['shape']}"
+        return (
+            f"{path} holds {array.dtype}{list(array.shape)}, the manifest says {info['dtype']}{info['shape']}"
+        )
     return None
 
 

@@ -32,7 +32,9 @@ def decode_mask(data: bytes | np.ndarray) -> np.ndarray:
     """PNG bytes written by :func:`encode_mask` -> ``H×W`` uint8 {0, 1}."""
     mask = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if mask is None:
-        raise DataError("an original mask cannot be decoded; the prepared folder is damaged: prepare it again")
+        raise DataError(
+            "an original mask cannot be decoded; the prepared folder is damaged: prepare it again"
+        )
     return (mask > 0).astype(np.uint8)
 
 
@@ -47,7 +49,9 @@ def pack(pngs: list[bytes], shapes: list[tuple[int, int]]) -> tuple[np.ndarray, 
     return np.frombuffer(b"".join(pngs), np.uint8), index
 
 
-def write_original_masks(pngs: list[bytes], shapes: list[tuple[int, int]], tmp_data: Path, tmp_index: Path) -> None:
+def write_original_masks(
+    pngs: list[bytes], shapes: list[tuple[int, int]], tmp_data: Path, tmp_index: Path
+) -> None:
     """Fill the two temporary files (renamed into place by the caller) from encoded masks."""
     blob, index = pack(pngs, shapes)
     for path, array in ((tmp_data, blob), (tmp_index, index)):
@@ -83,8 +87,10 @@ class OriginalMasks:
 
     def __getitem__(self, i: int) -> np.ndarray:
         offset, length, height, width = (int(v) for v in self._index[i])
-        mask = decode_mask(np.asarray(self._data[offset:offset + length]))
+        mask = decode_mask(np.asarray(self._data[offset : offset + length]))
         if mask.shape != (height, width):
-            raise DataError(f"original mask {i} decodes to {mask.shape}, the index says {(height, width)}; "
-                            f"the prepared folder is damaged: prepare it again")
+            raise DataError(
+                f"original mask {i} decodes to {mask.shape}, the index says {(height, width)}; "
+                f"the prepared folder is damaged: prepare it again"
+            )
         return mask

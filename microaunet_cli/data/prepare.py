@@ -72,14 +72,20 @@ def prepare_dataset(settings: PrepareSettings) -> PrepareResult:
     start = time.monotonic()
     out = settings.resolved_out()
     sources = gather_sources(settings)
-    _check_out(out, [settings.src, settings.kvasir_src, settings.cvc_src, *(s.root for s in sources.values())])
+    _check_out(
+        out, [settings.src, settings.kvasir_src, settings.cvc_src, *(s.root for s in sources.values())]
+    )
     plan = plan_splits(sources, settings)
     if plan.problems and not settings.skip_bad:
         raise bad_files_error(plan.problems)
     fingerprint = _fingerprint(settings, sources, plan)
     previous = read_manifest(out)
-    if previous is not None and previous.get("fingerprint") == fingerprint and not settings.force \
-            and split_files_intact(out, previous):
+    if (
+        previous is not None
+        and previous.get("fingerprint") == fingerprint
+        and not settings.force
+        and split_files_intact(out, previous)
+    ):
         log.info("%s is up to date with these inputs and options: nothing to do (--force to redo)", out)
         return PrepareResult(out, previous, unchanged=True, seconds=time.monotonic() - start)
     (out / MANIFEST).unlink(missing_ok=True)  # from here until the end, the folder is incomplete
@@ -88,24 +94,32 @@ def prepare_dataset(settings: PrepareSettings) -> PrepareResult:
     write_json_atomic(out / MANIFEST, manifest)
     share_like_normal_file(out / MANIFEST)
     seconds = time.monotonic() - start
-    log.info("prepared %s in %.1f s: %s", out, seconds,
-             ", ".join(f"{k} {v['count']}" for k, v in manifest["splits"].items()))
+    log.info(
+        "prepared %s in %.1f s: %s",
+        out,
+        seconds,
+        ", ".join(f"{k} {v['count']}" for k, v in manifest["splits"].items()),
+    )
     return PrepareResult(out, manifest, unchanged=False, seconds=seconds)
 
 
 def _check_out(out: Path, inputs: list[Path | None]) -> None:
     """The output's train/ val/ test/ folders must not land inside a data set being read."""
     if any(path is not None and out.resolve() == path.resolve() for path in inputs):
-        raise DataError(f"--out {out} is the data set folder itself; write the prepared arrays elsewhere "
-                        f"(the default is data/<dataset>).")
+        raise DataError(
+            f"--out {out} is the data set folder itself; write the prepared arrays elsewhere "
+            f"(the default is data/<dataset>)."
+        )
 
 
 def plan_splits(sources: dict[str, Layout], settings: PrepareSettings) -> SplitPlan:
     """Apply the split policy to each part and merge: one test split per part for polyp-mix."""
     policy = settings.resolved_split()
     if policy == "pranet" and "synthetic" in sources:
-        raise DataError("the pranet split lists name Kvasir-SEG and CVC-ClinicDB images; "
-                        "use --split random or kfold for the synthetic data set.")
+        raise DataError(
+            "the pranet split lists name Kvasir-SEG and CVC-ClinicDB images; "
+            "use --split random or kfold for the synthetic data set."
+        )
     mixed = len(sources) > 1
     train: list[Sample] = []
     folds: list[int] = []
@@ -132,6 +146,7 @@ def plan_splits(sources: dict[str, Layout], settings: PrepareSettings) -> SplitP
 
 def _prefixed(sides: SidePlan, part: str) -> SidePlan:
     """Names unique across parts of polyp-mix: "kvasir/<stem>", "cvc/<frame>"."""
+
     def rename(samples: list[Sample]) -> list[Sample]:
         return [Sample(f"{part}/{s.name}", s.image, s.mask, s.group, s.part) for s in samples]
 
@@ -144,12 +159,15 @@ def _check_plan(splits: dict[str, list[Sample]], policy: str) -> None:
     names = [s.name for samples in splits.values() for s in samples]
     if len(names) != len(set(names)):
         dupes = sorted({n for n in names if names.count(n) > 1})[:5]
-        raise DataError(f"image names occur more than once ({', '.join(dupes)}): the pre-split folders "
-                        f"share file names; rename them so each image has one name.")
+        raise DataError(
+            f"image names occur more than once ({', '.join(dupes)}): the pre-split folders "
+            f"share file names; rename them so each image has one name."
+        )
 
 
-def _write_all(out: Path, plan: SplitPlan, settings: PrepareSettings, sources: dict[str, Layout],
-               fingerprint: str) -> dict:
+def _write_all(
+    out: Path, plan: SplitPlan, settings: PrepareSettings, sources: dict[str, Layout], fingerprint: str
+) -> dict:
     total = sum(len(s) for s in plan.splits.values())
     workers = worker_count(settings.workers, total)
     log.info("decoding %d pairs at %dx%d with %d process(es)", total, settings.size, settings.size, workers)
@@ -161,25 +179,46 @@ def _write_all(out: Path, plan: SplitPlan, settings: PrepareSettings, sources: d
     try:
         with progress("preparing", total) as advance:
             for name, samples in plan.splits.items():
-                records[name] = write_split(out / name, samples, itertools.islice(decoded, len(samples)),
-                                            settings.size, advance, stats if name == "train" else None,
-                                            settings.skip_bad)
+                records[name] = write_split(
+                    out / name,
+                    samples,
+                    itertools.islice(decoded, len(samples)),
+                    settings.size,
+                    advance,
+                    stats if name == "train" else None,
+                    settings.skip_bad,
+                )
     finally:
         decoded.close()  # stops the worker processes now, also on an error
     if not any(r.kept for r in records.values()) or not records["train"].kept:
-        raise DataError(f"nothing usable was prepared from {', '.join(str(s.root) for s in sources.values())}: "
-                        f"every training image was left out; see the messages above.")
+        raise DataError(
+            f"nothing usable was prepared from {', '.join(str(s.root) for s in sources.values())}: "
+            f"every training image was left out; see the messages above."
+        )
     return _manifest(plan, records, settings, sources, stats, fingerprint)
 
 
-def _manifest(plan: SplitPlan, records: dict[str, SplitRecord], settings: PrepareSettings,
-              sources: dict[str, Layout], stats: ChannelStats, fingerprint: str) -> dict:
+def _manifest(
+    plan: SplitPlan,
+    records: dict[str, SplitRecord],
+    settings: PrepareSettings,
+    sources: dict[str, Layout],
+    stats: ChannelStats,
+    fingerprint: str,
+) -> dict:
     mean, std = stats.mean_std()
     skipped = [{"file": f, "reason": r} for f, r in plan.problems]
     skipped += [{"file": f, "reason": r} for rec in records.values() for f, r in rec.bad]
-    splits = {name: {"count": len(rec.kept), "images": rec.files["images"], "masks": rec.files["masks"],
-                     "original_masks": rec.files["original_masks"], "names": f"{name}/names.txt"}
-              for name, rec in records.items()}
+    splits = {
+        name: {
+            "count": len(rec.kept),
+            "images": rec.files["images"],
+            "masks": rec.files["masks"],
+            "original_masks": rec.files["original_masks"],
+            "names": f"{name}/names.txt",
+        }
+        for name, rec in records.items()
+    }
     return {
         "format": FORMAT_VERSION,
         "tool_version": __version__,
@@ -191,8 +230,10 @@ def _manifest(plan: SplitPlan, records: dict[str, SplitRecord], settings: Prepar
         "size": settings.size,
         **_policy_options(settings),
         "kfold": _kfold_layout(records["train"], plan, stats) if plan.folds is not None else None,
-        "interpolation": {"image": "area when shrinking, linear when enlarging",
-                          "mask": "threshold 128, resize as 0/255 like the image, threshold 128 again"},
+        "interpolation": {
+            "image": "area when shrinking, linear when enlarging",
+            "mask": "threshold 128, resize as 0/255 like the image, threshold 128 again",
+        },
         "splits": splits,
         "test_splits": [n for n in plan.test_splits if n in records],
         "mean": mean,
@@ -242,11 +283,16 @@ def _fingerprint(settings: PrepareSettings, sources: dict[str, Layout], plan: Sp
             for path in (s.image, s.mask):
                 st = path.stat()
                 files.append([s.name, str(path.resolve()), st.st_size, st.st_mtime_ns])
-    payload = {"format": FORMAT_VERSION, "options": options, "policy": settings.resolved_split(),
-               "layouts": {p: lay.name for p, lay in sources.items()}, "files": files,
-               "folds": plan.folds,
-               # Folders prepared before original masks were kept get them on the next run.
-               "original_masks": True}
+    payload = {
+        "format": FORMAT_VERSION,
+        "options": options,
+        "policy": settings.resolved_split(),
+        "layouts": {p: lay.name for p, lay in sources.items()},
+        "files": files,
+        "folds": plan.folds,
+        # Folders prepared before original masks were kept get them on the next run.
+        "original_masks": True,
+    }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 

@@ -133,10 +133,16 @@ class PreparedData:
         if stored == split:
             return masks
         start, end = self.manifest["kfold"]["ranges"][fold]
-        return masks.take(slice(start, end)) if split == "val" else masks.take(np.r_[0:start, end:len(masks)])
+        return (
+            masks.take(slice(start, end)) if split == "val" else masks.take(np.r_[0:start, end : len(masks)])
+        )
 
     def names_of(self, stored_split: str) -> list[str]:
-        return (self.root / self.manifest["splits"][stored_split]["names"]).read_text(encoding="utf-8").splitlines()
+        return (
+            (self.root / self.manifest["splits"][stored_split]["names"])
+            .read_text(encoding="utf-8")
+            .splitlines()
+        )
 
     def identity(self, fold: int | None = None) -> dict:
         """What a checkpoint records about the data it was trained on (see ``data.identity``)."""
@@ -149,19 +155,25 @@ class PreparedData:
             for info in array_infos(split):
                 path = self.root / info["file"]
                 if file_sha256(path) != info["sha256"]:
-                    raise DataError(f"{path}: content differs from {self.root / MANIFEST} (sha256); the "
-                                    f"file was changed or damaged. {_fix(self.root, self.dataset, ' --force')}")
+                    raise DataError(
+                        f"{path}: content differs from {self.root / MANIFEST} (sha256); the "
+                        f"file was changed or damaged. {_fix(self.root, self.dataset, ' --force')}"
+                    )
 
     def _check_fold(self, fold: int | None, needed: bool) -> None:
         """A fold is needed for train/val of kfold data; test splits of kfold data take any (or none)."""
         if needed and fold is None:
-            raise DataError(f"{self.root} was prepared with {self.folds} folds: choose one with "
-                            f"--set data.fold=K (0 to {self.folds - 1}).")
+            raise DataError(
+                f"{self.root} was prepared with {self.folds} folds: choose one with "
+                f"--set data.fold=K (0 to {self.folds - 1})."
+            )
         if self.is_kfold and fold is not None and not 0 <= fold < self.folds:
             raise DataError(f"data.fold={fold} is out of range: {self.root} has folds 0 to {self.folds - 1}.")
         if not self.is_kfold and fold is not None:
-            raise DataError(f"data.fold={fold} is set but {self.root} was not prepared with the kfold "
-                            f"policy; unset data.fold, or prepare again with --split kfold.")
+            raise DataError(
+                f"data.fold={fold} is set but {self.root} was not prepared with the kfold "
+                f"policy; unset data.fold, or prepare again with --split kfold."
+            )
 
     def _stored(self, split: str) -> SplitArrays:
         info = self.manifest["splits"][split]
@@ -170,8 +182,10 @@ class PreparedData:
         masks = np.load(self.root / info["masks"]["file"], mmap_mode="c")
         names = self.names_of(split)
         if len(names) != len(images):
-            raise DataError(f"{self.root / info['names']}: {len(names)} names for {len(images)} images. "
-                            f"{_fix(self.root, self.dataset)}")
+            raise DataError(
+                f"{self.root / info['names']}: {len(names)} names for {len(images)} images. "
+                f"{_fix(self.root, self.dataset)}"
+            )
         return SplitArrays(images, masks, names)
 
     def _fold_part(self, split: str, fold: int) -> SplitArrays:
@@ -179,7 +193,7 @@ class PreparedData:
         start, end = self.manifest["kfold"]["ranges"][fold]
         if split == "val":  # one contiguous block: still a memory map
             return SplitArrays(whole.images[start:end], whole.masks[start:end], whole.names[start:end])
-        keep = np.r_[0:start, end:len(whole)]
+        keep = np.r_[0:start, end : len(whole)]
         return SplitArrays(whole.images[keep], whole.masks[keep], [whole.names[i] for i in keep])
 
 
@@ -191,8 +205,10 @@ def open_prepared(path: str | Path) -> PreparedData:
         raise DataError(f"{root}: no prepared data here. {_fix(root, dataset)}")
     manifest = read_manifest(root)
     if manifest is None:
-        raise DataError(f"{root}: {MANIFEST} is missing or unreadable (never prepared, an interrupted "
-                        f"run, or an older format). {_fix(root, dataset)}")
+        raise DataError(
+            f"{root}: {MANIFEST} is missing or unreadable (never prepared, an interrupted "
+            f"run, or an older format). {_fix(root, dataset)}"
+        )
     for split in manifest["splits"].values():
         for info in array_infos(split):
             problem = file_problem(root, info)

@@ -44,7 +44,6 @@ class PrepareSettings(Section):
     # Prepare again even when the output is up to date.
     force: bool = False
 
-
     @model_validator(mode="after")
     def _fractions_leave_training_data(self) -> PrepareSettings:
         if self.val_fraction + self.test_fraction >= 0.9:

@@ -44,8 +44,10 @@ def plan_sides(layout: Layout, policy: str, settings: PrepareSettings) -> SidePl
         return _predefined(layout, settings)
     grouped = policy == "sequence" or (policy == "kfold" and layout.has_groups)
     if policy == "sequence" and not layout.has_groups:
-        raise DataError(f"{layout.root}: the sequence split needs video sequences, which only "
-                        f"CVC-ClinicDB's metadata.csv gives; use --split random or pranet for this folder.")
+        raise DataError(
+            f"{layout.root}: the sequence split needs video sequences, which only "
+            f"CVC-ClinicDB's metadata.csv gives; use --split random or pranet for this folder."
+        )
     train, test = carve(layout.samples, settings.test_fraction, _rng(settings, _STEP_TEST), grouped)
     if policy == "kfold":
         return _kfold(train, test, settings, grouped)
@@ -53,8 +55,9 @@ def plan_sides(layout: Layout, policy: str, settings: PrepareSettings) -> SidePl
     return SidePlan(train, val, test)
 
 
-def carve(samples: list[Sample], fraction: float, rng: np.random.Generator, grouped: bool
-          ) -> tuple[list[Sample], list[Sample]]:
+def carve(
+    samples: list[Sample], fraction: float, rng: np.random.Generator, grouped: bool
+) -> tuple[list[Sample], list[Sample]]:
     """Hold out about ``fraction`` of ``samples`` (whole groups when ``grouped``); keep the order."""
     target = round(fraction * len(samples))
     if target == 0:
@@ -70,8 +73,10 @@ def carve(samples: list[Sample], fraction: float, rng: np.random.Generator, grou
     keep = [s for s in samples if _group_key(s, grouped) not in held]
     out = [s for s in samples if _group_key(s, grouped) in held]
     if not keep:
-        raise DataError(f"holding out {fraction:.0%} leaves no images to train on "
-                        f"({len(groups)} group(s) in all); lower --val-fraction / --test-fraction.")
+        raise DataError(
+            f"holding out {fraction:.0%} leaves no images to train on "
+            f"({len(groups)} group(s) in all); lower --val-fraction / --test-fraction."
+        )
     return keep, out
 
 
@@ -79,8 +84,10 @@ def _kfold(train: list[Sample], test: list[Sample], settings: PrepareSettings, g
     groups = _groups(train, grouped)
     k = settings.folds
     if len(groups) < k:
-        raise DataError(f"{k} folds need at least {k} training {'sequences' if grouped else 'images'}, "
-                        f"found {len(groups)}; lower --set folds=N.")
+        raise DataError(
+            f"{k} folds need at least {k} training {'sequences' if grouped else 'images'}, "
+            f"found {len(groups)}; lower --set folds=N."
+        )
     sizes = [0] * k
     fold_of: dict[str, int] = {}
     for key in _shuffled(groups, _rng(settings, _STEP_FOLDS)):
@@ -95,16 +102,21 @@ def _kfold(train: list[Sample], test: list[Sample], settings: PrepareSettings, g
 def _pranet(layout: Layout, settings: PrepareSettings) -> SidePlan:
     prefix = dataset_spec(layout.family).pranet_list
     if prefix is None:
-        raise DataError(f"{layout.root}: {dataset_spec(layout.family).title} has no published pranet split; "
-                        f"use --split random.")
+        raise DataError(
+            f"{layout.root}: {dataset_spec(layout.family).title} has no published pranet split; "
+            f"use --split random."
+        )
     by_name = {s.name: s for s in layout.samples}
     missing: list[tuple[str, str]] = []
     sides = {}
     for side in ("train", "test"):
         names = read_split_list(f"{prefix}_{side}.txt")
         sides[side] = [by_name[n] for n in names if n in by_name]
-        missing += [(n, f"listed in the pranet {side} list but not found in {layout.root}")
-                    for n in names if n not in by_name]
+        missing += [
+            (n, f"listed in the pranet {side} list but not found in {layout.root}")
+            for n in names
+            if n not in by_name
+        ]
     listed = len(sides["train"]) + len(sides["test"]) + len(missing)
     extra = len(layout.samples) - (len(sides["train"]) + len(sides["test"]))
     if extra:
@@ -112,18 +124,22 @@ def _pranet(layout: Layout, settings: PrepareSettings) -> SidePlan:
     log.info("pranet lists: %d listed, %d found", listed, listed - len(missing))
     if missing and not settings.skip_bad:
         examples = ", ".join(name for name, _ in missing[:3])
-        raise DataError(f"{layout.root}: {len(missing)} of the {listed} images named by the pranet split lists "
-                        f"are missing (e.g. {examples}). Is the download complete? For a partial folder use "
-                        f"--split random, or pass --skip-bad to prepare the listed images that are there.")
+        raise DataError(
+            f"{layout.root}: {len(missing)} of the {listed} images named by the pranet split lists "
+            f"are missing (e.g. {examples}). Is the download complete? For a partial folder use "
+            f"--split random, or pass --skip-bad to prepare the listed images that are there."
+        )
     train, val = carve(sides["train"], settings.val_fraction, _rng(settings, _STEP_VAL), grouped=False)
     return SidePlan(train, val, sides["test"], missing=missing)
 
 
 def _predefined(layout: Layout, settings: PrepareSettings) -> SidePlan:
     if layout.name != "kvasir-presplit":
-        raise DataError(f"{layout.root}: the predefined split needs the pre-split layout "
-                        f"(train/images, train/masks, val/...), but the folder has the {layout.name} layout; "
-                        f"use --split pranet or random.")
+        raise DataError(
+            f"{layout.root}: the predefined split needs the pre-split layout "
+            f"(train/images, train/masks, val/...), but the folder has the {layout.name} layout; "
+            f"use --split pranet or random."
+        )
     parts: dict[str, list[Sample]] = defaultdict(list)
     for s in layout.samples:
         parts[s.part or "train"].append(s)

@@ -68,9 +68,15 @@ class _Originals:
     shapes: list[tuple[int, int]] = field(default_factory=list)
 
 
-def write_split(folder: Path, samples: list[Sample], decoded: Iterable[Decoded], size: int,
-                advance: Callable[[int], None], stats: ChannelStats | None = None,
-                skip_bad: bool = False) -> SplitRecord:
+def write_split(
+    folder: Path,
+    samples: list[Sample],
+    decoded: Iterable[Decoded],
+    size: int,
+    advance: Callable[[int], None],
+    stats: ChannelStats | None = None,
+    skip_bad: bool = False,
+) -> SplitRecord:
     """Fill ``folder``/images.npy, masks.npy and names.txt from ``decoded`` (in ``samples`` order).
 
     Bad pairs raise :class:`DataError` listing all of them (nothing is renamed into place), or with
@@ -91,8 +97,10 @@ def write_split(folder: Path, samples: list[Sample], decoded: Iterable[Decoded],
         if len(kept) < n:
             _truncate(tmp_images, len(kept))
             _truncate(tmp_masks, len(kept))
-        files = {"images": _describe(tmp_images, folder / "images.npy"),
-                 "masks": _describe(tmp_masks, folder / "masks.npy")}
+        files = {
+            "images": _describe(tmp_images, folder / "images.npy"),
+            "masks": _describe(tmp_masks, folder / "masks.npy"),
+        }
     files["original_masks"] = _store_originals(folder, originals)
     write_text_atomic(folder / "names.txt", "".join(f"{s.name}\n" for s in kept))
     for name in ("images.npy", "masks.npy", "names.txt", DATA_FILE, INDEX_FILE):
@@ -103,7 +111,10 @@ def write_split(folder: Path, samples: list[Sample], decoded: Iterable[Decoded],
 def _store_originals(folder: Path, originals: _Originals) -> dict:
     with atomic_path(folder / DATA_FILE) as tmp_data, atomic_path(folder / INDEX_FILE) as tmp_index:
         write_original_masks(originals.pngs, originals.shapes, tmp_data, tmp_index)
-        return {"data": _describe(tmp_data, folder / DATA_FILE), "index": _describe(tmp_index, folder / INDEX_FILE)}
+        return {
+            "data": _describe(tmp_data, folder / DATA_FILE),
+            "index": _describe(tmp_index, folder / INDEX_FILE),
+        }
 
 
 def share_like_normal_file(path: Path) -> None:
@@ -115,9 +126,15 @@ def share_like_normal_file(path: Path) -> None:
     os.chmod(path, 0o666 & ~umask)
 
 
-def _fill(samples: list[Sample], decoded: Iterable[Decoded], images: np.ndarray, masks: np.ndarray,
-          advance: Callable[[int], None], stats: ChannelStats | None, originals: _Originals
-          ) -> tuple[list[Sample], list[tuple[str, str]]]:
+def _fill(
+    samples: list[Sample],
+    decoded: Iterable[Decoded],
+    images: np.ndarray,
+    masks: np.ndarray,
+    advance: Callable[[int], None],
+    stats: ChannelStats | None,
+    originals: _Originals,
+) -> tuple[list[Sample], list[tuple[str, str]]]:
     kept: list[Sample] = []
     bad: list[tuple[str, str]] = []
     for sample, result in zip(samples, decoded, strict=True):
@@ -135,13 +152,19 @@ def _fill(samples: list[Sample], decoded: Iterable[Decoded], images: np.ndarray,
     return kept, bad
 
 
-def bad_files_error(bad: list[tuple[str, str]], limit: int = 10, listed_in: str = "manifest.json") -> DataError:
+def bad_files_error(
+    bad: list[tuple[str, str]], limit: int = 10, listed_in: str = "manifest.json"
+) -> DataError:
     """One error that lists every bad file (up to ``limit``), so users fix them in one go."""
     lines = [f"{len(bad)} file(s) cannot be used:"]
-    lines += [f"  {reason if reason.startswith(file) else f'{file}: {reason}'}" for file, reason in bad[:limit]]
+    lines += [
+        f"  {reason if reason.startswith(file) else f'{file}: {reason}'}" for file, reason in bad[:limit]
+    ]
     if len(bad) > limit:
         lines.append(f"  ... and {len(bad) - limit} more")
-    lines.append(f"Fix or remove them, or pass --skip-bad to leave them out (they are listed in {listed_in}).")
+    lines.append(
+        f"Fix or remove them, or pass --skip-bad to leave them out (they are listed in {listed_in})."
+    )
     return DataError("\n".join(lines))
 
 
@@ -156,8 +179,13 @@ def _truncate(path: Path, rows: int) -> None:
 
 def _describe(tmp: Path, final: Path) -> dict:
     array = np.load(tmp, mmap_mode="r")
-    info = {"file": f"{final.parent.name}/{final.name}", "shape": list(array.shape), "dtype": str(array.dtype),
-            "bytes": tmp.stat().st_size, "sha256": file_sha256(tmp)}
+    info = {
+        "file": f"{final.parent.name}/{final.name}",
+        "shape": list(array.shape),
+        "dtype": str(array.dtype),
+        "bytes": tmp.stat().st_size,
+        "sha256": file_sha256(tmp),
+    }
     del array
     return info
 

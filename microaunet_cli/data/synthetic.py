@@ -60,7 +60,9 @@ def _is_current(root: Path, spec: dict) -> bool:
     except ValueError:
         return False
     # Files deleted by hand since: regenerate rather than prepare a partial set.
-    return same and all(len(list((root / sub).glob("synth_*"))) == spec["count"] for sub in ("images", "masks"))
+    return same and all(
+        len(list((root / sub).glob("synth_*"))) == spec["count"] for sub in ("images", "masks")
+    )
 
 
 def _refuse_foreign_folder(root: Path) -> None:
@@ -69,8 +71,10 @@ def _refuse_foreign_folder(root: Path) -> None:
         return
     for sub in ("images", "masks"):
         if (root / sub).is_dir() and any((root / sub).iterdir()):
-            raise DataError(f"{root / sub}: holds files that the synthetic generator did not write; "
-                            f"give --dataset synthetic an empty or new --src (or none: it uses <out>/raw).")
+            raise DataError(
+                f"{root / sub}: holds files that the synthetic generator did not write; "
+                f"give --dataset synthetic an empty or new --src (or none: it uses <out>/raw)."
+            )
 
 
 def synthetic_pair(seed: int, index: int) -> tuple[np.ndarray, np.ndarray]:
@@ -106,7 +110,7 @@ def _add_polyp(rng: np.random.Generator, image: np.ndarray, mask: np.ndarray) ->
     reach = 1.3 * max(rx, ry)
     y0, y1 = max(0, int(cy - reach)), min(height, int(cy + reach) + 1)
     x0, x1 = max(0, int(cx - reach)), min(width, int(cx + reach) + 1)
-    dy, dx = np.ogrid[y0 - cy:y1 - cy, x0 - cx:x1 - cx]
+    dy, dx = np.ogrid[y0 - cy : y1 - cy, x0 - cx : x1 - cx]
     dy, dx = dy.astype(np.float32), dx.astype(np.float32)
     u = (dx * np.cos(angle) + dy * np.sin(angle)) / rx
     v = (-dx * np.sin(angle) + dy * np.cos(angle)) / ry
@@ -116,7 +120,7 @@ def _add_polyp(rng: np.random.Generator, image: np.ndarray, mask: np.ndarray) ->
     z = (u + 1j * v).astype(np.complex64) / np.maximum(radius, 1e-6)
     wobble = np.ones_like(radius)
     for k in (2, 3, 5):
-        wobble += rng.uniform(0, 0.08) * (z ** k * np.exp(1j * rng.uniform(0, 2 * np.pi))).imag
+        wobble += rng.uniform(0, 0.08) * (z**k * np.exp(1j * rng.uniform(0, 2 * np.pi))).imag
     d = radius / wobble
     dome = np.sqrt(np.clip(1 - d * d, 0, 1))[..., None]
     colour = np.array([0.76, 0.25, 0.27], np.float32) + rng.uniform(-0.06, 0.06, 3).astype(np.float32)

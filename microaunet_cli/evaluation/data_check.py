@@ -22,14 +22,18 @@ log = logging.getLogger(__name__)
 _SOURCES = {spec.name: set(spec.sources) for spec in DATASET_SPECS}
 
 
-def check_evaluation_data(trained: dict[str, Any] | None, prepared: Any, fold: int | None, data_dir: Path,
-                          explicit: bool) -> str:
+def check_evaluation_data(
+    trained: dict[str, Any] | None, prepared: Any, fold: int | None, data_dir: Path, explicit: bool
+) -> str:
     """Refuse a folder whose test images may overlap the checkpoint's training images; returns a short
     note of what was checked, for the summary. ``trained`` is the checkpoint's data identity."""
     if trained is None:
         if explicit:
-            log.warning("the checkpoint records no data identity (saved before provenance was recorded): cannot "
-                        "check that %s holds no image it trained on", data_dir)
+            log.warning(
+                "the checkpoint records no data identity (saved before provenance was recorded): cannot "
+                "check that %s holds no image it trained on",
+                data_dir,
+            )
         return "unchecked (the checkpoint records no data identity)"
     here = prepared.identity(fold)
     if not _SOURCES.get(here["dataset"], set()) & _SOURCES.get(trained["dataset"], set()):
@@ -37,21 +41,37 @@ def check_evaluation_data(trained: dict[str, Any] | None, prepared: Any, fold: i
     if here["membership"] != trained["membership"]:
         split_fields = [f for f in differences(here, trained, ("policy", "split_seed"))]
         if split_fields:
-            details = "; ".join(describe(f, here, trained, "the checkpoint's training data") for f in split_fields)
+            details = "; ".join(
+                describe(f, here, trained, "the checkpoint's training data") for f in split_fields
+            )
             raise DataError(
-                f"{data_dir} splits the images differently from the data the checkpoint trained on ({details}): "
+                f"{data_dir} splits the images differently from the data the checkpoint trained on "
+                f"({details}): "
                 f"its test images may be training images of the checkpoint. Evaluate on a folder prepared "
-                f"with the same --split and --seed, or score a set it never saw with --external FOLDER")
-        log.warning("%s holds other images per split than the checkpoint's training data although the policy and "
-                    "seed agree (files added, left out or renamed?): check that no test image was trained on", data_dir)
+                f"with the same --split and --seed, or score a set it never saw with --external FOLDER"
+            )
+        log.warning(
+            "%s holds other images per split than the checkpoint's training data although the policy and "
+            "seed agree (files added, left out or renamed?): check that no test image was trained on",
+            data_dir,
+        )
         return "split membership differs (same policy and seed)"
     if here["size"] != trained["size"]:
-        log.warning("%s was prepared at %d px, the checkpoint trained at %d px: its images are resized to %d px "
-                    "before prediction (scores differ slightly from a folder prepared at %d px)",
-                    data_dir, here["size"], trained["size"], trained["size"], trained["size"])
+        log.warning(
+            "%s was prepared at %d px, the checkpoint trained at %d px: its images are resized to %d px "
+            "before prediction (scores differ slightly from a folder prepared at %d px)",
+            data_dir,
+            here["size"],
+            trained["size"],
+            trained["size"],
+            trained["size"],
+        )
         return f"same split, other size ({here['size']} px resized to {trained['size']} px)"
     if here["digest"] != trained["digest"]:
-        log.warning("%s holds the same split as the checkpoint's training data but other array content "
-                    "(re-prepared from other files?)", data_dir)
+        log.warning(
+            "%s holds the same split as the checkpoint's training data but other array content "
+            "(re-prepared from other files?)",
+            data_dir,
+        )
         return "same split, other content"
     return "same data as training"

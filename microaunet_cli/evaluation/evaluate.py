@@ -28,11 +28,11 @@ log = logging.getLogger(__name__)
 
 CONVENTIONS = {
     "per_image": "PraNet convention (headline): Dice, IoU and MAE per image, then the mean; "
-                 "an image with empty prediction and empty ground truth scores 1",
+    "an image with empty prediction and empty ground truth scores 1",
     "pooled": "MALUNet convention: one confusion matrix over every pixel of the split",
     "resolution": "'original': the network runs at its training size, its probabilities are resized "
-                  f"bilinearly to each ground truth's own size and thresholded at {THRESHOLD} (PraNet protocol); "
-                  "'resized SxS': against the square prepared masks (biased upward)",
+    f"bilinearly to each ground truth's own size and thresholded at {THRESHOLD} (PraNet protocol); "
+    "'resized SxS': against the square prepared masks (biased upward)",
 }
 
 
@@ -63,8 +63,10 @@ def _open(data_dir: Path, explicit: bool) -> Any:
     except DataError as exc:
         if explicit:
             raise
-        raise DataError(f"{exc}\nThe checkpoint was trained on {data_dir}; if the prepared data is elsewhere, "
-                        f"pass --data-dir.") from None
+        raise DataError(
+            f"{exc}\nThe checkpoint was trained on {data_dir}; if the prepared data is elsewhere, "
+            f"pass --data-dir."
+        ) from None
 
 
 def splits_to_evaluate(available: list[str], test_splits: list[str], split: str) -> list[str]:
@@ -114,41 +116,72 @@ def evaluate_checkpoint(
     explicit = data_dir is not None
     data_dir = Path(data_dir) if explicit else find_prepared(settings.data.resolved_dir(), ckpt)
     prepared = _open(data_dir, explicit)
-    data_check = check_evaluation_data(trained.data_identity, prepared, settings.data.fold, data_dir, explicit)
+    data_check = check_evaluation_data(
+        trained.data_identity, prepared, settings.data.fold, data_dir, explicit
+    )
     out = Path(out_dir) if out_dir is not None else default_out_dir(ckpt, split)
     results, rows = {}, []
     for name, split_data in _prepared_splits(prepared, split, settings.data.fold).items():
-        results[name], split_rows = evaluate_split(runner, split_data, name, trained.size, batch_size,
-                                                   worst, out / "overlays")
+        results[name], split_rows = evaluate_split(
+            runner, split_data, name, trained.size, batch_size, worst, out / "overlays"
+        )
         rows += split_rows
-    summary = _summary(trained, dev, out, results, data_dir=str(data_dir),
-                       data_size=prepared.size, data_check=data_check)
+    summary = _summary(
+        trained, dev, out, results, data_dir=str(data_dir), data_size=prepared.size, data_check=data_check
+    )
     write_csv(out / "per_case.csv", rows, CASE_COLUMNS)
     write_json_atomic(out / "summary.json", summary)
     return summary
 
 
-def _evaluate_external(trained: TrainedModel, folder: Path, runner: TorchRunner, dev: torch.device,
-                       out_dir: str | Path | None, batch_size: int, worst: int, skip_bad: bool) -> dict[str, Any]:
+def _evaluate_external(
+    trained: TrainedModel,
+    folder: Path,
+    runner: TorchRunner,
+    dev: torch.device,
+    out_dir: str | Path | None,
+    batch_size: int,
+    worst: int,
+    skip_bad: bool,
+) -> dict[str, Any]:
     """A labelled folder never trained on, scored as a test split at original resolution."""
     found = read_external(folder, trained.size, skip_bad)
     name = folder.name
     out = Path(out_dir) if out_dir is not None else default_out_dir(trained.path, name)
-    result, rows = evaluate_split(runner, found.split, name, trained.size, batch_size, worst, out / "overlays")
-    summary = _summary(trained, dev, out, {name: result}, external=str(folder),
-                       layout=found.layout, skipped=found.skipped,
-                       data_check="external folder: not checked against the training data; make sure its "
-                                  "images were never trained on")
+    result, rows = evaluate_split(
+        runner, found.split, name, trained.size, batch_size, worst, out / "overlays"
+    )
+    summary = _summary(
+        trained,
+        dev,
+        out,
+        {name: result},
+        external=str(folder),
+        layout=found.layout,
+        skipped=found.skipped,
+        data_check="external folder: not checked against the training data; make sure its "
+        "images were never trained on",
+    )
     write_csv(out / "per_case.csv", rows, CASE_COLUMNS)
     write_json_atomic(out / "summary.json", summary)
     return summary
 
 
-def _summary(trained: TrainedModel, dev: torch.device, out: Path, results: dict[str, Any],
-             **extra: Any) -> dict[str, Any]:
+def _summary(
+    trained: TrainedModel, dev: torch.device, out: Path, results: dict[str, Any], **extra: Any
+) -> dict[str, Any]:
     return {
-        "checkpoint": str(trained.path), "model": trained.name, "role": trained.role, "training": trained.training,
-        "epoch": trained.epoch, "dataset": trained.dataset, "size": trained.size, **extra,
-        "threshold": THRESHOLD, "device": str(dev), "out_dir": str(out), "conventions": CONVENTIONS,
+        "checkpoint": str(trained.path),
+        "model": trained.name,
+        "role": trained.role,
+        "training": trained.training,
+        "epoch": trained.epoch,
+        "dataset": trained.dataset,
+        "size": trained.size,
+        **extra,
+        "threshold": THRESHOLD,
+        "device": str(dev),
+        "out_dir": str(out),
+        "conventions": CONVENTIONS,
         "splits": results,
     }

@@ -35,16 +35,20 @@ class ExternalSet:
 def find_pairs(folder: Path) -> tuple[str, list[Sample], list[tuple[str, str]]]:
     """(layout name, pairs, problems) of an external folder."""
     if not folder.is_dir():
-        raise DataError(f"--external {folder}: folder not found; give the folder holding images/ and masks/ "
-                        f"(or N.ext images with pN.ext masks)")
+        raise DataError(
+            f"--external {folder}: folder not found; give the folder holding images/ and masks/ "
+            f"(or N.ext images with pN.ext masks)"
+        )
     dirs = {d.name.lower(): d for d in folder.iterdir() if d.is_dir()}
     if "images" in dirs and "masks" in dirs:
         return "images+masks", *pair_folder(dirs["images"], dirs["masks"])
     samples, problems = pair_prefixed(folder)
     if samples:
         return "N+pN", samples, problems
-    raise DataError(f"--external {folder}: no labelled images found. Expected images/ and masks/ with the same "
-                    f"file names, or one folder of N.ext images with pN.ext masks (png, jpg, tif, bmp).")
+    raise DataError(
+        f"--external {folder}: no labelled images found. Expected images/ and masks/ with the same "
+        f"file names, or one folder of N.ext images with pN.ext masks (png, jpg, tif, bmp)."
+    )
 
 
 def read_external(folder: Path, size: int, skip_bad: bool = False, workers: int | None = None) -> ExternalSet:

@@ -92,13 +92,19 @@ def summarize(counts: Tensor, abs_err: Tensor) -> dict[str, Any]:
     n = int(counts.shape[0])
     if n == 0:
         nan = math.nan
-        return {"n_images": 0, "per_image": {"mdice": nan, "miou": nan, "mae": nan},
-                "pooled": dict.fromkeys(("dice", "iou", "accuracy", "sensitivity", "specificity"), nan)}
+        return {
+            "n_images": 0,
+            "per_image": {"mdice": nan, "miou": nan, "mae": nan},
+            "pooled": dict.fromkeys(("dice", "iou", "accuracy", "sensitivity", "specificity"), nan),
+        }
     scores = per_image_scores(counts, abs_err)
     return {
         "n_images": n,
-        "per_image": {"mdice": float(scores["dice"].mean()), "miou": float(scores["iou"].mean()),
-                      "mae": float(scores["mae"].mean())},
+        "per_image": {
+            "mdice": float(scores["dice"].mean()),
+            "miou": float(scores["iou"].mean()),
+            "mae": float(scores["mae"].mean()),
+        },
         "pooled": pooled_scores(counts),
     }
 
@@ -144,9 +150,14 @@ class SegmentationMetrics:
         """(indices, counts, abs_err) of everything added, ordered by index without duplicates."""
         if not self._counts:
             dev = self._device or self._empty_device()
-            return (torch.zeros(0, dtype=torch.int64, device=dev), torch.zeros(0, 4, dtype=torch.int64, device=dev),
-                    torch.zeros(0, dtype=torch.float32, device=dev))
-        return merge_gathered([torch.cat(self._indices)], [torch.cat(self._counts)], [torch.cat(self._abs_err)])
+            return (
+                torch.zeros(0, dtype=torch.int64, device=dev),
+                torch.zeros(0, 4, dtype=torch.int64, device=dev),
+                torch.zeros(0, dtype=torch.float32, device=dev),
+            )
+        return merge_gathered(
+            [torch.cat(self._indices)], [torch.cat(self._counts)], [torch.cat(self._abs_err)]
+        )
 
     @staticmethod
     def _empty_device() -> torch.device:
@@ -179,8 +190,12 @@ class SegmentationMetrics:
         idx, counts, abs_err = self._host_tables()
         scores = per_image_scores(counts, abs_err)
         columns = {
-            "index": idx, "dice": scores["dice"], "iou": scores["iou"], "mae": scores["mae"],
-            "gt_pixels": counts[:, TP] + counts[:, FN], "pred_pixels": counts[:, TP] + counts[:, FP],
+            "index": idx,
+            "dice": scores["dice"],
+            "iou": scores["iou"],
+            "mae": scores["mae"],
+            "gt_pixels": counts[:, TP] + counts[:, FN],
+            "pred_pixels": counts[:, TP] + counts[:, FP],
         }
         as_lists = {k: v.cpu().tolist() for k, v in columns.items()}
         return [dict(zip(as_lists, row)) for row in zip(*as_lists.values())]

@@ -29,10 +29,16 @@ from microaunet_cli.evaluation.scoring import TEST_CASES
 
 log = logging.getLogger(__name__)
 
-METRICS = (("per_image", "mdice", "mDice"), ("per_image", "miou", "mIoU"), ("per_image", "mae", "MAE"),
-           ("pooled", "dice", "Dice (pooled)"), ("pooled", "iou", "IoU (pooled)"),
-           ("pooled", "accuracy", "Accuracy"), ("pooled", "sensitivity", "Sensitivity"),
-           ("pooled", "specificity", "Specificity"))
+METRICS = (
+    ("per_image", "mdice", "mDice"),
+    ("per_image", "miou", "mIoU"),
+    ("per_image", "mae", "MAE"),
+    ("pooled", "dice", "Dice (pooled)"),
+    ("pooled", "iou", "IoU (pooled)"),
+    ("pooled", "accuracy", "Accuracy"),
+    ("pooled", "sensitivity", "Sensitivity"),
+    ("pooled", "specificity", "Specificity"),
+)
 PAIRED = (("dice", "mDice"), ("iou", "mIoU"))
 CONFIDENCE = 0.95
 
@@ -47,7 +53,9 @@ class RunScores:
     seed: int | None
     teacher_model: str | None
     splits: dict[str, dict[str, Any]]  # split -> summary metrics (with "resolution")
-    cases: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # split -> name -> {dice, iou}
+    cases: dict[str, dict[str, dict[str, float]]] = field(
+        default_factory=dict
+    )  # split -> name -> {dice, iou}
     source: str = ""
 
     @property
@@ -59,7 +67,10 @@ def _read_cases(path: Path) -> dict[str, dict[str, dict[str, float]]]:
     cases: dict[str, dict[str, dict[str, float]]] = {}
     with open(path, newline="", encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
-            cases.setdefault(row["split"], {})[row["name"]] = {"dice": float(row["dice"]), "iou": float(row["iou"])}
+            cases.setdefault(row["split"], {})[row["name"]] = {
+                "dice": float(row["dice"]),
+                "iou": float(row["iou"]),
+            }
     return cases
 
 
@@ -84,33 +95,58 @@ def read_run(folder: Path) -> RunScores:
     folder = Path(folder)
     path = folder / "summary.json"
     if not path.is_file():
-        raise DataError(f"{folder}: no summary.json; give the folder of a finished train-teacher or distill run")
+        raise DataError(
+            f"{folder}: no summary.json; give the folder of a finished train-teacher or distill run"
+        )
     summary = json.loads(path.read_text(encoding="utf-8"))
     teacher_model = (summary.get("teacher") or {}).get("model")
-    base = {"folder": folder, "model": summary["model"], "kind": _training(summary),
-            "seed": _seed(folder), "teacher_model": teacher_model}
+    base = {
+        "folder": folder,
+        "model": summary["model"],
+        "kind": _training(summary),
+        "seed": _seed(folder),
+        "teacher_model": teacher_model,
+    }
     test = summary.get("test") or {}
-    if test and all(r.get("resolution") == "original" for r in test.values()) and (folder / TEST_CASES).is_file():
+    if (
+        test
+        and all(r.get("resolution") == "original" for r in test.values())
+        and (folder / TEST_CASES).is_file()
+    ):
         return RunScores(**base, splits=test, cases=_read_cases(folder / TEST_CASES), source=str(path))
     evaluated = folder / "eval-test"
     if (evaluated / "summary.json").is_file() and (evaluated / "per_case.csv").is_file():
         scored = json.loads((evaluated / "summary.json").read_text(encoding="utf-8"))
-        return RunScores(**base, splits=scored["splits"], cases=_read_cases(evaluated / "per_case.csv"),
-                         source=str(evaluated / "summary.json"))
+        return RunScores(
+            **base,
+            splits=scored["splits"],
+            cases=_read_cases(evaluated / "per_case.csv"),
+            source=str(evaluated / "summary.json"),
+        )
     if not test:
-        raise DataError(f"{folder}: the run has no test scores (it did not finish?); run `microaunet evaluate "
-                        f"--ckpt {folder}/checkpoints/best.pt` and report again")
-    log.warning("%s: test scores at the resized resolution and no per-image scores (a run from before they were "
-                "kept); run `microaunet evaluate --ckpt %s/checkpoints/best.pt` to score it at original resolution",
-                folder, folder)
-    labelled = {s: {"resolution": r.get("resolution", "resized (run from before original-resolution scoring)"), **r}
-                for s, r in test.items()}
+        raise DataError(
+            f"{folder}: the run has no test scores (it did not finish?); run `microaunet evaluate "
+            f"--ckpt {folder}/checkpoints/best.pt` and report again"
+        )
+    log.warning(
+        "%s: test scores at the resized resolution and no per-image scores (a run from before they were "
+        "kept); run `microaunet evaluate --ckpt %s/checkpoints/best.pt` to score it at original resolution",
+        folder,
+        folder,
+    )
+    labelled = {
+        s: {"resolution": r.get("resolution", "resized (run from before original-resolution scoring)"), **r}
+        for s, r in test.items()
+    }
     return RunScores(**base, splits=labelled, source=str(path))
 
 
 def _mean_sd(values: list[float]) -> dict[str, Any]:
-    return {"mean": statistics.fmean(values), "sd": statistics.stdev(values) if len(values) > 1 else None,
-            "n": len(values)}
+    return {
+        "mean": statistics.fmean(values),
+        "sd": statistics.stdev(values) if len(values) > 1 else None,
+        "n": len(values),
+    }
 
 
 def group_table(runs: list[RunScores]) -> list[dict[str, Any]]:
@@ -124,13 +160,27 @@ def group_table(runs: list[RunScores]) -> list[dict[str, Any]]:
         for split in splits:
             resolutions = sorted({m.splits[split].get("resolution", "") for m in members})
             if len(resolutions) > 1:
-                log.warning("%s %s on %s mixes resolutions (%s): their mean is not meaningful",
-                            model, kind, split, ", ".join(resolutions))
-            row = {"model": model, "kind": kind, "split": split, "runs": len(members),
-                   "seeds": [m.seed for m in members], "resolution": " / ".join(resolutions),
-                   "n_images": members[0].splits[split].get("n_images"), "metrics": {}}
+                log.warning(
+                    "%s %s on %s mixes resolutions (%s): their mean is not meaningful",
+                    model,
+                    kind,
+                    split,
+                    ", ".join(resolutions),
+                )
+            row = {
+                "model": model,
+                "kind": kind,
+                "split": split,
+                "runs": len(members),
+                "seeds": [m.seed for m in members],
+                "resolution": " / ".join(resolutions),
+                "n_images": members[0].splits[split].get("n_images"),
+                "metrics": {},
+            }
             for section, key, _ in METRICS:
-                row["metrics"][f"{section}.{key}"] = _mean_sd([float(m.splits[split][section][key]) for m in members])
+                row["metrics"][f"{section}.{key}"] = _mean_sd(
+                    [float(m.splits[split][section][key]) for m in members]
+                )
             rows.append(row)
     return rows
 
@@ -158,14 +208,18 @@ def default_reference(runs: list[RunScores]) -> tuple[str, str] | None:
     return None
 
 
-def paired_differences(runs: list[RunScores], reference: tuple[str, str], resamples: int) -> list[dict[str, Any]]:
+def paired_differences(
+    runs: list[RunScores], reference: tuple[str, str], resamples: int
+) -> list[dict[str, Any]]:
     """Every other group minus the reference, per test image, with a bootstrap interval."""
     groups: dict[tuple[str, str], list[RunScores]] = {}
     for run in runs:
         groups.setdefault(run.group, []).append(run)
     if reference not in groups:
-        raise DataError(f"--reference {reference[0]}:{reference[1]}: no such runs among those given; choose one of "
-                        f"{', '.join(f'{m}:{k}' for m, k in groups)}")
+        raise DataError(
+            f"--reference {reference[0]}:{reference[1]}: no such runs among those given; choose one of "
+            f"{', '.join(f'{m}:{k}' for m, k in groups)}"
+        )
     ref_runs = groups[reference]
     rows = []
     for group, members in groups.items():
@@ -174,8 +228,14 @@ def paired_differences(runs: list[RunScores], reference: tuple[str, str], resamp
         for split in ref_runs[0].splits:
             if not all(m.cases.get(split) for m in members + ref_runs):
                 continue
-            row = {"model": group[0], "kind": group[1], "reference": f"{reference[0]} ({reference[1]})",
-                   "split": split, "runs": len(members), "reference_runs": len(ref_runs)}
+            row = {
+                "model": group[0],
+                "kind": group[1],
+                "reference": f"{reference[0]} ({reference[1]})",
+                "split": split,
+                "runs": len(members),
+                "reference_runs": len(ref_runs),
+            }
             for key, label in PAIRED:
                 ours, theirs = _per_image(members, split, key), _per_image(ref_runs, split, key)
                 names = sorted(set(ours) & set(theirs))
@@ -190,7 +250,9 @@ def paired_differences(runs: list[RunScores], reference: tuple[str, str], resamp
     return rows
 
 
-def build_report(folders: list[Path], reference: str | None = None, resamples: int = 10_000) -> dict[str, Any]:
+def build_report(
+    folders: list[Path], reference: str | None = None, resamples: int = 10_000
+) -> dict[str, Any]:
     if not folders:
         raise DataError("give at least one run folder: microaunet report runs/NAME-s0 runs/NAME-s1 ...")
     runs = [read_run(Path(f)) for f in folders]
@@ -199,15 +261,19 @@ def build_report(folders: list[Path], reference: str | None = None, resamples: i
         ref = (ref[0], "teacher")
     differences = paired_differences(runs, ref, resamples) if ref is not None else []
     return {
-        "runs": [{"folder": str(r.folder), "model": r.model, "kind": r.kind, "seed": r.seed, "source": r.source}
-                 for r in runs],
+        "runs": [
+            {"folder": str(r.folder), "model": r.model, "kind": r.kind, "seed": r.seed, "source": r.source}
+            for r in runs
+        ],
         "groups": group_table(runs),
         "reference": None if ref is None else {"model": ref[0], "kind": ref[1]},
         "differences": differences,
-        "method": {"spread": "mean ± sample sd over runs (seeds)",
-                   "difference": f"per test image, each image's score averaged over a group's runs; mean "
-                                 f"difference with a {CONFIDENCE:.0%} percentile bootstrap interval over images "
-                                 f"({resamples} resamples)"},
+        "method": {
+            "spread": "mean ± sample sd over runs (seeds)",
+            "difference": f"per test image, each image's score averaged over a group's runs; mean "
+            f"difference with a {CONFIDENCE:.0%} percentile bootstrap interval over images "
+            f"({resamples} resamples)",
+        },
     }
 
 
@@ -221,22 +287,34 @@ def to_markdown(report: dict[str, Any]) -> str:
     lines = []
     for split in dict.fromkeys(row["split"] for row in report["groups"]):
         rows = [r for r in report["groups"] if r["split"] == split]
-        lines += [f"### {split}", "",
-                  "| network | kind | runs | resolution | " + " | ".join(label for *_, label in METRICS) + " |",
-                  "| --- | --- | ---: | --- | " + " | ".join("---:" for _ in METRICS) + " |"]
+        lines += [
+            f"### {split}",
+            "",
+            "| network | kind | runs | resolution | " + " | ".join(label for *_, label in METRICS) + " |",
+            "| --- | --- | ---: | --- | " + " | ".join("---:" for _ in METRICS) + " |",
+        ]
         for r in rows:
             values = [_fmt(r["metrics"][f"{s}.{k}"]) for s, k, _ in METRICS]
             cells = [r["model"], r["kind"], str(r["runs"]), r["resolution"], *values]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     if report["differences"]:
-        lines += [f"### Paired difference against {report['differences'][0]['reference']}, per test image", "",
-                  "| network | kind | split | images | ΔmDice [95% CI] | ΔmIoU [95% CI] |",
-                  "| --- | --- | --- | ---: | ---: | ---: |"]
+        lines += [
+            f"### Paired difference against {report['differences'][0]['reference']}, per test image",
+            "",
+            "| network | kind | split | images | ΔmDice [95% CI] | ΔmIoU [95% CI] |",
+            "| --- | --- | --- | ---: | ---: | ---: |",
+        ]
         for d in report["differences"]:
-            cells = [f"{d[k]['difference']:+.4f} [{d[k]['ci95'][0]:+.4f}, {d[k]['ci95'][1]:+.4f}]" if k in d else "—"
-                     for k, _ in PAIRED]
-            lines.append(f"| {d['model']} | {d['kind']} | {d['split']} | {d['n_images']} | " + " | ".join(cells) + " |")
+            cells = [
+                f"{d[k]['difference']:+.4f} [{d[k]['ci95'][0]:+.4f}, {d[k]['ci95'][1]:+.4f}]"
+                if k in d
+                else "—"
+                for k, _ in PAIRED
+            ]
+            lines.append(
+                f"| {d['model']} | {d['kind']} | {d['split']} | {d['n_images']} | " + " | ".join(cells) + " |"
+            )
         lines.append("")
     lines.append(f"Mean ± sd over runs (seeds). {report['method']['difference'].capitalize()}.")
     return "\n".join(lines) + "\n"

@@ -35,9 +35,11 @@ CASE_COLUMNS = ("split", "index", "name", "dice", "iou", "mae", "gt_pixels", "pr
 ORIGINAL = "original"
 # Per-case test scores a training run leaves in its folder, read by `microaunet report`.
 TEST_CASES = "test_per_case.csv"
-NO_ORIGINALS_WARNING = ("{root} was prepared before original masks were kept: {split} is scored against the "
-                        "resized {size}x{size} masks, which biases scores upward. Run `microaunet prepare-data "
-                        "... --force` on it to score at original resolution.")
+NO_ORIGINALS_WARNING = (
+    "{root} was prepared before original masks were kept: {split} is scored against the "
+    "resized {size}x{size} masks, which biases scores upward. Run `microaunet prepare-data "
+    "... --force` on it to score at original resolution."
+)
 
 
 def resized_label(size: int) -> str:
@@ -84,8 +86,10 @@ def score_split(runner: Runner, split: SplitData, batch_size: int) -> SplitScore
     for start in range(0, len(split), batch_size):
         stop = min(start + batch_size, len(split))
         probs = runner.probs(network_input(runner, np.asarray(split.images[start:stop])))
-        masks = [resize_mask(np.asarray(m), h) if m.shape != (h, w) else np.asarray(m)
-                 for m in split.masks[start:stop]]
+        masks = [
+            resize_mask(np.asarray(m), h) if m.shape != (h, w) else np.asarray(m)
+            for m in split.masks[start:stop]
+        ]
         idx = torch.arange(start, stop)
         resized.update(torch.from_numpy(probs), torch.from_numpy(np.stack(masks)), idx)
         for i, prob in zip(range(start, stop), probs):
@@ -94,7 +98,9 @@ def score_split(runner: Runner, split: SplitData, batch_size: int) -> SplitScore
                 continue
             gt = split.originals[i]
             full, _ = mask_at_size(prob, *gt.shape, runner.threshold)
-            original.update(torch.from_numpy(full)[None], torch.from_numpy(gt)[None], idx[i - start:i - start + 1])
+            original.update(
+                torch.from_numpy(full)[None], torch.from_numpy(gt)[None], idx[i - start : i - start + 1]
+            )
             shapes.append(gt.shape)
     return SplitScores(resized, original, shapes)
 
@@ -102,8 +108,16 @@ def score_split(runner: Runner, split: SplitData, batch_size: int) -> SplitScore
 def case_rows(name: str, split: SplitData, scores: SplitScores) -> list[dict[str, Any]]:
     """Per-image rows at the headline resolution (original where kept)."""
     metrics = scores.original if scores.original is not None else scores.resized
-    return [{"split": name, "name": split.names[r["index"]], **r, "height": scores.shapes[r["index"]][0],
-             "width": scores.shapes[r["index"]][1]} for r in metrics.per_case()]
+    return [
+        {
+            "split": name,
+            "name": split.names[r["index"]],
+            **r,
+            "height": scores.shapes[r["index"]][0],
+            "width": scores.shapes[r["index"]][1],
+        }
+        for r in metrics.per_case()
+    ]
 
 
 def summarize_split(scores: SplitScores, size: int) -> dict[str, Any]:
@@ -136,8 +150,15 @@ def write_worst_overlays(runner: Runner, split: SplitData, worst: list[dict[str,
         write_png(folder / f"{rank:02d}_{Path(row['name']).stem}.png", overlay)
 
 
-def evaluate_split(runner: Runner, split: SplitData, name: str, size: int, batch_size: int, worst_k: int,
-                   overlays: Path | None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def evaluate_split(
+    runner: Runner,
+    split: SplitData,
+    name: str,
+    size: int,
+    batch_size: int,
+    worst_k: int,
+    overlays: Path | None,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Summary and per-case rows of one split; overlays of its worst cases under ``overlays/<name>``."""
     scores = score_split(runner, split, batch_size)
     rows = case_rows(name, split, scores)
@@ -145,18 +166,31 @@ def evaluate_split(runner: Runner, split: SplitData, name: str, size: int, batch
     if overlays is not None:
         write_worst_overlays(runner, split, worst, overlays / name)
     summary = {**summarize_split(scores, size), "worst": [r["name"] for r in worst]}
-    log.info("%s: %d images, mDice %.4f (per image), Dice %.4f (pooled), at %s resolution", name,
-             summary["n_images"], summary["per_image"]["mdice"], summary["pooled"]["dice"],
-             "original" if scores.original is not None else f"the resized {size}x{size}")
+    log.info(
+        "%s: %d images, mDice %.4f (per image), Dice %.4f (pooled), at %s resolution",
+        name,
+        summary["n_images"],
+        summary["per_image"]["mdice"],
+        summary["pooled"]["dice"],
+        "original" if scores.original is not None else f"the resized {size}x{size}",
+    )
     return summary, rows
 
 
-def score_test_splits(model: torch.nn.Module, data: Any, mean: list[float], std: list[float],
-                      device: torch.device, batch_size: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def score_test_splits(
+    model: torch.nn.Module,
+    data: Any,
+    mean: list[float],
+    std: list[float],
+    device: torch.device,
+    batch_size: int,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Test scores of a trained network on every test split of a prepared folder, as `evaluate` computes
     them (original resolution where the folder keeps the masks), and the per-case rows."""
     model.eval()
-    runner = TorchRunner(model, device, list(mean), list(std), (data.size, data.size), THRESHOLD, "training run")
+    runner = TorchRunner(
+        model, device, list(mean), list(std), (data.size, data.size), THRESHOLD, "training run"
+    )
     results: dict[str, Any] = {}
     rows: list[dict[str, Any]] = []
     for name in data.test_splits:

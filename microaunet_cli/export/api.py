@@ -71,8 +71,10 @@ def export_checkpoint(settings: ExportSettings) -> ExportResult:
     # parity check compares it with the network as trained, so it covers the folding too.
     example = image_like_batch(TRACE_BATCH, size, mean, std)
     written = spec.write_from(settings, inference_copy(model), example, out)
-    parity = [compare(model, spec.load(out), image_like_batch(b, size, mean, std, seed=1 + i))
-              for i, b in enumerate(settings.check_batches)]
+    parity = [
+        compare(model, spec.load(out), image_like_batch(b, size, mean, std, seed=1 + i))
+        for i, b in enumerate(settings.check_batches)
+    ]
     for p in parity:
         log.info("parity at batch %d: max |Δp| %.2e, Dice %.4f", p.batch, p.max_abs_diff, p.dice)
     try:
@@ -81,13 +83,24 @@ def export_checkpoint(settings: ExportSettings) -> ExportResult:
         out.unlink(missing_ok=True)  # a file that computes something else must not be picked up later
         raise
 
-    sidecar = build_sidecar(fmt=settings.format, out=out, model_name=run.model.name, size=size,
-                            channels=run.model.input_channels, mean=mean, std=std, written=written,
-                            parity=parity, checkpoint=ckpt, trained=trained)
+    sidecar = build_sidecar(
+        fmt=settings.format,
+        out=out,
+        model_name=run.model.name,
+        size=size,
+        channels=run.model.input_channels,
+        mean=mean,
+        std=std,
+        written=written,
+        parity=parity,
+        checkpoint=ckpt,
+        trained=trained,
+    )
     write_json_atomic(sidecar_path(out), sidecar)
     quantized = _export_int8(settings, out, ckpt, run, sidecar) if settings.int8 else None
-    return ExportResult(out, sidecar_path(out), settings.format, run.model.name, size, written, parity,
-                        quantized)
+    return ExportResult(
+        out, sidecar_path(out), settings.format, run.model.name, size, written, parity, quantized
+    )
 
 
 def int8_path(out: Path) -> Path:
@@ -103,17 +116,22 @@ def _prepared_for_int8(settings: ExportSettings, run: Any, ckpt: Path) -> Any:
     try:
         prepared = data.open_prepared(folder)
     except DataError as exc:
-        raise DataError(f"--int8 calibrates on the checkpoint's prepared training split and checks on its "
-                        f"validation split, but none was found: {exc}\nPass --data-dir DIR (the folder "
-                        f"prepare-data wrote for this checkpoint) or run prepare-data again.") from None
+        raise DataError(
+            f"--int8 calibrates on the checkpoint's prepared training split and checks on its "
+            f"validation split, but none was found: {exc}\nPass --data-dir DIR (the folder "
+            f"prepare-data wrote for this checkpoint) or run prepare-data again."
+        ) from None
     missing = [s for s in ("train", "val") if s not in prepared.splits]
     if missing:
-        raise DataError(f"{folder}: --int8 needs the train and val splits; it has {', '.join(prepared.splits)}")
+        raise DataError(
+            f"{folder}: --int8 needs the train and val splits; it has {', '.join(prepared.splits)}"
+        )
     return prepared
 
 
-def _export_int8(settings: ExportSettings, fp32: Path, ckpt: Path, run: Any,
-                 fp32_sidecar: dict[str, Any]) -> Int8Result:
+def _export_int8(
+    settings: ExportSettings, fp32: Path, ckpt: Path, run: Any, fp32_sidecar: dict[str, Any]
+) -> Int8Result:
     int8_tools.quantization_module()  # fail before any work when the tools are missing
     prepared = _prepared_for_int8(settings, run, ckpt)
     mean, std = fp32_sidecar["mean"], fp32_sidecar["std"]
@@ -126,20 +144,35 @@ def _export_int8(settings: ExportSettings, fp32: Path, ckpt: Path, run: Any,
     int8_tools.quantize(fp32, out, calibration, settings.calibration_method)
     val = prepared.load("val", fold=fold).images
     agreement = int8_tools.mask_agreement(fp32, out, int8_tools.normalized_batches(val, mean, std), "val")
-    log.info("INT8 vs fp32 on %d val images: mean mask Dice %.4f (worst %.4f)",
-             agreement.n_images, agreement.mean_dice, agreement.min_dice)
+    log.info(
+        "INT8 vs fp32 on %d val images: mean mask Dice %.4f (worst %.4f)",
+        agreement.n_images,
+        agreement.mean_dice,
+        agreement.min_dice,
+    )
     try:
         int8_tools.require_agreement(agreement, settings.int8_min_dice, out)
     except ExportError:
         out.unlink(missing_ok=True)  # a file that disagrees must not be deployed by mistake
         raise
-    sidecar = {**fp32_sidecar, "format": "onnx-int8", "file": out.name,
-               "parity": {"reference": f"the fp32 file {fp32.name}, masks thresholded at 0.5",
-                          "mask_agreement": agreement.as_dict(), "min_mean_dice": settings.int8_min_dice},
-               "quantization": {"tool": "onnxruntime.quantization.quantize_static", "format": "QDQ",
-                                "weights": "int8, per output channel",
-                                "activations": f"uint8, ranges by {settings.calibration_method}",
-                                "calibration_split": "train", "calibration_images": len(train),
-                                "calibration_data": str(prepared.root)}}
+    sidecar = {
+        **fp32_sidecar,
+        "format": "onnx-int8",
+        "file": out.name,
+        "parity": {
+            "reference": f"the fp32 file {fp32.name}, masks thresholded at 0.5",
+            "mask_agreement": agreement.as_dict(),
+            "min_mean_dice": settings.int8_min_dice,
+        },
+        "quantization": {
+            "tool": "onnxruntime.quantization.quantize_static",
+            "format": "QDQ",
+            "weights": "int8, per output channel",
+            "activations": f"uint8, ranges by {settings.calibration_method}",
+            "calibration_split": "train",
+            "calibration_images": len(train),
+            "calibration_data": str(prepared.root),
+        },
+    }
     write_json_atomic(sidecar_path(out), sidecar)
     return Int8Result(out, sidecar_path(out), len(train), agreement)

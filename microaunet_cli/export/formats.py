@@ -73,11 +73,21 @@ def temp_output(path: Path) -> Iterator[Path]:
 
 # --- ONNX, with a dynamic batch axis: the dynamo exporter first, the TorchScript-based one as fallback.
 
+
 def _onnx_dynamo(model: nn.Module, example: torch.Tensor, path: Path, opset: int) -> None:
     # external_data=False: these networks are tiny, one self-contained file is easier to ship.
-    torch.onnx.export(model, (example,), str(path), dynamo=True, opset_version=opset,
-                      dynamic_shapes=({0: batch_dim()},), input_names=[INPUT_NAME],
-                      output_names=[OUTPUT_NAME], external_data=False, verbose=False)
+    torch.onnx.export(
+        model,
+        (example,),
+        str(path),
+        dynamo=True,
+        opset_version=opset,
+        dynamic_shapes=({0: batch_dim()},),
+        input_names=[INPUT_NAME],
+        output_names=[OUTPUT_NAME],
+        external_data=False,
+        verbose=False,
+    )
 
 
 def _onnx_torchscript(model: nn.Module, example: torch.Tensor, path: Path, opset: int) -> None:
@@ -85,9 +95,16 @@ def _onnx_torchscript(model: nn.Module, example: torch.Tensor, path: Path, opset
         # The legacy exporter warns that it is deprecated and that the shape check is traced as a
         # constant; both are expected here (the check only guards eager calls).
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, (example,), str(path), dynamo=False, opset_version=opset,
-                          input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                          dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}})
+        torch.onnx.export(
+            model,
+            (example,),
+            str(path),
+            dynamo=False,
+            opset_version=opset,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+        )
 
 
 ONNX_EXPORTERS = {"dynamo": _onnx_dynamo, "torchscript": _onnx_torchscript}
@@ -99,7 +116,7 @@ def write_onnx(
     """Write ``path``; ``exporter`` is "dynamo", "torchscript" or "auto" (dynamo, then the fallback)."""
     onnx = onnx_runtime.onnx()
     failures = []
-    for name in (["dynamo", "torchscript"] if exporter == "auto" else [exporter]):
+    for name in ["dynamo", "torchscript"] if exporter == "auto" else [exporter]:
         try:
             with temp_output(path) as tmp:
                 ONNX_EXPORTERS[name](model, example, tmp, opset)
@@ -124,6 +141,7 @@ def load_onnx(path: Path) -> Predict:
 
 # --- TorchScript by tracing (what C++ libtorch loads). PyTorch deprecates it; kept for old stacks.
 
+
 def write_torchscript(model: nn.Module, example: torch.Tensor, path: Path) -> Written:
     # Tracing, not scripting: forward() has an optional feature output scripting cannot type. Traced
     # shapes stay symbolic for the batch axis; the parity check at two batch sizes proves it.
@@ -143,6 +161,7 @@ def load_torchscript(path: Path) -> Predict:
 
 
 # --- A torch.export program (.pt2) with a dynamic batch axis: for AOTInductor and ExecuTorch.
+
 
 def write_program(model: nn.Module, example: torch.Tensor, path: Path) -> Written:
     program = torch.export.export(model, (example,), dynamic_shapes=({0: batch_dim()},))

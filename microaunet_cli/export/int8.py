@@ -49,15 +49,17 @@ def quantization_module() -> ModuleType:
     try:
         from onnxruntime import quantization
     except ImportError:
-        raise ConfigError("--int8 needs onnxruntime with its quantization tools (onnxruntime.quantization), "
-                          f"which is not installed: {INSTALL_HINT}") from None
+        raise ConfigError(
+            "--int8 needs onnxruntime with its quantization tools (onnxruntime.quantization), "
+            f"which is not installed: {INSTALL_HINT}"
+        ) from None
     return quantization
 
 
 def normalized_batches(images: np.ndarray, mean, std, batch: int = BATCH) -> Iterator[np.ndarray]:
     """N×H×W×3 uint8 images -> float32 network inputs, ``batch`` at a time."""
     for start in range(0, len(images), batch):
-        chunk = torch.from_numpy(np.ascontiguousarray(images[start:start + batch]))
+        chunk = torch.from_numpy(np.ascontiguousarray(images[start : start + batch]))
         yield normalize_batch(chunk, mean, std).numpy()
 
 
@@ -70,8 +72,11 @@ def pick_calibration(images: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
 
 
 # How activation ranges are read from the calibration outputs (onnxruntime CalibrationMethod names).
-METHODS = {"minmax": ("MinMax", {}), "percentile": ("Percentile", {"CalibPercentile": 99.99}),
-           "entropy": ("Entropy", {})}
+METHODS = {
+    "minmax": ("MinMax", {}),
+    "percentile": ("Percentile", {"CalibPercentile": 99.99}),
+    "entropy": ("Entropy", {}),
+}
 
 
 def quantize(fp32: Path, out: Path, calibration: list[np.ndarray], method: str = "minmax") -> None:
@@ -101,10 +106,17 @@ def quantize(fp32: Path, out: Path, calibration: list[np.ndarray], method: str =
         q.quant_pre_process(str(fp32), str(prepped), skip_symbolic_shape=True)
         _unshare_initializers(prepped)
         with temp_output(out) as target:
-            q.quantize_static(str(prepped), str(target), Reader(), quant_format=q.QuantFormat.QDQ,
-                              per_channel=True, activation_type=q.QuantType.QUInt8,
-                              weight_type=q.QuantType.QInt8,
-                              calibrate_method=getattr(q.CalibrationMethod, calib_name), extra_options=extra)
+            q.quantize_static(
+                str(prepped),
+                str(target),
+                Reader(),
+                quant_format=q.QuantFormat.QDQ,
+                per_channel=True,
+                activation_type=q.QuantType.QUInt8,
+                weight_type=q.QuantType.QInt8,
+                calibrate_method=getattr(q.CalibrationMethod, calib_name),
+                extra_options=extra,
+            )
 
 
 def _unshare_initializers(path: Path) -> None:
@@ -166,4 +178,5 @@ def require_agreement(result: Int8Agreement, min_dice: float, what: Path) -> Non
             f"{result.n_images} {result.split} images is {result.mean_dice:.4f} < {min_dice:g} "
             f"(worst image {result.min_dice:.4f}); the file was removed. Try more calibration images "
             f"(--calibration-images N), another range method (--set calibration_method=minmax|entropy), "
-            f"or ship the fp32 model")
+            f"or ship the fp32 model"
+        )

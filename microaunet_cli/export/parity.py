@@ -44,8 +44,10 @@ def compare(reference: Predict, candidate: Predict, x: torch.Tensor) -> Parity:
         p_ref = torch.sigmoid(reference(x).float())
         p_new = torch.sigmoid(candidate(x).float())
     if p_new.shape != p_ref.shape:
-        raise ParityError(f"exported program returned shape {tuple(p_new.shape)} for a batch of "
-                          f"{x.shape[0]}, the network {tuple(p_ref.shape)}")
+        raise ParityError(
+            f"exported program returned shape {tuple(p_new.shape)} for a batch of "
+            f"{x.shape[0]}, the network {tuple(p_ref.shape)}"
+        )
     diff = (p_new - p_ref).abs().max().item()
     return Parity(int(x.shape[0]), diff, mask_dice(p_ref > THRESHOLD, p_new > THRESHOLD))
 
@@ -55,8 +57,11 @@ def require_parity(results: list[Parity], atol: float, min_dice: float, what: st
     bad = [r for r in results if not (r.max_abs_diff <= atol and r.dice >= min_dice)]
     if bad:
         worst = ", ".join(f"batch {r.batch}: max |Δp| {r.max_abs_diff:.2e}, Dice {r.dice:.4f}" for r in bad)
-        raise ParityError(f"{what} does not match the eager network ({worst}; tolerance |Δp| <= {atol:g}, "
-                          f"Dice >= {min_dice:g}); try the other exporter (--exporter) or another opset")
+        raise ParityError(
+            f"{what} does not match the eager network ({worst}; tolerance |Δp| <= {atol:g}, "
+            f"Dice >= {min_dice:g}); try the other exporter (--exporter) or another opset"
+        )
+
 
 # Reddish mucosa-like base colour (RGB, 0..1), so inputs sit in the range a trained network saw.
 _BASE_RGB = (0.65, 0.35, 0.30)

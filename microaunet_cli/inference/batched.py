@@ -45,7 +45,9 @@ def iter_probs(
     """
     device = torch.device(device)
     for start in range(0, len(images), batch_size):
-        x = normalize_batch(_slice(images, start, start + batch_size).to(device, non_blocking=True), mean, std)
+        x = normalize_batch(
+            _slice(images, start, start + batch_size).to(device, non_blocking=True), mean, std
+        )
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast(device, amp_dtype):

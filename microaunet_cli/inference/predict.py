@@ -25,8 +25,17 @@ from microaunet_cli.overlays import draw_overlay, write_png
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ("file", "status", "mask", "width", "height", "polyp_pixels", "polyp_fraction", "mean_confidence",
-           "error")
+COLUMNS = (
+    "file",
+    "status",
+    "mask",
+    "width",
+    "height",
+    "polyp_pixels",
+    "polyp_fraction",
+    "mean_confidence",
+    "error",
+)
 Progress = Callable[[int], None]
 
 
@@ -53,10 +62,15 @@ def list_images(source: Path) -> list[Path]:
         return [source]
     if not source.is_dir():
         raise DataError(f"--input {source} does not exist; pass an image file or a folder of images")
-    found = sorted(p for p in source.iterdir()
-                   if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES)
+    found = sorted(
+        p
+        for p in source.iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
+    )
     if not found:
-        raise DataError(f"--input {source} holds no images ({', '.join(IMAGE_SUFFIXES)}; hidden files ignored)")
+        raise DataError(
+            f"--input {source} holds no images ({', '.join(IMAGE_SUFFIXES)}; hidden files ignored)"
+        )
     return found
 
 
@@ -76,10 +90,18 @@ def _read(path: Path) -> np.ndarray | str:
 
 def _mask_row(path: Path, name: str, prob: np.ndarray, mask: np.ndarray) -> dict[str, Any]:
     area = int(mask.sum())
-    return {"file": path.name, "status": "ok", "mask": f"masks/{name}", "width": mask.shape[1],
-            "height": mask.shape[0], "polyp_pixels": area, "polyp_fraction": area / mask.size,
-            # Undefined without a predicted polyp: left empty rather than a misleading 0.
-            "mean_confidence": float(prob[mask].mean()) if area else "", "error": ""}
+    return {
+        "file": path.name,
+        "status": "ok",
+        "mask": f"masks/{name}",
+        "width": mask.shape[1],
+        "height": mask.shape[0],
+        "polyp_pixels": area,
+        "polyp_fraction": area / mask.size,
+        # Undefined without a predicted polyp: left empty rather than a misleading 0.
+        "mean_confidence": float(prob[mask].mean()) if area else "",
+        "error": "",
+    }
 
 
 def _save(out: Path, name: str, image: np.ndarray, mask: np.ndarray, row: dict, overlay: bool) -> None:
@@ -99,8 +121,9 @@ def full_size_probs(runner: Runner, images: list[np.ndarray]) -> list[np.ndarray
     return [to_original_size(small, *image.shape[:2]) for image, small in zip(images, probs)]
 
 
-def _predict_batch(runner: Runner, batch: list[tuple[Path, str]], out: Path, overlay: bool
-                   ) -> list[dict[str, Any]]:
+def _predict_batch(
+    runner: Runner, batch: list[tuple[Path, str]], out: Path, overlay: bool
+) -> list[dict[str, Any]]:
     """One row per file of the batch, in batch order; unreadable files are reported, not raised."""
     rows: list[dict[str, Any]] = [{} for _ in batch]
     readable: list[tuple[int, np.ndarray]] = []
@@ -122,13 +145,19 @@ def _predict_batch(runner: Runner, batch: list[tuple[Path, str]], out: Path, ove
     return rows
 
 
-def predict_images(runner: Runner, paths: list[Path], out: Path, batch_size: int = 8, overlay: bool = False,
-                   advance: Progress | None = None) -> list[dict[str, Any]]:
+def predict_images(
+    runner: Runner,
+    paths: list[Path],
+    out: Path,
+    batch_size: int = 8,
+    overlay: bool = False,
+    advance: Progress | None = None,
+) -> list[dict[str, Any]]:
     """Predict every path in batches; one row per path, in input order (unreadable ones included)."""
     named = list(zip(paths, output_names(paths)))
     rows: list[dict[str, Any]] = []
     for start in range(0, len(named), batch_size):
-        batch = named[start:start + batch_size]
+        batch = named[start : start + batch_size]
         rows += _predict_batch(runner, batch, out, overlay)
         if advance is not None:
             advance(len(batch))
@@ -137,11 +166,18 @@ def predict_images(runner: Runner, paths: list[Path], out: Path, batch_size: int
 
 def _write_reports(report: PredictReport, source: Path, runner: Runner) -> None:
     write_csv(report.out_dir / "predictions.csv", report.rows, COLUMNS)
-    write_json_atomic(report.out_dir / "summary.json", {
-        "model": runner.description, "input": str(source), "input_size": list(runner.input_size),
-        "threshold": runner.threshold, "n_images": len(report.rows), "n_predicted": len(report.predicted),
-        "unreadable": [{"file": r["file"], "error": r["error"]} for r in report.failed],
-    })
+    write_json_atomic(
+        report.out_dir / "summary.json",
+        {
+            "model": runner.description,
+            "input": str(source),
+            "input_size": list(runner.input_size),
+            "threshold": runner.threshold,
+            "n_images": len(report.rows),
+            "n_predicted": len(report.predicted),
+            "unreadable": [{"file": r["file"], "error": r["error"]} for r in report.failed],
+        },
+    )
 
 
 def predict(
@@ -170,6 +206,8 @@ def predict(
     report = PredictReport(out, rows, runner.description)
     _write_reports(report, source, runner)
     if not report.predicted:
-        raise DataError(f"none of the {len(rows)} image(s) in {source} could be read; "
-                        f"the reasons are in {out / 'predictions.csv'}")
+        raise DataError(
+            f"none of the {len(rows)} image(s) in {source} could be read; "
+            f"the reasons are in {out / 'predictions.csv'}"
+        )
     return report

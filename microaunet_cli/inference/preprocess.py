@@ -25,4 +25,3 @@ def standardize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) ->
     m = torch.as_tensor(mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
     s = torch.as_tensor(std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
     return (x - m) / s
-

@@ -26,7 +26,9 @@ def to_original_size(probs: np.ndarray, height: int, width: int) -> np.ndarray:
     return cv2.resize(probs.astype(np.float32, copy=False), (width, height), interpolation=cv2.INTER_LINEAR)
 
 
-def mask_at_size(probs: np.ndarray, height: int, width: int, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+def mask_at_size(
+    probs: np.ndarray, height: int, width: int, threshold: float
+) -> tuple[np.ndarray, np.ndarray]:
     """The probability map at ``height×width`` and its mask (``prob > threshold``, strict, as the export
     sidecar states). ``predict`` and ``evaluate`` both go through here, so they give the same masks."""
     prob = to_original_size(probs, height, width)

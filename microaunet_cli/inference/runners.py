@@ -26,6 +26,7 @@ from microaunet_cli.onnx_runtime import sidecar_path
 
 log = logging.getLogger(__name__)
 
+
 class Runner(Protocol):
     input_size: tuple[int, int]  # (height, width)
     threshold: float
@@ -65,16 +66,26 @@ class OnnxRunner:
         # A graph exported with a fixed batch dimension is fed one chunk of that size at a time.
         step = feed.shape[0] if isinstance(feed.shape[0], int) else len(x)
         dtype = np.float16 if feed.type == "tensor(float16)" else np.float32
-        logits = [self.session.run(None, {feed.name: x[i:i + step].astype(dtype)})[0]
-                  for i in range(0, len(x), step)]
+        logits = [
+            self.session.run(None, {feed.name: x[i : i + step].astype(dtype)})[0]
+            for i in range(0, len(x), step)
+        ]
         return torch.sigmoid(torch.from_numpy(np.concatenate(logits)).float())[:, 0].numpy()
 
 
-def trained_runner(trained: TrainedModel, device: torch.device, threshold: float = THRESHOLD,
-                   description: str | None = None) -> TorchRunner:
+def trained_runner(
+    trained: TrainedModel, device: torch.device, threshold: float = THRESHOLD, description: str | None = None
+) -> TorchRunner:
     """A trained network as predict and evaluate run it: at its training size, with its own normalisation."""
-    return TorchRunner(trained.network, device, trained.mean, trained.std, (trained.size, trained.size), threshold,
-                       description or f"{trained.name} checkpoint {trained.path} on {device}")
+    return TorchRunner(
+        trained.network,
+        device,
+        trained.mean,
+        trained.std,
+        (trained.size, trained.size),
+        threshold,
+        description or f"{trained.name} checkpoint {trained.path} on {device}",
+    )
 
 
 def torch_runner(ckpt: Path, device: str, threshold: float | None) -> TorchRunner:
@@ -85,8 +96,12 @@ def torch_runner(ckpt: Path, device: str, threshold: float | None) -> TorchRunne
 def _sidecar_problem(meta: Any) -> str | None:
     """What makes a sidecar unusable, or None."""
     try:
-        ok = (len(meta["input_size"]) == 2 and all(int(v) > 0 for v in meta["input_size"])
-              and len(meta["mean"]) == 3 and len(meta["std"]) == 3)
+        ok = (
+            len(meta["input_size"]) == 2
+            and all(int(v) > 0 for v in meta["input_size"])
+            and len(meta["mean"]) == 3
+            and len(meta["std"]) == 3
+        )
     except (KeyError, TypeError, ValueError) as exc:
         return f"{type(exc).__name__}: {exc}"
     return None if ok else "input_size needs [H, W]; mean and std three values each"
@@ -96,8 +111,10 @@ def read_sidecar(onnx: Path) -> dict[str, Any]:
     """The JSON written beside an exported graph: input size, normalisation, threshold, output kind."""
     path = sidecar_path(onnx)
     if not path.is_file():
-        raise CheckpointError(f"{path} is missing: an ONNX file needs the sidecar JSON that "
-                              f"`microaunet export` writes beside it (input size, mean, std)")
+        raise CheckpointError(
+            f"{path} is missing: an ONNX file needs the sidecar JSON that "
+            f"`microaunet export` writes beside it (input size, mean, std)"
+        )
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as exc:
@@ -105,11 +122,15 @@ def read_sidecar(onnx: Path) -> dict[str, Any]:
     else:
         problem = _sidecar_problem(meta)
     if problem is not None:
-        raise CheckpointError(f"{path} is not a valid export sidecar ({problem}); "
-                              f"export the model again with `microaunet export`")
+        raise CheckpointError(
+            f"{path} is not a valid export sidecar ({problem}); "
+            f"export the model again with `microaunet export`"
+        )
     if meta.get("output", "logits") != "logits":
-        raise CheckpointError(f"{path}: the graph outputs {meta['output']!r}; predict expects logits "
-                              f"(export again with `microaunet export`)")
+        raise CheckpointError(
+            f"{path}: the graph outputs {meta['output']!r}; predict expects logits "
+            f"(export again with `microaunet export`)"
+        )
     return meta
 
 
@@ -126,12 +147,19 @@ def onnx_runner(onnx: Path, device: str, threshold: float | None) -> OnnxRunner:
         raise CheckpointError(f"ONNX file {onnx} cannot be loaded: {exc}") from None
     h, w = (int(v) for v in meta["input_size"])
     chosen = threshold if threshold is not None else float(meta.get("threshold", THRESHOLD))
-    return OnnxRunner(session, list(meta["mean"]), list(meta["std"]), (h, w), chosen,
-                      f"ONNX {onnx} ({session.get_providers()[0]})")
+    return OnnxRunner(
+        session,
+        list(meta["mean"]),
+        list(meta["std"]),
+        (h, w),
+        chosen,
+        f"ONNX {onnx} ({session.get_providers()[0]})",
+    )
 
 
-def load_runner(ckpt: Path | None, onnx: Path | None, device: str = "auto",
-                threshold: float | None = None) -> Runner:
+def load_runner(
+    ckpt: Path | None, onnx: Path | None, device: str = "auto", threshold: float | None = None
+) -> Runner:
     if (ckpt is None) == (onnx is None):
         raise ConfigError("give exactly one of --ckpt (a .pt checkpoint) or --onnx (an exported .onnx file)")
     if ckpt is not None:

@@ -43,7 +43,16 @@ log = logging.getLogger(__name__)
 # Containers the FFmpeg inside OpenCV's wheels decodes; anything else it can open works with --input FILE.
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv")
 FRAME_COLUMNS = ("frame", "time_s", "polyp_pixels", "polyp_fraction", "mean_confidence")
-VIDEO_COLUMNS = ("file", "status", "out_dir", "frames", "frames_predicted", "end_to_end_fps", "model_fps", "error")
+VIDEO_COLUMNS = (
+    "file",
+    "status",
+    "out_dir",
+    "frames",
+    "frames_predicted",
+    "end_to_end_fps",
+    "model_fps",
+    "error",
+)
 # FFV1 is lossless: a mask video read back gives the binary masks exactly (mp4v or MJPG would blur them).
 MASK_CODEC = "FFV1"
 _BGR_OUTLINE = PRED_COLOUR[::-1]
@@ -72,9 +81,16 @@ class VideoReport:
         return len(self.rows) / self.model_s if self.rows and self.model_s > 0 else None
 
     def row(self) -> dict[str, Any]:
-        return {"file": self.source.name, "status": self.status, "out_dir": str(self.out_dir), "frames": self.frames,
-                "frames_predicted": len(self.rows), "end_to_end_fps": _rounded(self.end_to_end_fps),
-                "model_fps": _rounded(self.model_fps), "error": self.error}
+        return {
+            "file": self.source.name,
+            "status": self.status,
+            "out_dir": str(self.out_dir),
+            "frames": self.frames,
+            "frames_predicted": len(self.rows),
+            "end_to_end_fps": _rounded(self.end_to_end_fps),
+            "model_fps": _rounded(self.model_fps),
+            "error": self.error,
+        }
 
 
 def _rounded(value: float | None) -> float | str:
@@ -82,6 +98,7 @@ def _rounded(value: float | None) -> float | str:
 
 
 # ---------------------------------------------------------------------------------------------- inputs
+
 
 def is_video(path: Path) -> bool:
     return path.suffix.lower() in VIDEO_SUFFIXES
@@ -118,12 +135,16 @@ class Clip:
 def open_video(path: Path, settings: VideoSettings) -> tuple[cv2.VideoCapture, Clip]:
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
-        raise DataError(f"{path}: cannot be opened as a video (unreadable, truncated before its first frame, "
-                        f"or a codec this OpenCV build cannot decode); re-encode it, e.g. as H.264 .mp4")
+        raise DataError(
+            f"{path}: cannot be opened as a video (unreadable, truncated before its first frame, "
+            f"or a codec this OpenCV build cannot decode); re-encode it, e.g. as H.264 .mp4"
+        )
     fps = cap.get(cv2.CAP_PROP_FPS)
     if not fps or not np.isfinite(fps) or fps <= 0:
         cap.release()
-        raise DataError(f"{path}: the video does not state its frame rate; re-encode it with a fixed frame rate")
+        raise DataError(
+            f"{path}: the video does not state its frame rate; re-encode it with a fixed frame rate"
+        )
     declared = max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT)))
     width, height = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
     first = round(settings.start * fps)
@@ -135,6 +156,7 @@ def open_video(path: Path, settings: VideoSettings) -> tuple[cv2.VideoCapture, C
 
 
 # ---------------------------------------------------------------------------------------------- stages
+
 
 @dataclass
 class Frame:
@@ -158,8 +180,14 @@ def _put(q: queue.Queue, item: Any, stop: threading.Event) -> bool:
 class Reader(threading.Thread):
     """Decode the clip and prepare the network's input; ends the stream with ``None``."""
 
-    def __init__(self, cap: cv2.VideoCapture, clip: Clip, input_size: tuple[int, int], out: queue.Queue,
-                 stop: threading.Event) -> None:
+    def __init__(
+        self,
+        cap: cv2.VideoCapture,
+        clip: Clip,
+        input_size: tuple[int, int],
+        out: queue.Queue,
+        stop: threading.Event,
+    ) -> None:
         super().__init__(name="video-reader", daemon=True)
         self.cap, self.clip, self.input_size, self.out, self.stop = cap, clip, input_size, out, stop
         self.next_index = 0  # frames decoded so far, skipped ones included
@@ -218,14 +246,17 @@ class Outputs:
 
 def _open_writer(source: Path, path: Path, codec: str, clip: Clip) -> cv2.VideoWriter:
     path.parent.mkdir(parents=True, exist_ok=True)
-    writer = cv2.VideoWriter(str(Outputs.partial(path)), cv2.VideoWriter_fourcc(*codec), clip.fps,
-                             (clip.width, clip.height))
+    writer = cv2.VideoWriter(
+        str(Outputs.partial(path)), cv2.VideoWriter_fourcc(*codec), clip.fps, (clip.width, clip.height)
+    )
     if not writer.isOpened():
         writer.release()
         Outputs.partial(path).unlink(missing_ok=True)
-        raise DataError(f"{source}: cannot write {path} with codec {codec!r}: this OpenCV build has no such "
-                        f"encoder for .{path.suffix[1:]} files; choose another --codec / --container "
-                        f"(mp4v with mp4, MJPG with avi)")
+        raise DataError(
+            f"{source}: cannot write {path} with codec {codec!r}: this OpenCV build has no such "
+            f"encoder for .{path.suffix[1:]} files; choose another --codec / --container "
+            f"(mp4v with mp4, MJPG with avi)"
+        )
     return writer
 
 
@@ -263,8 +294,12 @@ def draw_outline(bgr: np.ndarray, mask: np.ndarray, caption: str = "", in_place:
         origin = (round(8 * scale / 0.4), round(20 * scale / 0.4))
         stroke = max(1, round(scale * 2))
         # Dark halo under white text: legible on pink mucosa and on black borders alike.
-        cv2.putText(canvas, caption, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), stroke * 3, cv2.LINE_AA)
-        cv2.putText(canvas, caption, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), stroke, cv2.LINE_AA)
+        cv2.putText(
+            canvas, caption, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), stroke * 3, cv2.LINE_AA
+        )
+        cv2.putText(
+            canvas, caption, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), stroke, cv2.LINE_AA
+        )
     return canvas
 
 
@@ -273,22 +308,37 @@ def frame_row(index: int, fps: float, prob: np.ndarray, mask: np.ndarray) -> dic
     than NumPy's boolean indexing at 720p)."""
     as_uint8 = mask.view(np.uint8)
     area = cv2.countNonZero(as_uint8)
-    return {"frame": index, "time_s": index / fps, "polyp_pixels": area, "polyp_fraction": area / mask.size,
-            # As for images: undefined without a predicted polyp, so left empty rather than 0.
-            "mean_confidence": cv2.mean(prob, mask=as_uint8)[0] if area else ""}
+    return {
+        "frame": index,
+        "time_s": index / fps,
+        "polyp_pixels": area,
+        "polyp_fraction": area / mask.size,
+        # As for images: undefined without a predicted polyp, so left empty rather than 0.
+        "mean_confidence": cv2.mean(prob, mask=as_uint8)[0] if area else "",
+    }
 
 
 class Writer(threading.Thread):
     """Masks back at the frame's size, the CSV rows, the overlay and mask outputs, in frame order."""
 
-    def __init__(self, source: Path, outputs: Outputs, clip: Clip, threshold: float, inbox: queue.Queue) -> None:
+    def __init__(
+        self, source: Path, outputs: Outputs, clip: Clip, threshold: float, inbox: queue.Queue
+    ) -> None:
         super().__init__(name="video-writer", daemon=True)
-        self.source, self.outputs, self.clip, self.threshold, self.inbox = source, outputs, clip, threshold, inbox
+        self.source, self.outputs, self.clip, self.threshold, self.inbox = (
+            source,
+            outputs,
+            clip,
+            threshold,
+            inbox,
+        )
         s = outputs.settings
         # Opened here, in the calling thread, so a codec the build lacks fails before any work.
         self.overlay = _open_writer(source, outputs.overlay, s.codec, clip)
         try:
-            self.masks = _open_writer(source, outputs.mask_video, MASK_CODEC, clip) if s.masks == "video" else None
+            self.masks = (
+                _open_writer(source, outputs.mask_video, MASK_CODEC, clip) if s.masks == "video" else None
+            )
         except DataError:
             _finish(self.overlay, outputs.overlay, 0)
             raise
@@ -315,8 +365,10 @@ class Writer(threading.Thread):
         for frame in iter(self.inbox.get, None):
             if frame.bgr.shape[:2] != mask.shape:
                 # VideoWriter would drop such frames without a word (rotated phone videos can do this).
-                raise DataError(f"{self.source}: frame {frame.index} is {frame.bgr.shape[1]}x{frame.bgr.shape[0]}, "
-                                f"the video declares {self.clip.width}x{self.clip.height}; re-encode it")
+                raise DataError(
+                    f"{self.source}: frame {frame.index} is {frame.bgr.shape[1]}x{frame.bgr.shape[0]}, "
+                    f"the video declares {self.clip.width}x{self.clip.height}; re-encode it"
+                )
             if frame.prob is not None:
                 prob = to_original_size(frame.prob, *frame.bgr.shape[:2])
                 mask = prob > self.threshold  # strict, as the image path
@@ -342,6 +394,7 @@ class Writer(threading.Thread):
 
 
 # ---------------------------------------------------------------------------------------------- one video
+
 
 def _batches(inbox: queue.Queue, size: int) -> Iterator[list[Frame]]:
     """Frames in order, cut after every ``size`` frames to predict: fixed batches, so a frame's mask does
@@ -371,8 +424,9 @@ def _run_network(runner: Runner, batch: list[Frame]) -> float:
     return elapsed
 
 
-def predict_video(runner: Runner, source: Path, out_dir: Path, settings: VideoSettings, batch_size: int = 8
-                  ) -> VideoReport:
+def predict_video(
+    runner: Runner, source: Path, out_dir: Path, settings: VideoSettings, batch_size: int = 8
+) -> VideoReport:
     """Predict one video into ``out_dir``: overlay video, masks, ``frames.csv``, ``summary.json``.
 
     Raises :class:`DataError` naming the file for an unusable video (after writing what was done), and
@@ -437,37 +491,71 @@ def _problem(report: VideoReport, reader: Reader, writer: Writer, clip: Clip) ->
     if reader.next_index == 0:
         return f"{src}: the video holds no frames (empty or unreadable); re-encode or replace it"
     if reader.next_index <= clip.first:
-        return (f"{src}: --start {clip.first / clip.fps:.2f} s is past the end of the video "
-                f"({reader.next_index} frames, {reader.next_index / clip.fps:.2f} s)")
+        return (
+            f"{src}: --start {clip.first / clip.fps:.2f} s is past the end of the video "
+            f"({reader.next_index} frames, {reader.next_index / clip.fps:.2f} s)"
+        )
     wanted = clip.declared if clip.stop is None else min(clip.stop, clip.declared)
     if reader.next_index < wanted:
-        return (f"{src}: truncated or corrupt: frames stop at {reader.next_index} of the {clip.declared} the "
-                f"file declares; the {report.frames} frame(s) before that were written to {report.out_dir}")
+        return (
+            f"{src}: truncated or corrupt: frames stop at {reader.next_index} of the {clip.declared} the "
+            f"file declares; the {report.frames} frame(s) before that were written to {report.out_dir}"
+        )
     return ""
 
 
 def _write_reports(report: VideoReport, runner: Runner, clip: Clip, settings: VideoSettings) -> None:
     write_csv(report.out_dir / "frames.csv", report.rows, FRAME_COLUMNS)
-    write_json_atomic(report.out_dir / "summary.json", {
-        "input": str(report.source), "model": runner.description, "input_size": list(runner.input_size),
-        "threshold": runner.threshold, "status": report.status, "error": report.error,
-        "video": {"fps": clip.fps, "width": clip.width, "height": clip.height, "frames_declared": clip.declared},
-        "settings": settings.model_dump(mode="json"),
-        "frames": report.frames, "frames_predicted": len(report.rows),
-        "wall_seconds": round(report.wall_s, 3), "model_seconds": round(report.model_s, 3),
-        "end_to_end_fps": _rounded(report.end_to_end_fps), "model_fps": _rounded(report.model_fps),
-        # Above 1: the clip is processed faster than it plays.
-        "realtime_factor": _rounded(report.frames / clip.fps / report.wall_s if report.wall_s > 0 else None),
-    })
+    write_json_atomic(
+        report.out_dir / "summary.json",
+        {
+            "input": str(report.source),
+            "model": runner.description,
+            "input_size": list(runner.input_size),
+            "threshold": runner.threshold,
+            "status": report.status,
+            "error": report.error,
+            "video": {
+                "fps": clip.fps,
+                "width": clip.width,
+                "height": clip.height,
+                "frames_declared": clip.declared,
+            },
+            "settings": settings.model_dump(mode="json"),
+            "frames": report.frames,
+            "frames_predicted": len(report.rows),
+            "wall_seconds": round(report.wall_s, 3),
+            "model_seconds": round(report.model_s, 3),
+            "end_to_end_fps": _rounded(report.end_to_end_fps),
+            "model_fps": _rounded(report.model_fps),
+            # Above 1: the clip is processed faster than it plays.
+            "realtime_factor": _rounded(
+                report.frames / clip.fps / report.wall_s if report.wall_s > 0 else None
+            ),
+        },
+    )
     if report.status == "ok":
-        log.info("%s: %d frame(s), %s fps end to end, %s fps model only -> %s", report.source.name,
-                 report.frames, _rounded(report.end_to_end_fps), _rounded(report.model_fps), report.out_dir)
+        log.info(
+            "%s: %d frame(s), %s fps end to end, %s fps model only -> %s",
+            report.source.name,
+            report.frames,
+            _rounded(report.end_to_end_fps),
+            _rounded(report.model_fps),
+            report.out_dir,
+        )
 
 
 # ---------------------------------------------------------------------------------------------- many videos
 
-def predict_videos(runner: Runner, videos: list[Path], out: Path, settings: VideoSettings, batch_size: int = 8,
-                   advance: Callable[[int], None] | None = None) -> list[VideoReport]:
+
+def predict_videos(
+    runner: Runner,
+    videos: list[Path],
+    out: Path,
+    settings: VideoSettings,
+    batch_size: int = 8,
+    advance: Callable[[int], None] | None = None,
+) -> list[VideoReport]:
     """Every video in turn; an unusable one is reported and the others are still processed."""
     reports = []
     for source, out_dir in zip(videos, output_dirs(videos, out)):
@@ -491,8 +579,10 @@ def holds_images(source: Path) -> bool:
     """Whether ``source`` is, or is a folder holding, an image ``predict`` reads (beside any videos)."""
     if source.is_file():
         return source.suffix.lower() in IMAGE_SUFFIXES
-    return source.is_dir() and any(p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
-                                   for p in source.iterdir())
+    return source.is_dir() and any(
+        p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
+        for p in source.iterdir()
+    )
 
 
 def predict_video_source(

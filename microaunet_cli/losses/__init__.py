@@ -9,4 +9,11 @@ from microaunet_cli.losses.distill import (
 )
 from microaunet_cli.losses.segmentation import bce_dice_loss
 
-__all__ = ["bce_dice_loss", "bernoulli_kl", "feature_mimic", "imitation_weight", "l2_penalty", "pixel_infonce"]
+__all__ = [
+    "bce_dice_loss",
+    "bernoulli_kl",
+    "feature_mimic",
+    "imitation_weight",
+    "l2_penalty",
+    "pixel_infonce",
+]

@@ -14,14 +14,17 @@ from torch import nn
 
 
 def imitation_weight(t: float, stage_length: float) -> float:
-    """ω(t) = ½(1 + cos(π(T − t)/T)): 0 at the start of stage 1, 1 at its end (features first, outputs later)."""
+    """ω(t) = ½(1 + cos(π(T − t)/T)): 0 at the start of stage 1, 1 at its end (features first, outputs
+    later)."""
     if stage_length <= 0:
         return 1.0
     t = min(max(t, 0.0), stage_length)
     return 0.5 * (1.0 + math.cos(math.pi * (stage_length - t) / stage_length))
 
 
-def bernoulli_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+def bernoulli_kl(
+    student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float
+) -> torch.Tensor:
     """Per-pixel KL(σ(z_t/τ) || σ(z_s/τ)) between Bernoulli distributions, mean over pixels, times τ².
 
     A softmax over one channel is identically 1 (its KL is always 0), so the two-outcome form is used.
@@ -118,7 +121,9 @@ def pixel_infonce(
     return torch.where((counts > 0).all(), term, term * 0.0)
 
 
-def _sample(member: torch.Tensor, count: torch.Tensor, n: int, generator: torch.Generator | None) -> torch.Tensor:
+def _sample(
+    member: torch.Tensor, count: torch.Tensor, n: int, generator: torch.Generator | None
+) -> torch.Tensor:
     """n flat indices drawn uniformly, with replacement, among the ``True`` entries of ``member``.
 
     All on ``member``'s device, with no host sync: a uniform rank r in [0, count) is drawn, and the

@@ -11,4 +11,11 @@ from microaunet_cli.models.reparam import inference_copy
 # 2x faster than the teacher on a CPU at its accuracy (README, Measured).
 DEFAULT_STUDENT = "microaunet_rt"
 
-__all__ = ["DEFAULT_STUDENT", "count_parameters", "create_model", "inference_copy", "list_models", "model_entry"]
+__all__ = [
+    "DEFAULT_STUDENT",
+    "count_parameters",
+    "create_model",
+    "inference_copy",
+    "list_models",
+    "model_entry",
+]

@@ -33,8 +33,13 @@ class UNetBase(nn.Module):
     # Encoder stages whose block already halves the resolution (a strided stem): no max-pool after.
     strided_stages: frozenset[int] = frozenset()
 
-    def __init__(self, c_list: Sequence[int] = DEFAULT_C_LIST, bridge: bool = True, num_classes: int = 1,
-                 input_channels: int = 3) -> None:
+    def __init__(
+        self,
+        c_list: Sequence[int] = DEFAULT_C_LIST,
+        bridge: bool = True,
+        num_classes: int = 1,
+        input_channels: int = 3,
+    ) -> None:
         super().__init__()
         if len(c_list) != 6:
             raise ValueError(f"c_list needs six channel widths, got {list(c_list)}")

@@ -48,5 +48,7 @@ def check_input(x: torch.Tensor, channels: int) -> None:
     h, w = int(x.shape[2]), int(x.shape[3])
     if h % STRIDE or w % STRIDE:
         fit_h, fit_w = math.ceil(h / STRIDE) * STRIDE, math.ceil(w / STRIDE) * STRIDE
-        raise InputShapeError(f"input height and width must be multiples of {STRIDE}, got {h}×{w}: "
-                              f"pad or resize to {fit_h}×{fit_w}")
+        raise InputShapeError(
+            f"input height and width must be multiples of {STRIDE}, got {h}×{w}: "
+            f"pad or resize to {fit_h}×{fit_w}"
+        )

@@ -95,26 +95,30 @@ def _conv3(c_in: int, c_out: int) -> nn.Conv2d:
 
 class MALUNet(UNetBase):
     def build_encoder(self, c: tuple[int, ...], input_channels: int) -> nn.ModuleList:
-        return nn.ModuleList([
-            _conv3(input_channels, c[0]),
-            _conv3(c[0], c[1]),
-            _conv3(c[1], c[2]),
-            nn.Sequential(InvertedExternalAttention(c[2]), DilatedGatedAttention(c[2], c[3])),
-            nn.Sequential(InvertedExternalAttention(c[3]), DilatedGatedAttention(c[3], c[4])),
-            nn.Sequential(InvertedExternalAttention(c[4]), DilatedGatedAttention(c[4], c[5])),
-        ])
+        return nn.ModuleList(
+            [
+                _conv3(input_channels, c[0]),
+                _conv3(c[0], c[1]),
+                _conv3(c[1], c[2]),
+                nn.Sequential(InvertedExternalAttention(c[2]), DilatedGatedAttention(c[2], c[3])),
+                nn.Sequential(InvertedExternalAttention(c[3]), DilatedGatedAttention(c[3], c[4])),
+                nn.Sequential(InvertedExternalAttention(c[4]), DilatedGatedAttention(c[4], c[5])),
+            ]
+        )
 
     def build_bridge(self, skip_channels: tuple[int, ...]) -> nn.Module:
         return SpatialChannelBridge(skip_channels)
 
     def build_decoder(self, c: tuple[int, ...]) -> nn.ModuleList:
-        return nn.ModuleList([
-            nn.Sequential(DilatedGatedAttention(c[5], c[4]), InvertedExternalAttention(c[4])),
-            nn.Sequential(DilatedGatedAttention(c[4], c[3]), InvertedExternalAttention(c[3])),
-            nn.Sequential(DilatedGatedAttention(c[3], c[2]), InvertedExternalAttention(c[2])),
-            _conv3(c[2], c[1]),
-            _conv3(c[1], c[0]),
-        ])
+        return nn.ModuleList(
+            [
+                nn.Sequential(DilatedGatedAttention(c[5], c[4]), InvertedExternalAttention(c[4])),
+                nn.Sequential(DilatedGatedAttention(c[4], c[3]), InvertedExternalAttention(c[3])),
+                nn.Sequential(DilatedGatedAttention(c[3], c[2]), InvertedExternalAttention(c[2])),
+                _conv3(c[2], c[1]),
+                _conv3(c[1], c[0]),
+            ]
+        )
 
     def after_init(self) -> None:
         # The generic initialisation just drew the read-out Conv1d (from_slots) independently of the
@@ -125,6 +129,8 @@ class MALUNet(UNetBase):
                 m.tie_memory()
 
 
-@register_model("malunet", role="teacher", summary="MALUNet (BIBM 2022): DGA + IEA blocks, SC attention bridge")
+@register_model(
+    "malunet", role="teacher", summary="MALUNet (BIBM 2022): DGA + IEA blocks, SC attention bridge"
+)
 def malunet(**kwargs) -> MALUNet:
     return MALUNet(**kwargs)

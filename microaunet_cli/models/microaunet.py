@@ -21,7 +21,9 @@ class DWDConv(nn.Module):
 
     def __init__(self, c_in: int, c_out: int, dilation: int = 1) -> None:
         super().__init__()
-        self.depthwise = nn.Conv2d(c_in, c_in, 3, padding=dilation, dilation=dilation, groups=c_in, bias=False)
+        self.depthwise = nn.Conv2d(
+            c_in, c_in, 3, padding=dilation, dilation=dilation, groups=c_in, bias=False
+        )
         self.bn1 = nn.BatchNorm2d(c_in)
         self.pointwise = nn.Conv2d(c_in, c_out, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(c_out)
@@ -99,13 +101,12 @@ class MicroAUNet(UNetBase):
         return LSCAB(skip_channels)
 
     def build_decoder(self, c: tuple[int, ...]) -> nn.ModuleList:
-        return nn.ModuleList(
-            nn.Sequential(LDGA(c[i], c[i - 1]), DWDBlock(c[i - 1])) for i in range(5, 0, -1)
-        )
+        return nn.ModuleList(nn.Sequential(LDGA(c[i], c[i - 1]), DWDBlock(c[i - 1])) for i in range(5, 0, -1))
 
 
-@register_model("microaunet", role="student",
-                summary="MicroAUNet, faithful: DWDConv + LDGA blocks, LSCAB bridge")
+@register_model(
+    "microaunet", role="student", summary="MicroAUNet, faithful: DWDConv + LDGA blocks, LSCAB bridge"
+)
 def microaunet(**kwargs) -> MicroAUNet:
     return MicroAUNet(**kwargs)
 
@@ -139,8 +140,11 @@ class MicroAUNetFast(UNetBase):
         )
 
 
-@register_model("microaunet_fast", role="student",
-                summary="MicroAUNet variant: strided stem and plain convs at the outer levels, "
-                        "DWDConv + LDGA inside, LSCAB bridge")
+@register_model(
+    "microaunet_fast",
+    role="student",
+    summary="MicroAUNet variant: strided stem and plain convs at the outer levels, "
+    "DWDConv + LDGA inside, LSCAB bridge",
+)
 def microaunet_fast(**kwargs) -> MicroAUNetFast:
     return MicroAUNetFast(**kwargs)

@@ -129,7 +129,9 @@ class MicroAUNetRT(nn.Module):
         self.enc2 = DilatedResidual(c[1])
         self.down3 = nn.Sequential(SeparableConv(c[1], c[2], stride=2), DilatedResidual(c[2]))
         self.down4 = nn.Sequential(SeparableConv(c[2], c[3], stride=2), DilatedResidual(c[3]))
-        self.down5 = nn.Sequential(SeparableConv(c[3], c[4], stride=2), DilatedResidual(c[4]), SpatialGate(c[4]))
+        self.down5 = nn.Sequential(
+            SeparableConv(c[3], c[4], stride=2), DilatedResidual(c[4]), SpatialGate(c[4])
+        )
         self.middle = nn.Sequential(SeparableConv(c[4], c[5]), SpatialGate(c[5]))
         self.bridge = LightBridge(c[1:5]) if bridge else None
         self.up5 = nn.Sequential(SeparableConv(c[5], c[4]), SpatialGate(c[4]))
@@ -169,8 +171,11 @@ class MicroAUNetRT(nn.Module):
         return fuse_modules(self)
 
 
-@register_model("microaunet_rt", role="student",
-                summary="latency-first MicroAUNet: strided stem (no full-resolution map), logits at 1/2, "
-                        "BN+ReLU folded, re-parameterised depthwise convs, LDGA gates, light bridge")
+@register_model(
+    "microaunet_rt",
+    role="student",
+    summary="latency-first MicroAUNet: strided stem (no full-resolution map), logits at 1/2, "
+    "BN+ReLU folded, re-parameterised depthwise convs, LDGA gates, light bridge",
+)
 def microaunet_rt(**kwargs) -> MicroAUNetRT:
     return MicroAUNetRT(**kwargs)

@@ -54,13 +54,15 @@ def check_interface(name: str, factory: Callable[..., nn.Module]) -> None:
             net = factory(c_list=PROBE_C_LIST).eval()
         except TypeError as exc:
             raise ModelInterfaceError(
-                f"model {name!r}: its factory must accept c_list=[six widths] ({exc})") from None
+                f"model {name!r}: its factory must accept c_list=[six widths] ({exc})"
+            ) from None
         problem = _interface_problem(net)
     if problem:
         raise ModelInterfaceError(
             f"model {name!r} does not keep the network contract of models/base.py: {problem}. "
             "Distillation needs c_list and forward(x, return_features=True) -> (logits, five skips at "
-            "strides 2..32 with c_list[:5] channels, last decoder feature at stride 2 with c_list[0])")
+            "strides 2..32 with c_list[:5] channels, last decoder feature at stride 2 with c_list[0])"
+        )
 
 
 def _interface_problem(net: nn.Module) -> str | None:
@@ -86,7 +88,10 @@ def _interface_problem(net: nn.Module) -> str | None:
     if got != want:
         return f"skips as (channels, side) are {got}, expected {want}"
     if not isinstance(decoder_feature, torch.Tensor) or decoder_feature.shape[1:] != (
-            c_list[0], PROBE_SIDE // 2, PROBE_SIDE // 2):
+        c_list[0],
+        PROBE_SIDE // 2,
+        PROBE_SIDE // 2,
+    ):
         return "the last decoder feature must have c_list[0] channels at stride 2"
     return None
 

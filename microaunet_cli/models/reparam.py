@@ -12,7 +12,9 @@ import torch
 from torch import nn
 
 
-def fold_bn(weight: torch.Tensor, bias: torch.Tensor | None, bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+def fold_bn(
+    weight: torch.Tensor, bias: torch.Tensor | None, bn: nn.BatchNorm2d
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Weight and bias of ``bn(conv(x))`` as one conv, using the running statistics (eval mode)."""
     scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
     base = bias if bias is not None else torch.zeros_like(bn.running_mean)
@@ -22,8 +24,9 @@ def fold_bn(weight: torch.Tensor, bias: torch.Tensor | None, bn: nn.BatchNorm2d)
 class ConvBN(nn.Module):
     """k×k conv (no bias) -> BatchNorm; ``fuse()`` folds the norm into the conv."""
 
-    def __init__(self, c_in: int, c_out: int, kernel_size: int = 1, stride: int = 1,
-                 dilation: int = 1, groups: int = 1) -> None:
+    def __init__(
+        self, c_in: int, c_out: int, kernel_size: int = 1, stride: int = 1, dilation: int = 1, groups: int = 1
+    ) -> None:
         super().__init__()
         padding = dilation * (kernel_size // 2)
         self.conv = nn.Conv2d(c_in, c_out, kernel_size, stride, padding, dilation, groups, bias=False)
@@ -38,8 +41,9 @@ class ConvBN(nn.Module):
             return
         w, b = fold_bn(self.conv.weight, self.conv.bias, self.bn)
         c = self.conv
-        fused = nn.Conv2d(c.in_channels, c.out_channels, c.kernel_size, c.stride, c.padding, c.dilation,
-                          c.groups, bias=True).to(w.device, w.dtype)
+        fused = nn.Conv2d(
+            c.in_channels, c.out_channels, c.kernel_size, c.stride, c.padding, c.dilation, c.groups, bias=True
+        ).to(w.device, w.dtype)
         fused.weight.copy_(w)
         fused.bias.copy_(b)
         self.conv, self.bn = fused, nn.Identity()
@@ -84,8 +88,16 @@ class RepDWConv(nn.Module):
             wi, bi = fold_bn(ones, None, self.identity)
             w[:, :, 1, 1] += wi[:, :, 0, 0]
             b = b + bi
-        conv = nn.Conv2d(self.channels, self.channels, 3, self.stride, self.dilation, self.dilation,
-                         groups=self.channels, bias=True).to(w.device, w.dtype)
+        conv = nn.Conv2d(
+            self.channels,
+            self.channels,
+            3,
+            self.stride,
+            self.dilation,
+            self.dilation,
+            groups=self.channels,
+            bias=True,
+        ).to(w.device, w.dtype)
         conv.weight.copy_(w)
         conv.bias.copy_(b)
         self.fused = conv
@@ -100,7 +112,6 @@ def fuse_modules(model: nn.Module) -> nn.Module:
         if isinstance(module, (ConvBN, RepDWConv)):
             module.fuse()
     return model
-
 
 
 def inference_copy(model: nn.Module) -> nn.Module:

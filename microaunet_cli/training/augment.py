@@ -29,7 +29,9 @@ def affine_params(cfg: AugmentSettings, n: int, g: torch.Generator) -> torch.Ten
     one, zero = torch.ones(n, device=g.device), torch.zeros(n, device=g.device)
     flip_x = torch.where(_coin(cfg.hflip, n, g), -one, one)
     flip_y = torch.where(_coin(cfg.vflip, n, g), -one, one)
-    angle = torch.where(_coin(cfg.rotate, n, g), _uniform(-cfg.rotate_degrees, cfg.rotate_degrees, n, g), zero)
+    angle = torch.where(
+        _coin(cfg.rotate, n, g), _uniform(-cfg.rotate_degrees, cfg.rotate_degrees, n, g), zero
+    )
     lo, hi = cfg.scale_range
     # Sample the zoom log-uniformly so zooming in and out are equally likely.
     zoom = torch.where(_coin(cfg.scale, n, g), _uniform(math.log(lo), math.log(hi), n, g).exp(), one)

@@ -36,7 +36,8 @@ class ProjectionHead(nn.Module):
 
 
 def imitation_epochs(epochs: int, imitation_fraction: float) -> int:
-    """Whole epochs of imitation: those whose index is below fraction × epochs (5 × 0.6 -> 3, 7 × 0.6 -> 5)."""
+    """Whole epochs of imitation: those whose index is below fraction × epochs (5 × 0.6 -> 3,
+    7 × 0.6 -> 5)."""
     # The small tolerance keeps 0.6 × 10 = 6.000000000000001 at 6.
     return min(epochs, max(0, math.ceil(imitation_fraction * epochs - 1e-9)))
 
@@ -52,8 +53,14 @@ class DistillationObjective(Objective):
     # The two stages use different heads and terms: some trained parameters sit out each stage.
     find_unused_parameters = True
 
-    def __init__(self, student: nn.Module, teacher: nn.Module, cfg: DistillSettings, epochs: int,
-                 teacher_info: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        student: nn.Module,
+        teacher: nn.Module,
+        cfg: DistillSettings,
+        epochs: int,
+        teacher_info: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__()
         self.model = student
         self.cfg = cfg
@@ -94,7 +101,9 @@ class DistillationObjective(Objective):
         after = state_checksum(self.teacher)
         summary["teacher"]["checksum_after"] = after
         if after != self.teacher_info.get("checksum"):
-            raise RuntimeError("the teacher's weights changed during distillation; this is a bug, please report it")
+            raise RuntimeError(
+                "the teacher's weights changed during distillation; this is a bug, please report it"
+            )
 
     def describe(self, epochs: int) -> str:
         t = self.stage1_epochs

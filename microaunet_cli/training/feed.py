@@ -17,8 +17,9 @@ log = logging.getLogger(__name__)
 class SplitFeed:
     """Yields ``(indices, images uint8 B×H×W×3, masks uint8 B×H×W)`` on the device."""
 
-    def __init__(self, arrays: Any, device: torch.device, on_device: str = "auto",
-                 rank: int = 0, world_size: int = 1) -> None:
+    def __init__(
+        self, arrays: Any, device: torch.device, on_device: str = "auto", rank: int = 0, world_size: int = 1
+    ) -> None:
         self.arrays = arrays
         self.device = device
         self.rank, self.world_size = rank, world_size
@@ -26,7 +27,11 @@ class SplitFeed:
         self.resident = self._fits(on_device)
         if self.resident:
             self.images, self.masks = arrays.to_tensors(device)
-        log.debug("split of %d images %s", self.n, "resident on " + str(device) if self.resident else "memory-mapped")
+        log.debug(
+            "split of %d images %s",
+            self.n,
+            "resident on " + str(device) if self.resident else "memory-mapped",
+        )
 
     def _fits(self, on_device: str) -> bool:
         if on_device == "never":

@@ -59,8 +59,15 @@ class LoopState:
 
 
 class TrainingRun:
-    def __init__(self, settings: RunSettings, objective: Objective, data: PreparedData, rt: Runtime,
-                 folder: RunFolder, extra_payload: Callable[[], dict] | None = None) -> None:
+    def __init__(
+        self,
+        settings: RunSettings,
+        objective: Objective,
+        data: PreparedData,
+        rt: Runtime,
+        folder: RunFolder,
+        extra_payload: Callable[[], dict] | None = None,
+    ) -> None:
         self.s = settings
         self.rt = rt
         self.folder = folder
@@ -90,8 +97,9 @@ class TrainingRun:
         step: nn.Module = objective
         if self.rt.distributed:
             ids = [self.rt.device.index] if self.rt.device.type == "cuda" else None
-            step = DistributedDataParallel(objective, device_ids=ids,
-                                           find_unused_parameters=objective.find_unused_parameters)
+            step = DistributedDataParallel(
+                objective, device_ids=ids, find_unused_parameters=objective.find_unused_parameters
+            )
         if self.s.train.compile:
             step = torch.compile(step)
         return step
@@ -106,15 +114,23 @@ class TrainingRun:
         self.scheduler.load_state_dict(ckpt["scheduler"])
         if ckpt.get("scaler"):
             self.scaler.load_state_dict(ckpt["scaler"])
-        self.state = LoopState(epoch=ckpt["epoch"], step_in_epoch=ckpt.get("step_in_epoch", 0),
-                               best_mdice=ckpt.get("best_mdice", -1.0), best_epoch=ckpt.get("best_epoch"),
-                               history=list(ckpt.get("history", [])),
-                               train_seconds=ckpt.get("train_seconds", 0.0),
-                               epoch_sums=dict(ckpt.get("epoch_sums", {})), epoch_seen=ckpt.get("epoch_seen", 0))
+        self.state = LoopState(
+            epoch=ckpt["epoch"],
+            step_in_epoch=ckpt.get("step_in_epoch", 0),
+            best_mdice=ckpt.get("best_mdice", -1.0),
+            best_epoch=ckpt.get("best_epoch"),
+            history=list(ckpt.get("history", [])),
+            train_seconds=ckpt.get("train_seconds", 0.0),
+            epoch_sums=dict(ckpt.get("epoch_sums", {})),
+            epoch_seen=ckpt.get("epoch_seen", 0),
+        )
         if "torch_rng" in ckpt:
             torch.set_rng_state(ckpt["torch_rng"])
-        log.info("resumed at epoch %d%s", self.state.epoch,
-                 f", batch {self.state.step_in_epoch}" if self.state.step_in_epoch else "")
+        log.info(
+            "resumed at epoch %d%s",
+            self.state.epoch,
+            f", batch {self.state.step_in_epoch}" if self.state.step_in_epoch else "",
+        )
         self._replan(ckpt)
 
     def _replan(self, ckpt: dict[str, Any]) -> None:
@@ -165,14 +181,24 @@ class TrainingRun:
         epochs = self.s.train.epochs
         if self.objective.describe(epochs):
             log.info("%s", self.objective.describe(epochs))
-        with self.stop.installed(), TrainingProgress(epochs, self.train_feed.num_batches(self.s.train.batch_size),
-                                                     quiet=self.s.output.quiet or not self.rt.is_main) as bar:
+        with (
+            self.stop.installed(),
+            TrainingProgress(
+                epochs,
+                self.train_feed.num_batches(self.s.train.batch_size),
+                quiet=self.s.output.quiet or not self.rt.is_main,
+            ) as bar,
+        ):
             while self.state.epoch < epochs:
                 row = self.train_epoch(bar)
                 if row is None:
                     self.save("last")
-                    log.warning("stop signal received: saved %s at epoch %d, batch %d; resume with --resume",
-                                self.folder.last, self.state.epoch, self.state.step_in_epoch)
+                    log.warning(
+                        "stop signal received: saved %s at epoch %d, batch %d; resume with --resume",
+                        self.folder.last,
+                        self.state.epoch,
+                        self.state.step_in_epoch,
+                    )
                     return "preempted"
                 self.end_epoch(row, bar)
         return "completed"
@@ -183,7 +209,9 @@ class TrainingRun:
         lr = self.optimizer.param_groups[0]["lr"]
         order = self.train_feed.order(st.epoch, s.train.seed, shuffle=True)
         n_batches = self.train_feed.num_batches(s.train.batch_size)
-        sums = {k: torch.tensor(v, dtype=torch.float32, device=self.rt.device) for k, v in st.epoch_sums.items()}
+        sums = {
+            k: torch.tensor(v, dtype=torch.float32, device=self.rt.device) for k, v in st.epoch_sums.items()
+        }
         seen = resumed_seen = st.epoch_seen
         bar.start_epoch(st.epoch, st.step_in_epoch)
         start = time.perf_counter()
@@ -235,9 +263,11 @@ class TrainingRun:
         """Checked every few batches, not every one: reading a GPU value forces a sync. Once a loss is
         non-finite it stays so in the running sum; the weights it spoiled are never saved."""
         if not torch.isfinite(loss_sum):
-            raise TrainingError(f"the loss became {float(loss_sum)} at epoch {epoch + 1}; training stopped and "
-                                f"the last good checkpoint {self.folder.last} is kept. Lower optim.lr, set "
-                                f"optim.grad_clip, or try --amp off")
+            raise TrainingError(
+                f"the loss became {float(loss_sum)} at epoch {epoch + 1}; training stopped and "
+                f"the last good checkpoint {self.folder.last} is kept. Lower optim.lr, set "
+                f"optim.grad_clip, or try --amp off"
+            )
 
     def end_epoch(self, row: dict[str, Any], bar: TrainingProgress) -> None:
         st = self.state
@@ -248,7 +278,9 @@ class TrainingRun:
         share_buffers_from_rank0(self.model, self.rt)
         st.epoch_sums, st.epoch_seen = {}, 0
         metrics = None
-        if self.val_feed is not None and (st.epoch % self.s.train.eval_every == 0 or st.epoch == self.s.train.epochs):
+        if self.val_feed is not None and (
+            st.epoch % self.s.train.eval_every == 0 or st.epoch == self.s.train.epochs
+        ):
             metrics = self.evaluate(self.val_feed)
             row["val_mdice"] = metrics["per_image"]["mdice"]
             row["val_miou"] = metrics["per_image"]["miou"]
@@ -275,8 +307,15 @@ class TrainingRun:
         order = feed.order(0, 0, shuffle=False)
         for _, idx, images, masks in feed.batches(order, self.s.train.eval_batch_size):
             # The shared inference path, at the training size and in float32 (amp_dtype None).
-            probs = predict_probs(self.model, images, self.mean, self.std, self.rt.device, len(images),
-                                  channels_last=self.s.train.channels_last)
+            probs = predict_probs(
+                self.model,
+                images,
+                self.mean,
+                self.std,
+                self.rt.device,
+                len(images),
+                channels_last=self.s.train.channels_last,
+            )
             metrics.update(probs, masks.unsqueeze(1), idx.to(self.rt.device))
         metrics.sync()
         self.model.train()

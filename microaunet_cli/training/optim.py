@@ -75,11 +75,14 @@ def build_scheduler(optimizer: torch.optim.Optimizer, cfg: ScheduleSettings, epo
         return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _epoch: 1.0)
     base = optimizer.param_groups[0]["lr"]
     t_max = cfg.t_max or max(epochs - cfg.warmup_epochs, 1)
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, CosineFactor(base, cfg.eta_min, t_max, cfg.warmup_epochs))
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, CosineFactor(base, cfg.eta_min, t_max, cfg.warmup_epochs)
+    )
 
 
-def replan_schedule(scheduler, cfg: ScheduleSettings, old_epochs: int, epochs: int, epochs_done: int,
-                    mid_epoch: bool) -> None:
+def replan_schedule(
+    scheduler, cfg: ScheduleSettings, old_epochs: int, epochs: int, epochs_done: int, mid_epoch: bool
+) -> None:
     """A resumed run whose final epoch count changed: the lr never jumps back up.
 
     Only a cosine that spans the run (``t_max`` unset) depends on the epoch count. If the run is
@@ -100,6 +103,11 @@ def replan_schedule(scheduler, cfg: ScheduleSettings, old_epochs: int, epochs: i
     for group, base, f in zip(scheduler.optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas):
         group["lr"] = base * f(step)
     scheduler._last_lr = [g["lr"] for g in scheduler.optimizer.param_groups]
-    log.info("--epochs changed from %d to %d on resume: the lr falls from %.3g (epoch %d) to %.3g at the end",
-             old_epochs, epochs, scheduler.base_lrs[0] * factors[0](max(anchor, 0)), max(anchor, 0) + 1,
-             factors[0].eta_min)
+    log.info(
+        "--epochs changed from %d to %d on resume: the lr falls from %.3g (epoch %d) to %.3g at the end",
+        old_epochs,
+        epochs,
+        scheduler.base_lrs[0] * factors[0](max(anchor, 0)),
+        max(anchor, 0) + 1,
+        factors[0].eta_min,
+    )

@@ -25,7 +25,7 @@ class TrainingProgress:
         self._shown = 0.0
         self.progress: Progress | None = None
 
-    def __enter__(self) -> TrainingProgress:
+    def __enter__(self) -> TrainingProgress:  # noqa: PYI034 - never subclassed
         if self.live:
             self.progress = rich_bar(TimeElapsedColumn(), info=True, transient=False)
             self.progress.__enter__()

@@ -32,27 +32,38 @@ def verify_arrays(data: PreparedData) -> float:
     return seconds
 
 
-def check_teacher_data(path: str | Path, teacher: dict[str, Any] | None, ours: dict[str, Any],
-                       allow_mismatch: bool) -> dict[str, Any]:
+def check_teacher_data(
+    path: str | Path, teacher: dict[str, Any] | None, ours: dict[str, Any], allow_mismatch: bool
+) -> dict[str, Any]:
     """Compare the teacher's recorded data identity with this run's; returns what the run records.
 
     A teacher saved before identities were recorded is used with a warning (it cannot be checked).
     A mismatch is an error naming each differing field, unless ``allow_mismatch``.
     """
     if teacher is None:
-        log.warning("teacher %s records no data identity (saved before provenance was recorded): cannot "
-                    "check that it was trained on this run's data; proceeding", path)
+        log.warning(
+            "teacher %s records no data identity (saved before provenance was recorded): cannot "
+            "check that it was trained on this run's data; proceeding",
+            path,
+        )
         return {"status": "unchecked (teacher has no recorded data identity)"}
     fields = differences(ours, teacher)
     if not fields:
         return {"status": "same data", "identity": teacher}
     details = "; ".join(describe(f, ours, teacher, "the teacher") for f in fields)
     if allow_mismatch:
-        log.warning("teacher %s was trained on other data (%s); used anyway: --allow-teacher-mismatch", path, details)
-        return {"status": "mismatch allowed (--allow-teacher-mismatch)", "fields": fields, "identity": teacher}
+        log.warning(
+            "teacher %s was trained on other data (%s); used anyway: --allow-teacher-mismatch", path, details
+        )
+        return {
+            "status": "mismatch allowed (--allow-teacher-mismatch)",
+            "fields": fields,
+            "identity": teacher,
+        }
     fold = f" --fold {ours['fold']}" if ours.get("fold") is not None else ""
     raise CheckpointError(
         f"teacher {path} was trained on other data than this run: {details}. A teacher trained on another "
         f"split may have seen this run's validation or test images. Train a teacher on the same prepared "
         f"folder (`microaunet train-teacher --data-dir DIR{fold}`), or pass --allow-teacher-mismatch to "
-        f"distil anyway (recorded in the run)")
+        f"distil anyway (recorded in the run)"
+    )

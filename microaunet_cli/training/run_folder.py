@@ -35,8 +35,10 @@ class RunFolder:
         """Refuse to mix two runs in one folder unless told to resume or overwrite."""
         if self.root.exists() and not resume and self.last.exists():
             if not overwrite:
-                raise ConfigError(f"run folder {self.root} already holds a run; pass --resume to continue it, "
-                                  f"--overwrite to replace it, or --name NEW for a new run")
+                raise ConfigError(
+                    f"run folder {self.root} already holds a run; pass --resume to continue it, "
+                    f"--overwrite to replace it, or --name NEW for a new run"
+                )
             shutil.rmtree(self.root)
         self.checkpoints.mkdir(parents=True, exist_ok=True)
 
@@ -44,8 +46,9 @@ class RunFolder:
         write_text_atomic(self.root / "config.yaml", settings_to_yaml(settings))
 
     def write_env(self, device: torch.device, world_size: int) -> None:
-        write_json_atomic(self.root / "env.json",
-                          describe_environment(device, world_size=world_size, command_line=sys.argv))
+        write_json_atomic(
+            self.root / "env.json", describe_environment(device, world_size=world_size, command_line=sys.argv)
+        )
 
     def write_history(self, history: list[dict[str, Any]]) -> None:
         """Rewrite metrics.jsonl/.csv from the full history (kept in the checkpoint), so a resumed

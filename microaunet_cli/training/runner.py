@@ -29,12 +29,21 @@ log = logging.getLogger(__name__)
 
 TEACHER_MODEL = "malunet"
 # Settings a resumed run takes from the command line rather than from its checkpoint.
-RESUME_OVERRIDABLE = {("train", "epochs"), ("train", "device"), ("train", "amp"), ("train", "compile"),
-                      ("train", "num_threads"), ("data", "on_device"), ("output", "quiet")}
+RESUME_OVERRIDABLE = {
+    ("train", "epochs"),
+    ("train", "device"),
+    ("train", "amp"),
+    ("train", "compile"),
+    ("train", "num_threads"),
+    ("data", "on_device"),
+    ("output", "quiet"),
+}
 
 
 # How a run trains, by the name commands and run folders use: train-teacher, distill.
-OBJECTIVES: dict[str, type[Objective]] = {o.training_kind: o for o in (SegmentationObjective, DistillationObjective)}
+OBJECTIVES: dict[str, type[Objective]] = {
+    o.training_kind: o for o in (SegmentationObjective, DistillationObjective)
+}
 
 
 def default_run_name(settings: RunSettings, training: str) -> str:
@@ -45,7 +54,9 @@ def default_run_name(settings: RunSettings, training: str) -> str:
 
 def run_folder_for(settings: RunSettings, training: str) -> RunFolder:
     """``training`` is "supervised" (train-teacher) or "distilled" (distill)."""
-    return RunFolder(settings.output.runs_dir / (settings.output.name or default_run_name(settings, training)))
+    return RunFolder(
+        settings.output.runs_dir / (settings.output.name or default_run_name(settings, training))
+    )
 
 
 def default_teacher_path(settings: RunSettings) -> Path:
@@ -85,8 +96,15 @@ def _train(settings: RunSettings, training: str, resume: bool) -> dict[str, Any]
         if rt.is_main:
             folder.write_config(settings)
             folder.write_env(rt.device, rt.world_size)
-        log.info("%s run %s: %s, %s images/epoch, device %s%s", training, folder.root, settings.model.name,
-                 len(run.train_feed.arrays), rt.device, f", amp {rt.amp_dtype}" if rt.amp_dtype else "")
+        log.info(
+            "%s run %s: %s, %s images/epoch, device %s%s",
+            training,
+            folder.root,
+            settings.model.name,
+            len(run.train_feed.arrays),
+            rt.device,
+            f", amp {rt.amp_dtype}" if rt.amp_dtype else "",
+        )
         status = run.run()
         summary = _summary(run, status, started, identity)
         objective.after_run(summary)
@@ -99,8 +117,10 @@ def _train(settings: RunSettings, training: str, resume: bool) -> dict[str, Any]
 
 def _last_checkpoint(folder: RunFolder) -> dict[str, Any]:
     if not folder.last.exists():
-        raise ConfigError(f"--resume: no checkpoint at {folder.last}; start without --resume, or pass the "
-                          f"--name of the run to continue")
+        raise ConfigError(
+            f"--resume: no checkpoint at {folder.last}; start without --resume, or pass the "
+            f"--name of the run to continue"
+        )
     return load_checkpoint(folder.last)
 
 
@@ -111,9 +131,18 @@ def _resumed_settings(current: RunSettings, saved_settings: dict[str, Any]) -> R
         merged[section][key] = now[section][key]
     for section, values in now.items():
         for key, value in values.items():
-            if (section, key) not in RESUME_OVERRIDABLE and merged[section][key] != value and section != "output":
-                log.warning("resume keeps the run's %s.%s = %r (the command asked for %r)",
-                            section, key, merged[section][key], value)
+            if (
+                (section, key) not in RESUME_OVERRIDABLE
+                and merged[section][key] != value
+                and section != "output"
+            ):
+                log.warning(
+                    "resume keeps the run's %s.%s = %r (the command asked for %r)",
+                    section,
+                    key,
+                    merged[section][key],
+                    value,
+                )
     return RunSettings.model_validate(merged)
 
 
@@ -121,12 +150,16 @@ def _open_data(settings: RunSettings) -> PreparedData:
     data = open_prepared(settings.data.resolved_dir())
     if data.dataset != settings.data.dataset:
         if "dataset" in settings.data.model_fields_set:
-            raise ConfigError(f"--dataset is {settings.data.dataset!r} but {data.root} holds {data.dataset!r}; "
-                              f"drop one of --dataset / --data-dir or make them agree")
+            raise ConfigError(
+                f"--dataset is {settings.data.dataset!r} but {data.root} holds {data.dataset!r}; "
+                f"drop one of --dataset / --data-dir or make them agree"
+            )
         settings.data.dataset = data.dataset  # --data-dir alone: the folder says what it holds
     if settings.data.size is not None and settings.data.size != data.size:
-        raise ConfigError(f"data.size is {settings.data.size} but {data.root} was prepared at {data.size}; "
-                          f"re-run `microaunet prepare-data --size {settings.data.size}` or drop data.size")
+        raise ConfigError(
+            f"data.size is {settings.data.size} but {data.root} was prepared at {data.size}; "
+            f"re-run `microaunet prepare-data --size {settings.data.size}` or drop data.size"
+        )
     verify_arrays(data)
     return data
 
@@ -140,17 +173,29 @@ def _distillation(settings: RunSettings, model: nn.Module, data: PreparedData) -
     if not Path(path).exists():
         raise CheckpointError(
             f"no teacher checkpoint at {path}; train one first with `microaunet train-teacher --dataset "
-            f"{settings.data.dataset}` (same data and size), or point to one with --teacher PATH")
+            f"{settings.data.dataset}` (same data and size), or point to one with --teacher PATH"
+        )
     trained = load_trained(path)
     teacher = trained.network
-    provenance = check_teacher_data(path, trained.data_identity, data.identity(settings.data.fold),
-                                    settings.distill.allow_teacher_mismatch)
+    provenance = check_teacher_data(
+        path,
+        trained.data_identity,
+        data.identity(settings.data.fold),
+        settings.distill.allow_teacher_mismatch,
+    )
     if not settings.distill.allow_teacher_mismatch:
         _check_teacher_fits(trained, data)
     role = _check_teacher_role(path, trained.name, settings.distill.allow_any_teacher)
-    info = {"path": str(path), "model": trained.name, "role": role, "training": trained.training,
-            "allow_any_teacher": settings.distill.allow_any_teacher, "data": provenance,
-            "checksum": state_checksum(teacher), "params": count_parameters(teacher)[0]}
+    info = {
+        "path": str(path),
+        "model": trained.name,
+        "role": role,
+        "training": trained.training,
+        "allow_any_teacher": settings.distill.allow_any_teacher,
+        "data": provenance,
+        "checksum": state_checksum(teacher),
+        "params": count_parameters(teacher)[0],
+    }
     return DistillationObjective(model, teacher, settings.distill, settings.train.epochs, info)
 
 
@@ -164,18 +209,22 @@ def _check_teacher_fits(teacher: TrainedModel, data: PreparedData) -> None:
     if teacher.size != data.size:
         problems.append(f"its input size is {teacher.size}, the data here is {data.size}")
     if problems:
-        raise CheckpointError(f"teacher {teacher.path} does not match this run: {'; '.join(problems)}. Train a teacher on "
-                              f"the same data with `microaunet train-teacher --dataset {data.dataset}` or pass a "
-                              f"matching --teacher")
+        raise CheckpointError(
+            f"teacher {teacher.path} does not match this run: {'; '.join(problems)}. Train a teacher on "
+            f"the same data with `microaunet train-teacher --dataset {data.dataset}` or pass a "
+            f"matching --teacher"
+        )
 
 
 def _check_teacher_role(path: Path, name: str, allow_any: bool) -> str:
     """A teacher must be a network registered as one, unless the run says otherwise (recorded)."""
     role = model_entry(name).role
     if role != "teacher" and not allow_any:
-        raise CheckpointError(f"teacher {path} holds {name!r}, a {role} network, not a teacher; pass the "
-                              f"checkpoint of a teacher network (train one with `microaunet train-teacher "
-                              f"--model {TEACHER_MODEL}`), or --allow-any-teacher to distil from it anyway")
+        raise CheckpointError(
+            f"teacher {path} holds {name!r}, a {role} network, not a teacher; pass the "
+            f"checkpoint of a teacher network (train one with `microaunet train-teacher "
+            f"--model {TEACHER_MODEL}`), or --allow-any-teacher to distil from it anyway"
+        )
     if role != "teacher":
         log.warning("--allow-any-teacher: distilling from %s, a %s network (%s)", name, role, path)
     return role
@@ -224,15 +273,21 @@ def _test_metrics(run: TrainingRun) -> dict[str, Any]:
     if best is not None:
         run.model.load_state_dict(best["model"])
     # Every process scores the whole (small) test split: no gathering, and the same numbers everywhere.
-    results, rows = score_test_splits(run.model, run.data, run.mean, run.std, run.rt.device,
-                                      run.s.train.eval_batch_size)
+    results, rows = score_test_splits(
+        run.model, run.data, run.mean, run.std, run.rt.device, run.s.train.eval_batch_size
+    )
     if run.rt.is_main:
         write_csv(run.folder.root / TEST_CASES, rows, CASE_COLUMNS)
     size = run.data.size
-    return {"test": results, "scoring": {
-        "test": "per split 'resolution': 'original' = probabilities at the training size resized bilinearly to "
-                f"each ground truth's size, then thresholded at {THRESHOLD}; the resized-mask scores under 'resized'",
-        "validation": f"at the training size {size}x{size}, against the resized masks (chooses best.pt)"}}
+    return {
+        "test": results,
+        "scoring": {
+            "test": "per split 'resolution': 'original' = probabilities at the training size resized "
+            f"bilinearly to each ground truth's size, then thresholded at {THRESHOLD}; the resized-mask "
+            "scores under 'resized'",
+            "validation": f"at the training size {size}x{size}, against the resized masks (chooses best.pt)",
+        },
+    }
 
 
 __all__ = ["default_teacher_path", "distill", "run_folder_for", "train_teacher"]

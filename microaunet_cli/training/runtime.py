@@ -51,9 +51,11 @@ def launch_ranks(environ: Mapping[str, str] = os.environ) -> tuple[int, int, int
     if "SLURM_STEP_ID" in environ and "SLURM_NTASKS" in environ:
         world = int(environ["SLURM_NTASKS"])
         if world > 1 and not ("MASTER_ADDR" in environ and "MASTER_PORT" in environ):
-            raise ConfigError(f"srun started {world} tasks but MASTER_ADDR and MASTER_PORT are not set: export "
-                              f"them before srun (the address and a free port of the first node), as "
-                              f"examples/slurm/*.sbatch do")
+            raise ConfigError(
+                f"srun started {world} tasks but MASTER_ADDR and MASTER_PORT are not set: export "
+                f"them before srun (the address and a free port of the first node), as "
+                f"examples/slurm/*.sbatch do"
+            )
         return int(environ["SLURM_PROCID"]), world, int(environ.get("SLURM_LOCALID", "0"))
     return 0, 1, 0
 
@@ -95,8 +97,9 @@ def seed_everything(seed: int, deterministic: bool) -> None:
         torch.backends.cudnn.benchmark = True
 
 
-def step_generator(seed: int, epoch: int, step: int, device: torch.device | str = "cpu",
-                   rank: int = 0) -> torch.Generator:
+def step_generator(
+    seed: int, epoch: int, step: int, device: torch.device | str = "cpu", rank: int = 0
+) -> torch.Generator:
     """A generator fixed by (seed, epoch, step, rank): augmentations and anchor draws repeat exactly
     on resume, even in the middle of an epoch, without replaying earlier random draws. The rank
     enters so that processes holding different images do not draw the same flips and rotations."""

@@ -22,7 +22,9 @@ def parse_seeds(text: str) -> list[int]:
     try:
         seeds = [int(part) for part in text.replace(" ", "").split(",") if part != ""]
     except ValueError:
-        raise ConfigError(f"--seeds {text!r}: give integers separated by commas, e.g. --seeds 0,1,2") from None
+        raise ConfigError(
+            f"--seeds {text!r}: give integers separated by commas, e.g. --seeds 0,1,2"
+        ) from None
     if not seeds or len(set(seeds)) != len(seeds):
         raise ConfigError(f"--seeds {text!r}: give distinct integers separated by commas, e.g. --seeds 0,1,2")
     return seeds
@@ -48,8 +50,12 @@ def _teacher_for_seed(settings: RunSettings, seed: int) -> Path | None:
     teacher = settings.distill.teacher
     if teacher is not None:
         return Path(str(teacher).replace("{seed}", str(seed)))
-    own = settings.output.runs_dir / seeded_name(f"{settings.data.dataset}-{TEACHER_MODEL}", seed) / "checkpoints" \
+    own = (
+        settings.output.runs_dir
+        / seeded_name(f"{settings.data.dataset}-{TEACHER_MODEL}", seed)
+        / "checkpoints"
         / "best.pt"
+    )
     if own.exists():
         log.info("seed %d: teacher %s (the teacher run of the same seed)", seed, own)
         return own

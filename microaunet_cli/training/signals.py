@@ -18,7 +18,9 @@ import torch.distributed as dist
 
 log = logging.getLogger(__name__)
 
-STOP_SIGNALS = tuple(s for s in (getattr(signal, name, None) for name in ("SIGTERM", "SIGUSR1", "SIGINT")) if s)
+STOP_SIGNALS = tuple(
+    s for s in (getattr(signal, name, None) for name in ("SIGTERM", "SIGUSR1", "SIGINT")) if s
+)
 
 
 def stop_exit_code(signal_name: str | None) -> int:
@@ -36,8 +38,11 @@ class StopFlag:
         if self.requested and signum == signal.SIGINT:
             raise KeyboardInterrupt  # Ctrl-C twice: the user does not want to wait for the save
         name = signal.Signals(signum).name
-        log.warning("received %s: finishing this step, then saving and stopping%s", name,
-                    " (Ctrl-C again to stop at once)" if signum == signal.SIGINT else "")
+        log.warning(
+            "received %s: finishing this step, then saving and stopping%s",
+            name,
+            " (Ctrl-C again to stop at once)" if signum == signal.SIGINT else "",
+        )
         self.requested = True
         self.signal_name = self.signal_name or name
 

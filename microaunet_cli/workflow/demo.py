@@ -47,15 +47,22 @@ class DemoSettings(Section):
 
 
 def _run_settings(cfg: DemoSettings, data_dir: Path, model: str, epochs: int, **extra: Any) -> RunSettings:
-    return RunSettings.model_validate({
-        "data": {"dataset": "synthetic", "prepared_dir": str(data_dir)},
-        "model": {"name": model},
-        "optim": {"lr": cfg.lr},
-        "train": {"epochs": epochs, "batch_size": cfg.batch_size, "device": cfg.device, "seed": cfg.seed,
-                  "num_threads": cfg.threads},
-        "output": {"runs_dir": str(cfg.out / "runs"), "overwrite": True, "quiet": cfg.quiet},
-        **extra,
-    })
+    return RunSettings.model_validate(
+        {
+            "data": {"dataset": "synthetic", "prepared_dir": str(data_dir)},
+            "model": {"name": model},
+            "optim": {"lr": cfg.lr},
+            "train": {
+                "epochs": epochs,
+                "batch_size": cfg.batch_size,
+                "device": cfg.device,
+                "seed": cfg.seed,
+                "num_threads": cfg.threads,
+            },
+            "output": {"runs_dir": str(cfg.out / "runs"), "overwrite": True, "quiet": cfg.quiet},
+            **extra,
+        }
+    )
 
 
 STEPS = ("prepare-data", "train-teacher", "distill", "evaluate", "benchmark")
@@ -101,33 +108,59 @@ def _run_steps(cfg: DemoSettings, stop: StopFlag, done: list[str]) -> dict[str, 
 
     data_dir = cfg.out / "data" / "synthetic"
     log.info("1/5 prepare-data: synthetic set, %d images at %d px", cfg.count, cfg.size)
-    prepare_dataset(PrepareSettings(dataset="synthetic", out=data_dir, size=cfg.size, synthetic_count=cfg.count,
-                                    seed=cfg.seed))
+    prepare_dataset(
+        PrepareSettings(
+            dataset="synthetic", out=data_dir, size=cfg.size, synthetic_count=cfg.count, seed=cfg.seed
+        )
+    )
     finished("prepare-data")
     log.info("2/5 train-teacher: malunet, %d epochs", cfg.teacher_epochs)
-    teacher = _train(cfg, train_teacher, _run_settings(cfg, data_dir, "malunet", cfg.teacher_epochs), "supervised")
+    teacher = _train(
+        cfg, train_teacher, _run_settings(cfg, data_dir, "malunet", cfg.teacher_epochs), "supervised"
+    )
     finished("train-teacher", teacher)
     log.info("3/5 distill: %s under the teacher, %d epochs", cfg.student, cfg.student_epochs)
-    student = _train(cfg, distill, _run_settings(cfg, data_dir, cfg.student, cfg.student_epochs,
-                                                 distill={"teacher": teacher["checkpoint_best"]}), "distilled")
+    student = _train(
+        cfg,
+        distill,
+        _run_settings(
+            cfg, data_dir, cfg.student, cfg.student_epochs, distill={"teacher": teacher["checkpoint_best"]}
+        ),
+        "distilled",
+    )
     finished("distill", student)
     log.info("4/5 evaluate: both checkpoints on the test split")
     ckpts = {"teacher": Path(teacher["checkpoint_best"]), "student": Path(student["checkpoint_best"])}
-    scores = {role: evaluate_checkpoint(path, split="test", data_dir=data_dir, device=cfg.device)
-              for role, path in ckpts.items()}
+    scores = {
+        role: evaluate_checkpoint(path, split="test", data_dir=data_dir, device=cfg.device)
+        for role, path in ckpts.items()
+    }
     finished("evaluate")
     log.info("5/5 benchmark: parameters, FLOPs and batch-1 latency at %d px", cfg.bench_size)
-    bench = run_benchmark(BenchmarkSettings(ckpt=list(ckpts.values()), size=cfg.bench_size, modes=["eager"],
-                                            device=cfg.device, repeats=cfg.bench_repeats, throughput_repeats=3,
-                                            threads=cfg.threads))
+    bench = run_benchmark(
+        BenchmarkSettings(
+            ckpt=list(ckpts.values()),
+            size=cfg.bench_size,
+            modes=["eager"],
+            device=cfg.device,
+            repeats=cfg.bench_repeats,
+            throughput_repeats=3,
+            threads=cfg.threads,
+        )
+    )
     write_outputs(bench, cfg.out / "benchmark.json", cfg.out / "benchmark.md")
     done.append("benchmark")  # the last step: a stop arriving now leaves nothing unfinished
-    return {"rows": _comparison(ckpts, scores, bench), "out": str(cfg.out),
-            "threads": bench.environment.get("cpu_threads"), "device": bench.environment.get("device")}
+    return {
+        "rows": _comparison(ckpts, scores, bench),
+        "out": str(cfg.out),
+        "threads": bench.environment.get("cpu_threads"),
+        "device": bench.environment.get("device"),
+    }
 
 
-def _train(cfg: DemoSettings, train: Callable[..., dict[str, Any]], settings: RunSettings,
-           kind: str) -> dict[str, Any]:
+def _train(
+    cfg: DemoSettings, train: Callable[..., dict[str, Any]], settings: RunSettings, kind: str
+) -> dict[str, Any]:
     """One training step; with --resume it continues the run's last.pt where there is one."""
     from microaunet_cli.training.runner import run_folder_for
 
@@ -139,19 +172,32 @@ def _check_stop(stop: StopFlag, step: str, summary: dict[str, Any] | None) -> No
     """Raise :class:`_Stopped` when a stop signal arrived during ``step``. A training loop handles the
     signal itself (it saves, then returns an interrupted summary); other steps run to their end."""
     if summary is not None and summary["interrupted"]:
-        raise _Stopped(step, summary["stopped_by"], f"its run stopped at epoch {summary['epochs_done']}/"
-                                                    f"{summary['epochs']} and saved {summary['checkpoint_last']}")
+        raise _Stopped(
+            step,
+            summary["stopped_by"],
+            f"its run stopped at epoch {summary['epochs_done']}/"
+            f"{summary['epochs']} and saved {summary['checkpoint_last']}",
+        )
     if stop.requested:
         raise _Stopped(step, stop.signal_name, "the step was finished")
 
 
 def _stopped_result(cfg: DemoSettings, exc: _Stopped) -> dict[str, Any]:
     step = f"{STEPS.index(exc.step) + 1}/{len(STEPS)} {exc.step}"
-    note = (f"demo interrupted by {exc.signal_name or 'a stop signal'} during step {step}: {exc.detail}. "
-            f"No later step ran, so there is no comparison table. Continue with `microaunet demo --resume` "
-            f"and the same options.")
-    return {"status": "interrupted", "interrupted": True, "stopped_by": exc.signal_name, "stopped_in": step,
-            "note": note, "rows": [], "out": str(cfg.out)}
+    note = (
+        f"demo interrupted by {exc.signal_name or 'a stop signal'} during step {step}: {exc.detail}. "
+        f"No later step ran, so there is no comparison table. Continue with `microaunet demo --resume` "
+        f"and the same options."
+    )
+    return {
+        "status": "interrupted",
+        "interrupted": True,
+        "stopped_by": exc.signal_name,
+        "stopped_in": step,
+        "note": note,
+        "rows": [],
+        "out": str(cfg.out),
+    }
 
 
 def _comparison(ckpts: dict[str, Path], scores: dict[str, dict], bench) -> list[dict[str, Any]]:
@@ -159,10 +205,18 @@ def _comparison(ckpts: dict[str, Path], scores: dict[str, dict], bench) -> list[
     for (role, path), info in zip(ckpts.items(), bench.models):
         eager = next(r for r in bench.results if r.model == info.label and r.mode == "eager")
         test = scores[role]["splits"]["test"]
-        rows.append({
-            "role": role, "model": info.name, "checkpoint": str(path), "params": info.params_total,
-            "gflops": info.flops / 1e9, "gmacs": info.macs / 1e9, "latency_ms_p50": eager.latency_ms_p50,
-            "throughput_ips": eager.throughput_ips, "test_mdice": test["per_image"]["mdice"],
-            "test_dice_pooled": test["pooled"]["dice"],
-        })
+        rows.append(
+            {
+                "role": role,
+                "model": info.name,
+                "checkpoint": str(path),
+                "params": info.params_total,
+                "gflops": info.flops / 1e9,
+                "gmacs": info.macs / 1e9,
+                "latency_ms_p50": eager.latency_ms_p50,
+                "throughput_ips": eager.throughput_ips,
+                "test_mdice": test["per_image"]["mdice"],
+                "test_dice_pooled": test["pooled"]["dice"],
+            }
+        )
     return rows

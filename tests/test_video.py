@@ -285,8 +285,9 @@ def test_sigint_leaves_a_playable_mp4_with_the_frames_done(tiny_checkpoint, tmp_
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")]),
     }
-    # Ctrl-C's default disposition in the child: an ignored SIGINT is inherited across exec (and Python then
-    # installs no KeyboardInterrupt handler), which some earlier test in the same session may leave behind.
+    # Ctrl-C's default disposition in the child: a test run started in the background by a script (`cmd &`
+    # in a non-interactive shell) ignores SIGINT, an ignored SIGINT is inherited across exec, and Python
+    # then installs no KeyboardInterrupt handler.
     proc = subprocess.Popen(
         [sys.executable, "-c", _SLOW_PREDICT, str(tiny_checkpoint), str(video), str(tmp_path / "out")],
         stdout=subprocess.PIPE,

@@ -104,7 +104,7 @@ Seeds = Annotated[
     ),
 ]
 AllowMismatch = Annotated[
-    bool,
+    bool | None,
     _opt(
         "distill.allow_teacher_mismatch",
         "Use a teacher trained on other data (split, seed, size or fold) than this run; recorded in the run.",
@@ -160,12 +160,8 @@ _SETTING_OF_OPTION = {
 
 
 def _options(arguments: dict[str, Any]) -> dict[str, Any]:
-    """The command's arguments that are settings, under their setting keys. An off flag means "not
-    given" (None), so that a config file's value is not overridden by a flag's default."""
-    named = {k: v for k, v in arguments.items() if k in _SETTING_OF_OPTION}
-    if named.get("allow_teacher_mismatch") is False:
-        named["allow_teacher_mismatch"] = None
-    return {_SETTING_OF_OPTION[k]: v for k, v in named.items()}
+    """The command's arguments that are settings, under their setting keys (None: not given)."""
+    return {key: arguments[name] for name, key in _SETTING_OF_OPTION.items() if name in arguments}
 
 
 @command("train-teacher")
@@ -227,7 +223,7 @@ def distill_command(
     quiet: Quiet = None,
     seeds: Seeds = None,
     threads: Threads = None,
-    allow_teacher_mismatch: AllowMismatch = False,
+    allow_teacher_mismatch: AllowMismatch = None,
     config: ConfigOpt = None,
     sets: SetOpt = None,
     print_config: PrintConfigOpt = False,

@@ -40,24 +40,29 @@ def _signal_at_step(monkeypatch, signum: int, at: int, times: int = 1) -> None:
     monkeypatch.setattr(progress_mod.TrainingProgress, "step", step_then_signal)
 
 
-@pytest.mark.parametrize(
-    ("command", "signum"),
-    [("train-teacher", signal.SIGTERM), ("distill", signal.SIGINT), ("train-teacher", signal.SIGUSR1)],
-)
-def test_stopped_training_saves_exits_non_zero_and_says_so(command, signum, prepared, tmp_path, monkeypatch):
-    args = [
+def _train_args(command: str, prepared: Path, runs: Path, epochs: int) -> list[str]:
+    """A small CPU run of ``command`` on the prepared set, its run folder under ``runs``."""
+    return [
         command,
         "--data-dir",
         str(prepared),
         "--epochs",
-        "3",
+        str(epochs),
         "--batch-size",
         "8",
         "--device",
         "cpu",
         "--set",
-        f"output.runs_dir={tmp_path}",
+        f"output.runs_dir={runs}",
     ]
+
+
+@pytest.mark.parametrize(
+    ("command", "signum"),
+    [("train-teacher", signal.SIGTERM), ("distill", signal.SIGINT), ("train-teacher", signal.SIGUSR1)],
+)
+def test_stopped_training_saves_exits_non_zero_and_says_so(command, signum, prepared, tmp_path, monkeypatch):
+    args = _train_args(command, prepared, tmp_path, epochs=3)
     if command == "distill":
         args += ["--teacher", str(make_checkpoint(tmp_path / "teacher.pt", prepared_dir=prepared))]
     _signal_at_step(monkeypatch, signum, 6)  # the second batch of epoch 2 (4 batches an epoch)
@@ -74,22 +79,7 @@ def test_stopped_training_saves_exits_non_zero_and_says_so(command, signum, prep
 
 def test_second_ctrl_c_stops_at_once_without_saving(prepared, tmp_path, monkeypatch):
     _signal_at_step(monkeypatch, signal.SIGINT, 6, times=2)  # Ctrl-C twice in the same batch
-    result = CliRunner().invoke(
-        app,
-        [
-            "train-teacher",
-            "--data-dir",
-            str(prepared),
-            "--epochs",
-            "3",
-            "--batch-size",
-            "8",
-            "--device",
-            "cpu",
-            "--set",
-            f"output.runs_dir={tmp_path}",
-        ],
-    )
+    result = CliRunner().invoke(app, _train_args("train-teacher", prepared, tmp_path, epochs=3))
     assert result.exit_code == 130 and "interrupted" in result.output
     run = tmp_path / "synthetic-malunet"
     assert load_checkpoint(run / "checkpoints" / "last.pt")["step_in_epoch"] == 0  # the end of epoch 1 only
@@ -97,23 +87,7 @@ def test_second_ctrl_c_stops_at_once_without_saving(prepared, tmp_path, monkeypa
 
 
 def test_completed_run_is_not_marked_interrupted(prepared, tmp_path):
-    result = CliRunner().invoke(
-        app,
-        [
-            "train-teacher",
-            "--data-dir",
-            str(prepared),
-            "--epochs",
-            "1",
-            "--quiet",
-            "--batch-size",
-            "8",
-            "--device",
-            "cpu",
-            "--set",
-            f"output.runs_dir={tmp_path}",
-        ],
-    )
+    result = CliRunner().invoke(app, [*_train_args("train-teacher", prepared, tmp_path, epochs=1), "--quiet"])
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "synthetic-malunet" / "summary.json").read_text())
     assert summary["interrupted"] is False and summary["stopped_by"] is None

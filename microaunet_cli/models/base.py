@@ -26,6 +26,13 @@ from microaunet_cli.models.layers import check_input
 DEFAULT_C_LIST = (8, 16, 24, 32, 48, 64)
 
 
+def six_widths(c_list: Sequence[int]) -> tuple[int, ...]:
+    """``c_list`` as six ints: the encoder has six stages, whatever the network."""
+    if len(c_list) != 6:
+        raise ValueError(f"c_list needs six channel widths, got {list(c_list)}")
+    return tuple(int(v) for v in c_list)
+
+
 class UNetBase(nn.Module):
     """Six encoder stages (five pooled, with their GroupNorms), an optional bridge over the five skips,
     five decoder stages (with their GroupNorms) and a 1×1 head, initialised MALUNet's way."""
@@ -41,9 +48,7 @@ class UNetBase(nn.Module):
         input_channels: int = 3,
     ) -> None:
         super().__init__()
-        if len(c_list) != 6:
-            raise ValueError(f"c_list needs six channel widths, got {list(c_list)}")
-        c = self.c_list = tuple(int(v) for v in c_list)
+        c = self.c_list = six_widths(c_list)
         self.num_classes = num_classes
         self.input_channels = input_channels
         # Built in this order on purpose: the default initialisers draw from the random generator, so

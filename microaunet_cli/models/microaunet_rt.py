@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from microaunet_cli.models.base import init_malunet_style
+from microaunet_cli.models.base import init_malunet_style, six_widths
 from microaunet_cli.models.layers import channel_pool, check_input, global_descriptor
 from microaunet_cli.models.registry import register_model
 from microaunet_cli.models.reparam import ConvBN, RepDWConv, fuse_modules
@@ -118,9 +118,7 @@ class MicroAUNetRT(nn.Module):
         input_channels: int = 3,
     ) -> None:
         super().__init__()
-        if len(c_list) != 6:
-            raise ValueError(f"c_list needs six channel widths, got {list(c_list)}")
-        c = self.c_list = tuple(int(v) for v in c_list)
+        c = self.c_list = six_widths(c_list)
         self.num_classes, self.input_channels = num_classes, input_channels
         self.stem1 = ConvBN(input_channels, c[0], 3, stride=2)
         self.stem2 = ConvBN(c[0], c[1], 3, stride=2)

@@ -213,3 +213,33 @@ def test_everyday_images_opaque_rgba_and_grey_are_predicted_transparent_is_named
     assert np.array_equal(read("rgba.png"), read("rgb.png"))
     assert read("grey.png").shape == (48, 80) and np.array_equal(read("grey.png"), read("grey3.png"))
     assert "grey.png: greyscale image, replicated to 3 channels" in caplog.text
+
+
+def test_a_checkpoint_runs_folded_and_gives_the_unfolded_networks_probabilities():
+    """predict, evaluate and the API run what export writes: BatchNorm folded, branches merged."""
+    import torch
+
+    from microaunet_cli.inference.runners import TorchRunner
+    from microaunet_cli.models import create_model
+
+    torch.manual_seed(0)
+    net = create_model("microaunet_rt")
+    for m in net.modules():  # statistics of the data seen, so activations stay O(1), as after training
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.momentum = None
+    with torch.no_grad():
+        for _ in range(3):
+            net(torch.randn(4, 3, 64, 64))
+    net.train()
+    runner = TorchRunner(net, torch.device("cpu"), [0.5] * 3, [0.25] * 3, (64, 64), 0.5, "test")
+    images = np.random.default_rng(0).integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
+
+    probs = runner.probs(images)
+
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in runner.model.modules())
+    assert net.training and any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())  # untouched
+    x = (torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255 - 0.5) / 0.25
+    with torch.no_grad():
+        reference = torch.sigmoid(net.eval()(x))[:, 0].numpy()
+    assert 0.05 < reference.std()  # probabilities that vary, not all 0 or 1
+    assert np.abs(probs - reference).max() < 1e-5

@@ -22,6 +22,7 @@ from microaunet_cli.errors import CheckpointError, ConfigError
 from microaunet_cli.inference.batched import predict_probs
 from microaunet_cli.inference.preprocess import normalize_batch
 from microaunet_cli.inference.resize import THRESHOLD
+from microaunet_cli.models.reparam import inference_copy
 from microaunet_cli.onnx_runtime import sidecar_path
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,10 @@ class Runner(Protocol):
 
 @dataclass
 class TorchRunner:
+    """A network in torch. It runs a folded copy in eval mode (``inference_copy``: BatchNorm folded into
+    the convolutions, training branches merged), the network ``export`` writes: the same function to
+    1e-4, about twice as fast for ``microaunet_rt`` on a CPU. The network passed in is left as it is."""
+
     model: torch.nn.Module
     device: torch.device
     mean: list[float]
@@ -45,6 +50,9 @@ class TorchRunner:
     input_size: tuple[int, int]
     threshold: float
     description: str
+
+    def __post_init__(self) -> None:
+        self.model = inference_copy(self.model)
 
     def probs(self, images: np.ndarray) -> np.ndarray:
         out = predict_probs(self.model, images, self.mean, self.std, self.device, batch_size=len(images))

@@ -139,6 +139,28 @@ def test_masks_from_video_frames_equal_predict_on_the_same_frames_as_png(
         assert np.array_equal(from_video[i][:, :, 0], expected), f"frame {i} of mask.mkv"
 
 
+def test_frame_rows_give_the_area_and_confidence_predict_gives_for_the_frame_as_png(
+    tiny_checkpoint, video, threshold, tmp_path
+):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i, bgr in enumerate(read_frames(video)):
+        cv2.imwrite(str(frames / f"f{i:02d}.png"), bgr)
+    predict(frames, tmp_path / "images", ckpt=tiny_checkpoint, device="cpu", threshold=threshold)
+    runner = load_runner(tiny_checkpoint, None, "cpu", threshold)
+    predict_video(runner, video, tmp_path / "video", VideoSettings(masks="none"), batch_size=4)
+
+    images = {r["file"]: r for r in csv_rows(tmp_path / "images" / "predictions.csv")}
+    rows = csv_rows(tmp_path / "video" / "frames.csv")
+    assert len(rows) == N
+    for row in rows:
+        image = images[f"f{int(row['frame']):02d}.png"]
+        assert int(row["polyp_pixels"]) == int(image["polyp_pixels"]) > 0
+        assert float(row["polyp_fraction"]) == pytest.approx(float(image["polyp_fraction"]))
+        # Sums in another order (double here, float32 pairwise there): equal to float32 precision.
+        assert float(row["mean_confidence"]) == pytest.approx(float(image["mean_confidence"]), abs=1e-6)
+
+
 def test_each_bad_video_is_named_and_the_others_in_the_folder_are_still_done(
     tiny_checkpoint, video, tmp_path
 ):

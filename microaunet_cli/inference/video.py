@@ -132,8 +132,15 @@ class Clip:
     every: int
 
 
+def decoder_threads() -> int:
+    """Decoder threads: one on a machine of up to 4 cores, where the network and the writer keep the
+    others busy (FFmpeg's own choice there, one per core, cost 40% more CPU for the same frames: 0.71 vs
+    0.50 ms per 720p mp4v frame on 2 cores); FFmpeg's choice (0) on larger machines."""
+    return 1 if len(os.sched_getaffinity(0)) <= 4 else 0
+
+
 def open_video(path: Path, settings: VideoSettings) -> tuple[cv2.VideoCapture, Clip]:
-    cap = cv2.VideoCapture(str(path))
+    cap = cv2.VideoCapture(str(path), cv2.CAP_ANY, [cv2.CAP_PROP_N_THREADS, decoder_threads()])
     if not cap.isOpened():
         raise DataError(
             f"{path}: cannot be opened as a video (unreadable, truncated before its first frame, "
@@ -212,8 +219,9 @@ class Reader(threading.Thread):
             if not ok:
                 return
             predicted = (self.next_index - clip.first) % clip.every == 0
-            # OpenCV decodes BGR; the network, like read_image, wants RGB.
-            small = to_input_size(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), h, w) if predicted else None
+            # OpenCV decodes BGR; the network, like read_image, wants RGB. Resampling treats channels
+            # alike, so swapping them after the resize gives the same array at a 40th of the cost.
+            small = cv2.cvtColor(to_input_size(bgr, h, w), cv2.COLOR_BGR2RGB) if predicted else None
             if not _put(self.out, Frame(self.next_index, bgr, small), self.stop):
                 return
             self.next_index += 1
@@ -244,10 +252,14 @@ class Outputs:
         return path.with_name(f".{path.stem}.partial{path.suffix}")
 
 
-def _open_writer(source: Path, path: Path, codec: str, clip: Clip) -> cv2.VideoWriter:
+def _open_writer(source: Path, path: Path, codec: str, clip: Clip, is_color: bool = True) -> cv2.VideoWriter:
     path.parent.mkdir(parents=True, exist_ok=True)
     writer = cv2.VideoWriter(
-        str(Outputs.partial(path)), cv2.VideoWriter_fourcc(*codec), clip.fps, (clip.width, clip.height)
+        str(Outputs.partial(path)),
+        cv2.VideoWriter_fourcc(*codec),
+        clip.fps,
+        (clip.width, clip.height),
+        is_color,
     )
     if not writer.isOpened():
         writer.release()
@@ -288,7 +300,8 @@ def draw_outline(bgr: np.ndarray, mask: np.ndarray, caption: str = "", in_place:
     canvas = bgr if in_place else bgr.copy()
     thickness = max(2, round(canvas.shape[1] / 250))
     contours, _ = cv2.findContours(mask.view(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    cv2.drawContours(canvas, contours, -1, _BGR_OUTLINE, thickness, lineType=cv2.LINE_AA)
+    # Not anti-aliased: at 720p a 5-px line looks the same and draws 6x faster (0.14 vs 0.86 ms).
+    cv2.drawContours(canvas, contours, -1, _BGR_OUTLINE, thickness, lineType=cv2.LINE_8)
     if caption:
         scale = max(0.4, canvas.shape[1] / 1600)
         origin = (round(8 * scale / 0.4), round(20 * scale / 0.4))
@@ -303,18 +316,21 @@ def draw_outline(bgr: np.ndarray, mask: np.ndarray, caption: str = "", in_place:
     return canvas
 
 
-def frame_row(index: int, fps: float, prob: np.ndarray, mask: np.ndarray) -> dict[str, Any]:
-    """The CSV row of a predicted frame (``mask`` is bool; OpenCV's reductions are a few times faster
-    than NumPy's boolean indexing at 720p)."""
-    as_uint8 = mask.view(np.uint8)
-    area = cv2.countNonZero(as_uint8)
+def frame_row(index: int, fps: float, prob: np.ndarray, mask: np.ndarray, threshold: float) -> dict[str, Any]:
+    """The CSV row of a predicted frame; ``mask`` is ``prob > threshold``.
+
+    The confidence sums the map with everything at or below the threshold set to 0 (what ``mask``
+    leaves out): one pass, 3x faster at 720p than a masked mean, and the same sum in double precision.
+    """
+    area = cv2.countNonZero(mask.view(np.uint8))
+    kept = cv2.threshold(prob, threshold, 0.0, cv2.THRESH_TOZERO)[1] if area else None
     return {
         "frame": index,
         "time_s": index / fps,
         "polyp_pixels": area,
         "polyp_fraction": area / mask.size,
         # As for images: undefined without a predicted polyp, so left empty rather than 0.
-        "mean_confidence": cv2.mean(prob, mask=as_uint8)[0] if area else "",
+        "mean_confidence": cv2.sumElems(kept)[0] / area if kept is not None else "",
     }
 
 
@@ -337,7 +353,10 @@ class Writer(threading.Thread):
         self.overlay = _open_writer(source, outputs.overlay, s.codec, clip)
         try:
             self.masks = (
-                _open_writer(source, outputs.mask_video, MASK_CODEC, clip) if s.masks == "video" else None
+                # Grey: a fifth of the encoding time of the same mask as three equal channels at 720p.
+                _open_writer(source, outputs.mask_video, MASK_CODEC, clip, is_color=False)
+                if s.masks == "video"
+                else None
             )
         except DataError:
             _finish(self.overlay, outputs.overlay, 0)
@@ -372,14 +391,14 @@ class Writer(threading.Thread):
             if frame.prob is not None:
                 prob = to_original_size(frame.prob, *frame.bgr.shape[:2])
                 mask = prob > self.threshold  # strict, as the image path
-                row = frame_row(frame.index, self.clip.fps, prob, mask)
+                row = frame_row(frame.index, self.clip.fps, prob, mask, self.threshold)
                 self.rows.append(row)
                 if self.outputs.settings.masks == "png":
                     write_mask_png(self.outputs.mask_dir / f"{frame.index:06d}.png", mask)
             # The decoded frame is used for nothing else: draw on it rather than on a copy.
             self.overlay.write(draw_outline(frame.bgr, mask, self._caption(row), in_place=True))
             if self.masks is not None:
-                self.masks.write(cv2.cvtColor(mask.view(np.uint8) * np.uint8(255), cv2.COLOR_GRAY2BGR))
+                self.masks.write(mask.view(np.uint8) * np.uint8(255))
             self.frames += 1
 
     def _caption(self, row: dict[str, Any]) -> str:

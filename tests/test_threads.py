@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import cv2
@@ -86,3 +87,39 @@ def test_training_commands_run_with_the_requested_threads(command, threads, prep
     run = next(runs.iterdir())
     # env.json records torch's count as the run saw it, after the runtime was set up.
     assert json.loads((run / "env.json").read_text())["cpu_threads"] == threads
+
+
+@pytest.mark.parametrize("given", [None, "--threads"])
+def test_videos_leave_a_core_each_to_reader_and_writer_unless_told(
+    given, threads, prepared, tmp_path, monkeypatch
+):
+    """Unset, the network of a video run gets the cores less two (at least one): on 2 cores, torch's
+    2 threads waited for the cores the reader and writer hold. --threads still decides when given."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    # A count torch does not start with, so the test sees who set it.
+    monkeypatch.setattr(predict_cmd, "video_threads", lambda: threads + 1)
+    ckpt = make_checkpoint(tmp_path / "run" / "checkpoints" / "best.pt", prepared_dir=prepared)
+    real, seen = predict_cmd.predict_video_source, []
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(predict_cmd, "predict_video_source", spy)
+    video = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (48, 40))
+    for i in range(3):
+        writer.write(np.full((40, 48, 3), 40 * i, np.uint8))
+    writer.release()
+    args = ["predict", "--ckpt", str(ckpt), "--input", str(video), "--out", str(tmp_path / "out")]
+    output = _invoke([*args, "--device", "cpu"] + (["--threads", str(threads)] if given else []))
+    assert seen == [threads if given else threads + 1]
+    assert ("(--threads)" in output) == bool(given)
+
+
+def test_video_threads_are_the_cores_less_reader_and_writer(monkeypatch):
+    from microaunet_cli.cpu_threads import video_threads
+
+    for cores, expected in ((1, 1), (2, 1), (3, 1), (4, 2), (16, 14)):
+        monkeypatch.setattr(os, "sched_getaffinity", lambda pid, n=cores: set(range(n)))
+        assert video_threads() == expected

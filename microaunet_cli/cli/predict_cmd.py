@@ -18,7 +18,7 @@ from microaunet_cli.cli.base import (
     setup_logging,
     threads_option,
 )
-from microaunet_cli.cpu_threads import use_threads
+from microaunet_cli.cpu_threads import use_threads, video_threads
 from microaunet_cli.inference.predict import PredictReport, predict
 from microaunet_cli.inference.settings import PredictSettings
 from microaunet_cli.inference.video import VideoReport, holds_images, list_videos, predict_video_source
@@ -133,9 +133,9 @@ def predict_command(
         PredictSettings, config=config, sets=sets, options=options, print_config=print_config
     )
     setup_logging()
-    use_threads(s.threads)
     videos = list_videos(s.input)
     if videos:
+        use_threads(s.threads, video_threads(), "for videos: the cores less one each for reader and writer")
         # No log lines: predict's own log says what it wrote.
         with progress("videos", log_lines=False) as bar:
             reports = predict_video_source(
@@ -153,6 +153,8 @@ def predict_command(
         _print_video_reports(reports)
         if not holds_images(s.input):
             return
+    else:
+        use_threads(s.threads)
     with progress("predicting", log_lines=False) as bar:
         report = predict(
             s.input,

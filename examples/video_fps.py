@@ -11,9 +11,14 @@ process, one after the other, it reports:
 - **model in pipeline**: predicted frames / time inside the network calls during that same run (the
   network shares the CPU with the reader and writer threads);
 - **model alone**: the same frames, decoded and resized beforehand, through the same network calls
-  with nothing else running; the figure end to end is compared with (ratio).
+  with nothing else running; the figure end to end is compared with (ratio);
+- **frame I/O alone**: the same pipeline with a stand-in for the network that hands back the real
+  network's probabilities for the first batch at no cost: the ceiling the reading and writing set, which
+  no network, however fast, can pass.
 
-Each row is the median of ``--repeats`` pipeline runs, each followed by a model-alone run.
+Each row is the median of ``--repeats`` rounds of pipeline, model alone and frame I/O alone. Threads
+follow ``predict``: OMP_NUM_THREADS when set, else the cores less two (one for the reader, one for the
+writer; at least one).
 
 Speed does not depend on the weights: checkpoints from a one-epoch run on the synthetic set serve.
 """
@@ -21,15 +26,18 @@ Speed does not depend on the weights: checkpoints from a one-epoch run on the sy
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
+from microaunet_cli.cpu_threads import video_threads
 from microaunet_cli.inference.resize import to_input_size
 from microaunet_cli.inference.runners import Runner, load_runner
 from microaunet_cli.inference.settings import VideoSettings
@@ -75,6 +83,23 @@ def model_alone_fps(runner: Runner, video: Path, frames: int, batch_size: int, r
     return statistics.median(rates)
 
 
+@dataclass
+class NoNetwork:
+    """A runner that costs nothing: the real network's probabilities for the first batch, handed back
+    for every batch (so the writer still thresholds, outlines and encodes real masks)."""
+
+    runner: Runner
+    cached: np.ndarray | None = None
+
+    def __getattr__(self, name: str):
+        return getattr(self.runner, name)
+
+    def probs(self, images: np.ndarray) -> np.ndarray:
+        if self.cached is None:
+            self.cached = self.runner.probs(images)
+        return self.cached[: len(images)]
+
+
 def export_onnx(ckpt: Path, out: Path) -> Path:
     from microaunet_cli.export.api import export_checkpoint
     from microaunet_cli.export.settings import ExportSettings
@@ -99,6 +124,8 @@ def main() -> None:
         "--repeats", type=int, default=3, help="pipeline / model-alone pairs per row (medians)"
     )
     args = parser.parse_args()
+    if not os.environ.get("OMP_NUM_THREADS"):
+        torch.set_num_threads(video_threads())  # as `predict` does for videos
     args.out.mkdir(parents=True, exist_ok=True)
     video = make_video(args.out / "clip-1280x720.mp4", args.frames)
     print(
@@ -107,9 +134,9 @@ def main() -> None:
     )
     print(
         "| model | runtime | batch | end to end fps | model in pipeline fps | model alone fps | "
-        "end to end / model alone |"
+        "frame I/O alone fps | end to end / model alone | frame I/O alone / model alone |"
     )
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for ckpt in args.ckpt:
         onnx = export_onnx(ckpt, args.out / f"{ckpt.parent.parent.name}.onnx")
         for runtime, runner in (
@@ -118,20 +145,22 @@ def main() -> None:
         ):
             name = runner.description.split()[0] if runtime == "eager" else ckpt.parent.parent.name
             for batch in args.batch_size or [8]:
-                e2e, in_pipeline, alone = [], [], []
-                # Pipeline and model-alone runs alternate, so a change of load on a shared machine
-                # touches both; medians over the repeats.
+                e2e, in_pipeline, alone, io = [], [], [], []
+                settings = VideoSettings(masks=args.masks)
+                out = args.out / f"{name}-{runtime}-b{batch}"
+                # The three runs alternate, so a change of load on a shared machine touches all of
+                # them; medians over the repeats.
                 for _ in range(args.repeats):
-                    out = args.out / f"{name}-{runtime}-b{batch}"
-                    report = predict_video(
-                        runner, video, out, VideoSettings(masks=args.masks), batch_size=batch
-                    )
+                    report = predict_video(runner, video, out, settings, batch_size=batch)
                     e2e.append(report.end_to_end_fps)
                     in_pipeline.append(report.model_fps)
                     alone.append(model_alone_fps(runner, video, args.frames, batch, repeats=1))
-                e, m, a = (statistics.median(v) for v in (e2e, in_pipeline, alone))
+                    free = predict_video(NoNetwork(runner), video, out, settings, batch_size=batch)
+                    io.append(free.end_to_end_fps)
+                e, m, a, f = (statistics.median(v) for v in (e2e, in_pipeline, alone, io))
                 print(
-                    f"| {name} | {runtime} | {batch} | {e:.1f} | {m:.1f} | {a:.1f} | {e / a:.2f} |",
+                    f"| {name} | {runtime} | {batch} | {e:.1f} | {m:.1f} | {a:.1f} | {f:.1f} | "
+                    f"{e / a:.2f} | {f / a:.2f} |",
                     flush=True,
                 )
 

@@ -157,8 +157,8 @@ def test_frame_rows_give_the_area_and_confidence_predict_gives_for_the_frame_as_
         image = images[f"f{int(row['frame']):02d}.png"]
         assert int(row["polyp_pixels"]) == int(image["polyp_pixels"]) > 0
         assert float(row["polyp_fraction"]) == pytest.approx(float(image["polyp_fraction"]))
-        # Sums in another order (double here, float32 pairwise there): equal to float32 precision.
-        assert float(row["mean_confidence"]) == pytest.approx(float(image["mean_confidence"]), abs=1e-6)
+        # Sums in another order (double here, float32 pairwise there), both written with 6 decimals.
+        assert float(row["mean_confidence"]) == pytest.approx(float(image["mean_confidence"]), abs=3e-6)
 
 
 def test_each_bad_video_is_named_and_the_others_in_the_folder_are_still_done(

@@ -170,9 +170,43 @@ def test_evaluate_refuses_a_folder_split_another_way(teacher, tmp_path):
     other = _prepare(tmp_path / "seed7", seed=7)
     with pytest.raises(DataError, match="seed of the split.*may be training images"):
         evaluate_checkpoint(teacher, data_dir=other, device="cpu", out_dir=tmp_path / "o")
+    # k-fold keeps the same held-out test images and divides the rest into folds: the test split may be
+    # scored, its validation block (a fold, images the checkpoint trained on) may not.
     by_policy = _prepare(tmp_path / "kfold", split="kfold", folds=4)
+    summary = evaluate_checkpoint(teacher, data_dir=by_policy, device="cpu", out_dir=tmp_path / "o", worst=0)
+    assert summary["data_check"] == "same test images, the rest divided otherwise (policy)"
     with pytest.raises(DataError, match="split policy"):
-        evaluate_checkpoint(teacher, data_dir=by_policy, device="cpu", out_dir=tmp_path / "o")
+        evaluate_checkpoint(teacher, split="val", data_dir=by_policy, device="cpu", out_dir=tmp_path / "o")
+
+
+def test_evaluate_accepts_another_division_when_the_test_split_is_the_checkpoints_own(
+    data, teacher, tmp_path
+):
+    """PraNet's test lists are fixed while its seed divides the rest: scoring is safe when the folder's
+    test split holds exactly the checkpoint's test images, and refused as soon as one differs."""
+    own = load_checkpoint(teacher)["data_identity"]["split_membership"]
+    divided_otherwise = {"split_seed": 7, "membership": "another division"}
+    same_test = _teacher_with(teacher, tmp_path, **divided_otherwise)
+    summary = evaluate_checkpoint(same_test, data_dir=data, device="cpu", out_dir=tmp_path / "o", worst=0)
+    assert summary["data_check"] == "same test images, the rest divided otherwise (split_seed)"
+    assert summary["splits"]["test"]["n_images"] > 0
+
+    (tmp_path / "other").mkdir()
+    other_test = _teacher_with(
+        teacher, tmp_path / "other", **divided_otherwise, split_membership={**own, "test": "other images"}
+    )
+    with pytest.raises(DataError, match="seed of the split.*may be training images"):
+        evaluate_checkpoint(other_test, data_dir=data, device="cpu", out_dir=tmp_path / "o2")
+    # Recorded before per-split membership: no proof, refused as before.
+    (tmp_path / "old").mkdir()
+    old = _teacher_with(teacher, tmp_path / "old", **divided_otherwise, split_membership=None)
+    with pytest.raises(DataError, match="seed of the split"):
+        evaluate_checkpoint(old, data_dir=data, device="cpu", out_dir=tmp_path / "o3")
+    # Only the splits scored count: val differs from the checkpoint's, and scoring val is refused.
+    val_differs = _teacher_with(teacher, tmp_path, **divided_otherwise, split_membership={**own, "val": "x"})
+    assert evaluate_checkpoint(val_differs, data_dir=data, device="cpu", out_dir=tmp_path / "o4", worst=0)
+    with pytest.raises(DataError, match="may be training images"):
+        evaluate_checkpoint(val_differs, split="val", data_dir=data, device="cpu", out_dir=tmp_path / "o5")
 
 
 def test_evaluate_at_another_size_warns_that_it_resizes(teacher, tmp_path, caplog):

@@ -48,6 +48,9 @@ def data_identity(prepared: Any, fold: int | None = None) -> dict[str, Any]:
     }
     identity["membership"] = _sha256(membership)  # independent of the size: the same split at 128 and 256
     identity["digest"] = _sha256({**identity, "content": content})
+    # Per split, outside the digest (identities recorded before it stay equal to today's): lets evaluate
+    # accept a folder whose test split is the checkpoint's own, divided otherwise elsewhere.
+    identity["split_membership"] = {name: _sha256(sorted(names)) for name, names in membership.items()}
     return identity
 
 

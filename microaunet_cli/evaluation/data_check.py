@@ -2,8 +2,10 @@
 
 The checkpoint records the identity of its training data (``data/identity.py``). A folder holding the
 same images split another way (another policy or split seed) may put training images in its test
-split: such scores are meaningless, so evaluation refuses. The same split at another size is scored
-after resizing the images to the network's size, with a warning.
+split: such scores are meaningless, so evaluation refuses, unless each split to score holds exactly
+the images of the checkpoint's split of that name (PraNet's fixed test lists, whatever seed divided
+the rest into train and val). The same split at another size is scored after resizing the images to
+the network's size, with a warning.
 """
 
 from __future__ import annotations
@@ -22,11 +24,26 @@ log = logging.getLogger(__name__)
 _SOURCES = {spec.name: set(spec.sources) for spec in DATASET_SPECS}
 
 
+def _same_members(here: dict[str, Any], trained: dict[str, Any], splits: list[str]) -> bool:
+    """Whether every split to score holds the very images of the checkpoint's split of that name: none
+    of them can then be one of its training images, however the rest was divided."""
+    ours, theirs = here.get("split_membership"), trained.get("split_membership")
+    if not ours or not theirs or not splits or here["dataset"] != trained["dataset"]:
+        return False  # checkpoints saved before per-split membership was recorded: no such proof
+    return all(name in ours and ours[name] == theirs.get(name) for name in splits)
+
+
 def check_evaluation_data(
-    trained: dict[str, Any] | None, prepared: Any, fold: int | None, data_dir: Path, explicit: bool
+    trained: dict[str, Any] | None,
+    prepared: Any,
+    fold: int | None,
+    data_dir: Path,
+    explicit: bool,
+    splits: list[str] | None = None,
 ) -> str:
-    """Refuse a folder whose test images may overlap the checkpoint's training images; returns a short
-    note of what was checked, for the summary. ``trained`` is the checkpoint's data identity."""
+    """Refuse a folder whose ``splits`` (the stored splits to score) may overlap the checkpoint's
+    training images; returns a short note of what was checked, for the summary. ``trained`` is the
+    checkpoint's data identity."""
     if trained is None:
         if explicit:
             log.warning(
@@ -40,6 +57,17 @@ def check_evaluation_data(
         return f"other images than the training data ({here['dataset']} against {trained['dataset']})"
     if here["membership"] != trained["membership"]:
         split_fields = [f for f in differences(here, trained, ("policy", "split_seed"))]
+        if split_fields and _same_members(here, trained, splits or []):
+            scored = ", ".join(splits or [])
+            log.info(
+                "%s divides its images otherwise than the checkpoint's training data (%s), but its %s "
+                "holds the checkpoint's own %s images: none of them was trained on",
+                data_dir,
+                ", ".join(split_fields),
+                scored,
+                scored,
+            )
+            return f"same {scored} images, the rest divided otherwise ({', '.join(split_fields)})"
         if split_fields:
             details = "; ".join(
                 describe(f, here, trained, "the checkpoint's training data") for f in split_fields

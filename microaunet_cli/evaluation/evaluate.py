@@ -117,7 +117,12 @@ def evaluate_checkpoint(
     data_dir = Path(data_dir) if explicit else find_prepared(settings.data.resolved_dir(), ckpt)
     prepared = _open(data_dir, explicit)
     data_check = check_evaluation_data(
-        trained.data_identity, prepared, settings.data.fold, data_dir, explicit
+        trained.data_identity,
+        prepared,
+        settings.data.fold,
+        data_dir,
+        explicit,
+        splits_to_evaluate(list(prepared.splits), list(prepared.test_splits), split),
     )
     out = Path(out_dir) if out_dir is not None else default_out_dir(ckpt, split)
     results, rows = {}, []

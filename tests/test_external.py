@@ -13,10 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from data_fixtures import pair, write_image, write_mask, write_tif
 from helpers import make_checkpoint
 from typer.testing import CliRunner
 
+from microaunet_cli.checkpoints import load_checkpoint
 from microaunet_cli.cli.app import app
 from microaunet_cli.data import PrepareSettings, open_prepared, prepare_dataset
 from microaunet_cli.errors import DataError
@@ -185,3 +187,44 @@ def test_folder_without_labelled_images_says_what_is_expected(ckpt, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="images/ and masks/"):
         evaluate_checkpoint(ckpt, external=tmp_path / "empty", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def ckpt_with_identity(ckpt, prepared, tmp_path_factory) -> Path:
+    """The checkpoint as training writes it since provenance is recorded: with its data identity."""
+    saved = load_checkpoint(ckpt)
+    saved["data_identity"] = open_prepared(prepared).identity()
+    path = tmp_path_factory.mktemp("run-id") / "checkpoints" / "best.pt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(saved, path)
+    return path
+
+
+def test_a_copy_of_a_training_image_is_refused_whatever_its_name(
+    source, prepared, ckpt_with_identity, tmp_path
+):
+    test = _test_names(prepared)
+    trained_on = open_prepared(prepared).load("train").names[0]
+    clean = _two_folders(source, test, tmp_path / "clean")
+    summary = evaluate_checkpoint(ckpt_with_identity, external=clean, out_dir=tmp_path / "o", device="cpu")
+    assert summary["data_check"].startswith(f"external folder: none of its {len(test)} images is one")
+
+    mixed = _numbered(source, [*test, trained_on], tmp_path / "mixed")  # renamed N.ext: found by content
+    with pytest.raises(DataError, match=rf"1 of its {len(test) + 1} images are copies.*train/{trained_on}"):
+        evaluate_checkpoint(ckpt_with_identity, external=mixed, out_dir=tmp_path / "o2", device="cpu")
+
+
+def test_external_is_scored_unchecked_when_the_training_data_is_not_there(
+    source, prepared, ckpt, ckpt_with_identity, tmp_path
+):
+    folder = _two_folders(source, _test_names(prepared), tmp_path / "ext")
+    legacy = evaluate_checkpoint(ckpt, external=folder, out_dir=tmp_path / "o", device="cpu", worst=0)
+    assert "not checked" in legacy["data_check"] and "no data identity" in legacy["data_check"]
+
+    saved = load_checkpoint(ckpt_with_identity)
+    saved["settings"]["data"]["prepared_dir"] = str(tmp_path / "moved")
+    elsewhere = tmp_path / "run" / "checkpoints" / "best.pt"
+    elsewhere.parent.mkdir(parents=True)
+    torch.save(saved, elsewhere)
+    summary = evaluate_checkpoint(elsewhere, external=folder, out_dir=tmp_path / "o2", device="cpu", worst=0)
+    assert "not checked" in summary["data_check"] and "is not here" in summary["data_check"]

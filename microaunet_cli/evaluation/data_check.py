@@ -10,11 +10,15 @@ the network's size, with a warning.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from microaunet_cli.data.identity import describe, differences
+from microaunet_cli.data.prepared import open_prepared
 from microaunet_cli.datasets import DATASET_SPECS
 from microaunet_cli.errors import DataError
 
@@ -103,3 +107,62 @@ def check_evaluation_data(
         )
         return "same split, other content"
     return "same data as training"
+
+
+def _image_key(image: np.ndarray) -> bytes:
+    return hashlib.blake2b(np.ascontiguousarray(image).tobytes(), digest_size=16).digest()
+
+
+def check_external(
+    trained: dict[str, Any] | None,
+    training_dir: Path,
+    folder: Path,
+    images: np.ndarray,
+    names: list[str],
+) -> str:
+    """Refuse an external folder holding copies of images the checkpoint trained or was selected on.
+
+    External images are resampled to the network's size exactly as prepare-data resampled the
+    training images, so a copy of a training or validation image (the same file, whatever its name)
+    gives the very same array. Re-encoded or cropped copies are not caught. Returns a note for the
+    summary; when the training data cannot be found or is not the checkpoint's, says it was not checked.
+    """
+    unchecked = (
+        "external folder: not checked against the training data ({why}); "
+        "make sure its images were never trained on"
+    )
+    if trained is None:
+        why = "the checkpoint records no data identity"
+    elif not (training_dir / "manifest.json").is_file():
+        why = f"its prepared data {training_dir} is not here"
+    else:
+        prepared = open_prepared(training_dir)
+        if prepared.identity(trained.get("fold"))["digest"] != trained["digest"]:
+            why = f"{training_dir} no longer holds the data the checkpoint trained on"
+        elif prepared.size != images.shape[1]:
+            why = f"{training_dir} is at {prepared.size} px, the network at {images.shape[1]} px"
+        else:
+            why = ""
+    if why:
+        log.warning("%s", unchecked.format(why=why))
+        return unchecked.format(why=why)
+    seen: dict[bytes, str] = {}
+    for split in prepared.splits:
+        if split in prepared.test_splits:
+            continue
+        arrays = prepared.load(split, trained.get("fold"))
+        for image, name in zip(arrays.images, arrays.names):
+            seen[_image_key(image)] = f"{split}/{name}"
+    copies = [f"{name} = {seen[key]}" for name, key in zip(names, map(_image_key, images)) if key in seen]
+    if copies:
+        shown = "; ".join(copies[:5]) + ("; ..." if len(copies) > 5 else "")
+        raise DataError(
+            f"--external {folder}: {len(copies)} of its {len(names)} images are copies of images the "
+            f"checkpoint trained or was selected on ({shown}; from {training_dir}): their scores would "
+            f"flatter it. Remove them from the folder, or score the data set's test split without "
+            f"--external"
+        )
+    return (
+        f"external folder: none of its {len(names)} images is one of the checkpoint's {len(seen)} "
+        f"training and validation images"
+    )

@@ -17,7 +17,7 @@ from microaunet_cli import data
 from microaunet_cli.checkpoints import TrainedModel, load_trained
 from microaunet_cli.devices import pick_device
 from microaunet_cli.errors import DataError
-from microaunet_cli.evaluation.data_check import check_evaluation_data
+from microaunet_cli.evaluation.data_check import check_evaluation_data, check_external
 from microaunet_cli.evaluation.external import read_external
 from microaunet_cli.evaluation.scoring import CASE_COLUMNS, NO_ORIGINALS_WARNING, SplitData, evaluate_split
 from microaunet_cli.fileio import write_csv, write_json_atomic
@@ -151,6 +151,13 @@ def _evaluate_external(
 ) -> dict[str, Any]:
     """A labelled folder never trained on, scored as a test split at original resolution."""
     found = read_external(folder, trained.size, skip_bad)
+    data_check = check_external(
+        trained.data_identity,
+        find_prepared(trained.settings.data.resolved_dir(), trained.path),
+        folder,
+        found.split.images,
+        found.split.names,
+    )
     name = folder.name
     out = Path(out_dir) if out_dir is not None else default_out_dir(trained.path, name)
     result, rows = evaluate_split(
@@ -164,8 +171,7 @@ def _evaluate_external(
         external=str(folder),
         layout=found.layout,
         skipped=found.skipped,
-        data_check="external folder: not checked against the training data; make sure its "
-        "images were never trained on",
+        data_check=data_check,
     )
     write_csv(out / "per_case.csv", rows, CASE_COLUMNS)
     write_json_atomic(out / "summary.json", summary)

@@ -94,12 +94,59 @@ def test_bootstrap_interval_covers_the_mean_and_shrinks_with_more_images():
     rng = np.random.default_rng(1)
     small = rng.normal(0.02, 0.1, 30)
     large = rng.normal(0.02, 0.1, 3000)
-    lo_s, hi_s = bootstrap_interval(small, 4000)
-    lo_l, hi_l = bootstrap_interval(large, 4000)
+    lo_s, hi_s = bootstrap_interval(small, resamples=4000)
+    lo_l, hi_l = bootstrap_interval(large, resamples=4000)
     assert lo_s < small.mean() < hi_s and lo_l < large.mean() < hi_l
     assert (hi_l - lo_l) < (hi_s - lo_s) / 5
     # About 1.96 standard errors either way.
     assert (hi_l - lo_l) / 2 == pytest.approx(1.96 * large.std(ddof=1) / np.sqrt(len(large)), rel=0.15)
+
+
+def test_the_interval_carries_the_spread_over_seeds():
+    """Three student seeds 0.04 apart on every image, against a teacher without spread: resampling the
+    runs widens the interval beyond what the images alone give, and it still covers the mean."""
+    rng = np.random.default_rng(2)
+    base = rng.uniform(0.5, 0.9, 200)
+    teacher = np.tile(base, (3, 1))
+    student = np.stack([base + offset for offset in (-0.04, 0.0, 0.04)])
+    images_only = bootstrap_interval(student.mean(axis=0) - base, resamples=4000)
+    with_seeds = bootstrap_interval(student, teacher, resamples=4000)
+    assert images_only == pytest.approx((0.0, 0.0), abs=1e-12)  # the same difference on every image
+    assert with_seeds[0] < -0.02 and with_seeds[1] > 0.02
+
+
+def test_runs_are_paired_by_seed_when_both_groups_ran_the_same_seeds(tmp_path):
+    """Each student 0.03 below the teacher of its seed, the seeds 0.05 apart: paired by seed the interval
+    is exactly -0.03; with seeds that do not match, the runs are resampled apart and it widens."""
+    base = np.random.default_rng(3).uniform(0.5, 0.9, 30)
+
+    def runs(seeds: list[int], offset: int) -> list[Path]:
+        return [
+            _fake_run(tmp_path, f"t{offset}-s{s}", "malunet", "supervised", s, list(base + 0.05 * i))
+            for i, s in enumerate(seeds)
+        ] + [
+            _fake_run(
+                tmp_path,
+                f"st{offset}-s{s}",
+                "microaunet",
+                "distilled",
+                s,
+                list(base + 0.05 * i - 0.03),
+                teacher="malunet",
+            )
+            for i, s in enumerate(seeds)
+        ]
+
+    (paired,) = build_report(runs([0, 1, 2], 0), resamples=2000)["differences"]
+    assert paired["runs_paired_by_seed"] is True
+    assert paired["dice"]["ci95"] == pytest.approx([-0.03, -0.03])
+    teachers = runs([0, 1, 2], 1)[:3]
+    students = runs([3, 4, 5], 2)[3:]
+    (apart,) = build_report(teachers + students, resamples=2000)["differences"]
+    assert apart["runs_paired_by_seed"] is False
+    low, high = apart["dice"]["ci95"]
+    assert apart["dice"]["difference"] == pytest.approx(-0.03)
+    assert low < -0.06 and high > 0.0
 
 
 def test_unknown_reference_and_missing_runs_are_clear(tmp_path):

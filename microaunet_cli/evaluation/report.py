@@ -2,8 +2,10 @@
 
 For each group and test split: mean ± sd over the runs (seeds) of every test metric. Against a
 reference group (the students' teacher by default): the paired difference of per-image Dice and IoU
-over the test images, with a 95% bootstrap interval. Each image's score is first averaged over the
-runs of its group, so the interval is over test images; the spread over seeds is the sd column.
+over the test images, with a 95% bootstrap interval that resamples both the test images and the runs
+(seeds) of each group, so it carries the spread over seeds as well as over images. Runs are paired
+by seed (run k against run k) when both groups ran the same seeds, as a student distilled from the
+teacher of its seed.
 
 A run's scores come from its ``summary.json`` and ``test_per_case.csv`` (written by train-teacher and
 distill). A run trained before test scores were kept at original resolution is read from the
@@ -185,19 +187,50 @@ def group_table(runs: list[RunScores]) -> list[dict[str, Any]]:
     return rows
 
 
-def bootstrap_interval(diffs: np.ndarray, resamples: int, seed: int = 0) -> tuple[float, float]:
-    """Percentile interval of the mean of ``diffs`` over images resampled with replacement."""
+def bootstrap_interval(
+    ours: np.ndarray,
+    theirs: np.ndarray | None = None,
+    resamples: int = 10_000,
+    seed: int = 0,
+    paired_runs: bool = False,
+) -> tuple[float, float]:
+    """Percentile interval of the mean difference, resampling test images and runs with replacement.
+
+    ``ours`` and ``theirs`` are runs × images score matrices (one row per seed; a 1-D array is one
+    run), or ``ours`` alone holds differences. Each resample draws the images once for both groups
+    (paired by image) and the runs of each group; with ``paired_runs`` the same rows for both (run k
+    against run k: a student distilled from the teacher of its seed), else independently. So the
+    interval carries the spread over seeds as well as over images.
+    """
     rng = np.random.default_rng(seed)
-    means = diffs[rng.integers(0, len(diffs), (resamples, len(diffs)))].mean(axis=1)
+    a = np.atleast_2d(np.asarray(ours, dtype=float))
+    b = None if theirs is None else np.atleast_2d(np.asarray(theirs, dtype=float))
+    n = a.shape[1]
+    means = []
+    for start in range(0, resamples, 1000):  # in chunks: resamples x runs x images stays small
+        k = min(1000, resamples - start)
+        rows_a = rng.integers(0, len(a), (k, len(a)))
+        per_image = a[rows_a].mean(axis=1)
+        if b is not None:
+            rows_b = rows_a if paired_runs else rng.integers(0, len(b), (k, len(b)))
+            per_image = per_image - b[rows_b].mean(axis=1)
+        images = rng.integers(0, n, (k, n))
+        means.append(np.take_along_axis(per_image, images, axis=1).mean(axis=1))
     tail = (1 - CONFIDENCE) / 2 * 100
-    low, high = np.percentile(means, [tail, 100 - tail])
+    low, high = np.percentile(np.concatenate(means), [tail, 100 - tail])
     return float(low), float(high)
 
 
-def _per_image(members: list[RunScores], split: str, key: str) -> dict[str, float]:
-    """Each image's score averaged over the runs of a group (images every run scored)."""
-    names = set.intersection(*(set(m.cases.get(split, {})) for m in members))
-    return {n: statistics.fmean(m.cases[split][n][key] for m in members) for n in names}
+def _score_matrix(members: list[RunScores], split: str, key: str, names: list[str]) -> np.ndarray:
+    """Runs (in seed order) × images."""
+    ordered = sorted(members, key=lambda m: (m.seed is None, m.seed))
+    return np.array([[m.cases[split][n][key] for n in names] for m in ordered], dtype=float)
+
+
+def _paired_by_seed(members: list[RunScores], reference: list[RunScores]) -> bool:
+    """Whether both groups ran the same seeds, once each: then run k is compared with run k."""
+    seeds, ref_seeds = [m.seed for m in members], [m.seed for m in reference]
+    return None not in seeds and len(set(seeds)) == len(seeds) and sorted(seeds) == sorted(ref_seeds)
 
 
 def default_reference(runs: list[RunScores]) -> tuple[str, str] | None:
@@ -236,15 +269,18 @@ def paired_differences(
                 "runs": len(members),
                 "reference_runs": len(ref_runs),
             }
+            names = sorted(set.intersection(*(set(m.cases[split]) for m in members + ref_runs)))
+            paired = _paired_by_seed(members, ref_runs)
+            row["runs_paired_by_seed"] = paired
             for key, label in PAIRED:
-                ours, theirs = _per_image(members, split, key), _per_image(ref_runs, split, key)
-                names = sorted(set(ours) & set(theirs))
                 if not names:
                     continue
-                diffs = np.array([ours[n] - theirs[n] for n in names])
-                low, high = bootstrap_interval(diffs, resamples)
+                ours = _score_matrix(members, split, key, names)
+                theirs = _score_matrix(ref_runs, split, key, names)
+                difference = float(ours.mean() - theirs.mean())
+                low, high = bootstrap_interval(ours, theirs, resamples, paired_runs=paired)
                 row["n_images"] = len(names)
-                row[key] = {"label": label, "difference": float(diffs.mean()), "ci95": [low, high]}
+                row[key] = {"label": label, "difference": difference, "ci95": [low, high]}
             if "dice" in row:
                 rows.append(row)
     return rows
@@ -270,9 +306,9 @@ def build_report(
         "differences": differences,
         "method": {
             "spread": "mean ± sample sd over runs (seeds)",
-            "difference": f"per test image, each image's score averaged over a group's runs; mean "
-            f"difference with a {CONFIDENCE:.0%} percentile bootstrap interval over images "
-            f"({resamples} resamples)",
+            "difference": f"mean per-image difference over the images every run scored; "
+            f"{CONFIDENCE:.0%} percentile bootstrap interval resampling the test images (paired) and "
+            f"each group's runs (paired by seed when both ran the same seeds) ({resamples} resamples)",
         },
     }
 

@@ -184,9 +184,11 @@ def test_seeds_give_each_run_its_folder_and_report_reads_them(tmp_path):
     cli = CliRunner()
     result = cli.invoke(app, ["train-teacher", "--seeds", "0,1", *common])
     assert result.exit_code == 0, result.output
+    runs = tmp_path / "runs"
+    # Each seed's folder as it is, also under output.runs_dir (which used to be printed as runs/).
+    assert f"seed 1: {runs / 'synthetic-malunet-s1'}" in " ".join(result.output.split())
     result = cli.invoke(app, ["distill", "--model", "microaunet_fast", "--seeds", "0,1", *common])
     assert result.exit_code == 0, result.output
-    runs = tmp_path / "runs"
     for seed in (0, 1):
         teacher = json.loads((runs / f"synthetic-malunet-s{seed}" / "summary.json").read_text())
         student = json.loads(

@@ -257,9 +257,10 @@ def _run(train: Any, settings: RunSettings, kind: str, resume: bool, seeds: str 
     folders = []
     for seed in parse_seeds(seeds):
         seeded = seeded_settings(settings, seed, base, kind)
-        console.print(f"[bold]seed {seed}[/]: runs/{seeded.output.name}")
+        folder = str(seeded.output.runs_dir / seeded.output.name)
+        console.print(f"[bold]seed {seed}[/]: {folder}", highlight=False, soft_wrap=True)
         _report(train(seeded, resume=resume), settings.output.quiet)
-        folders.append(str(seeded.output.runs_dir / seeded.output.name))
+        folders.append(folder)
     console.print(f"summarise: microaunet report {' '.join(folders)}", highlight=False, soft_wrap=True)
 
 

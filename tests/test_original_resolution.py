@@ -106,6 +106,30 @@ def test_perfect_prediction_scores_exactly_one_at_original_resolution(source, pr
     assert summary["resized"]["per_image"]["mdice"] < 1.0
 
 
+def test_worst_case_overlays_are_drawn_where_they_were_scored(source, prepared, tmp_path):
+    """At each original mask's size, not the network's: a 64-px overlay would show another outline than
+    the one scored."""
+    data = open_prepared(prepared)
+    test = data.load("test")
+    originals = data.original_masks("test")
+    split = SplitData(test.images, test.masks, test.names, originals)
+    by_image = {test.images[i].tobytes(): source[1][n] for i, n in enumerate(test.names)}
+
+    class Oracle(OracleRunner):  # asked twice (scores, then the worst cases): answers by image
+        def probs(self, images: np.ndarray) -> np.ndarray:
+            return np.stack([by_image[im.tobytes()] for im in images]).astype(np.float32)
+
+    evaluate_split(Oracle([]), split, "test", SIZE, batch_size=len(test), worst_k=3, overlays=tmp_path)
+    drawn = sorted((tmp_path / "test").glob("*.png"))
+    assert len(drawn) == 3
+    for path in drawn:
+        i = list(test.names).index(path.stem.split("_", 1)[1])
+        height, width = originals.shape(i)
+        factor = max(1, -(-320 // width))  # overlays enlarge small pictures to 320 px wide
+        picture = cv2.imread(str(path))
+        assert picture.shape[1] == width * factor and picture.shape[0] > height * factor
+
+
 def test_original_masks_are_kept_compact_and_hashed(source, prepared):
     manifest = json.loads((prepared / MANIFEST).read_text())
     entry = manifest["splits"]["test"]["original_masks"]

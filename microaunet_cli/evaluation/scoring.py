@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 
@@ -134,8 +135,10 @@ def worst_cases(rows: list[dict[str, Any]], k: int) -> list[dict[str, Any]]:
 
 
 def write_worst_overlays(runner: Runner, split: SplitData, worst: list[dict[str, Any]], folder: Path) -> None:
-    """Re-run the worst cases (cheaper than keeping every probability map) and draw them at the size of
-    the images at hand, the prediction resized to it as predict resizes; captions give the scored Dice."""
+    """Re-run the worst cases (cheaper than keeping every probability map) and draw them where they were
+    scored: at the original mask's size when the split keeps it (the image, kept only at the network's
+    size, enlarged bilinearly to it), else at the images' size; the prediction resized as predict
+    resizes it. Captions give the scored Dice."""
     # A rerun with a smaller --worst must not leave the previous run's extra overlays looking current.
     for stale in folder.glob("[0-9][0-9]_*.png"):
         stale.unlink()
@@ -144,9 +147,15 @@ def write_worst_overlays(runner: Runner, split: SplitData, worst: list[dict[str,
     images = np.stack([np.asarray(split.images[r["index"]]) for r in worst])
     probs = runner.probs(network_input(runner, images))
     for rank, (row, image, prob) in enumerate(zip(worst, images, probs), start=1):
-        _, pred = mask_at_size(prob, *image.shape[:2], runner.threshold)
         caption = f"#{rank} {row['name']}  Dice {row['dice']:.3f}  IoU {row['iou']:.3f}"
-        overlay = draw_overlay(image, pred, np.asarray(split.masks[row["index"]]), caption)
+        if split.originals is not None:
+            gt = split.originals[row["index"]]
+            image = cv2.resize(image, gt.shape[::-1], interpolation=cv2.INTER_LINEAR)
+            caption += f"  at {gt.shape[1]}x{gt.shape[0]}"
+        else:
+            gt = np.asarray(split.masks[row["index"]])
+        _, pred = mask_at_size(prob, *image.shape[:2], runner.threshold)
+        overlay = draw_overlay(image, pred, gt, caption)
         write_png(folder / f"{rank:02d}_{Path(row['name']).stem}.png", overlay)
 
 

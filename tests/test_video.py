@@ -68,6 +68,15 @@ def csv_rows(path: Path) -> list[dict[str, str]]:
     return list(csv.DictReader(path.open()))
 
 
+def predict_frames_as_png(video: Path, ckpt: Path, threshold: float, tmp_path: Path) -> None:
+    """The image path on the video's frames as OpenCV decodes them, saved losslessly: ``images/``."""
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i, bgr in enumerate(read_frames(video)):
+        cv2.imwrite(str(frames / f"f{i:02d}.png"), bgr)
+    predict(frames, tmp_path / "images", ckpt=ckpt, device="cpu", threshold=threshold)
+
+
 @pytest.fixture(scope="module")
 def video(tmp_path_factory) -> Path:
     return write_video(tmp_path_factory.mktemp("video") / "exam.avi")
@@ -120,11 +129,7 @@ def test_masks_from_video_frames_equal_predict_on_the_same_frames_as_png(
 ):
     """The lossless comparison: the frames OpenCV decodes from the video, saved as PNG, through the image
     path; against the video path's masks (PNG and the FFV1 mask video)."""
-    frames = tmp_path / "frames"
-    frames.mkdir()
-    for i, bgr in enumerate(read_frames(video)):
-        cv2.imwrite(str(frames / f"f{i:02d}.png"), bgr)
-    predict(frames, tmp_path / "images", ckpt=tiny_checkpoint, device="cpu", threshold=threshold)
+    predict_frames_as_png(video, tiny_checkpoint, threshold, tmp_path)
     runner = load_runner(tiny_checkpoint, None, "cpu", threshold)
     for masks in ("png", "video"):
         predict_video(runner, video, tmp_path / masks, VideoSettings(masks=masks), batch_size=8)
@@ -142,11 +147,7 @@ def test_masks_from_video_frames_equal_predict_on_the_same_frames_as_png(
 def test_frame_rows_give_the_area_and_confidence_predict_gives_for_the_frame_as_png(
     tiny_checkpoint, video, threshold, tmp_path
 ):
-    frames = tmp_path / "frames"
-    frames.mkdir()
-    for i, bgr in enumerate(read_frames(video)):
-        cv2.imwrite(str(frames / f"f{i:02d}.png"), bgr)
-    predict(frames, tmp_path / "images", ckpt=tiny_checkpoint, device="cpu", threshold=threshold)
+    predict_frames_as_png(video, tiny_checkpoint, threshold, tmp_path)
     runner = load_runner(tiny_checkpoint, None, "cpu", threshold)
     predict_video(runner, video, tmp_path / "video", VideoSettings(masks="none"), batch_size=4)
 

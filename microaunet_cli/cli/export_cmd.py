@@ -121,7 +121,8 @@ def export_command(
         a = result.int8.agreement
         console.print(
             f"wrote [bold]{result.int8.out}[/] (INT8, calibrated on {result.int8.calibration_images} "
-            f"training images): masks agree with fp32 on {a.n_images} {a.split} images, mean Dice "
-            f"{a.mean_dice:.4f} (worst {a.min_dice:.4f})"
+            f"training images): on {a.n_images} {a.split} images, mDice {a.int8_mdice:.4f} against "
+            f"fp32's {a.fp32_mdice:.4f}; masks agree with fp32's at mean Dice {a.mean_dice:.4f} "
+            f"(worst {a.min_dice:.4f})"
         )
     console.print("the output is logits: apply a sigmoid, then threshold at 0.5")

@@ -142,16 +142,20 @@ def _export_int8(
     # One image per calibration batch: the histogram methods need batches of equal size.
     calibration = list(int8_tools.normalized_batches(train, mean, std, batch=1))
     int8_tools.quantize(fp32, out, calibration, settings.calibration_method)
-    val = prepared.load("val", fold=fold).images
-    agreement = int8_tools.mask_agreement(fp32, out, int8_tools.normalized_batches(val, mean, std), "val")
+    val = prepared.load("val", fold=fold)
+    agreement = int8_tools.mask_agreement(
+        fp32, out, int8_tools.normalized_batches(val.images, mean, std), "val", val.masks
+    )
     log.info(
-        "INT8 vs fp32 on %d val images: mean mask Dice %.4f (worst %.4f)",
+        "INT8 vs fp32 on %d val images: mean mask Dice %.4f (worst %.4f); mDice %.4f vs %.4f",
         agreement.n_images,
         agreement.mean_dice,
         agreement.min_dice,
+        agreement.int8_mdice,
+        agreement.fp32_mdice,
     )
     try:
-        int8_tools.require_agreement(agreement, settings.int8_min_dice, out)
+        int8_tools.require_agreement(agreement, settings.int8_min_dice, out, settings.int8_max_mdice_drop)
     except ExportError:
         out.unlink(missing_ok=True)  # a file that disagrees must not be deployed by mistake
         raise
@@ -163,6 +167,7 @@ def _export_int8(
             "reference": f"the fp32 file {fp32.name}, masks thresholded at 0.5",
             "mask_agreement": agreement.as_dict(),
             "min_mean_dice": settings.int8_min_dice,
+            "max_mdice_drop": settings.int8_max_mdice_drop,
         },
         "quantization": {
             "tool": "onnxruntime.quantization.quantize_static",

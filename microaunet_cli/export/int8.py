@@ -9,6 +9,8 @@ compares the masks image by image.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import tempfile
 from collections.abc import Iterator
@@ -33,12 +35,21 @@ BATCH = 16
 
 @dataclass(frozen=True)
 class Int8Agreement:
-    """How the INT8 masks compare with the fp32 ones on one split (thresholded at 0.5)."""
+    """How the INT8 masks compare with the fp32 ones on one split (thresholded at 0.5), and, given the
+    ground truth, how accurate each file is (mDice at the network's size)."""
 
     split: str
     n_images: int
     mean_dice: float  # per image, then the mean; two empty masks agree perfectly
     min_dice: float
+    fp32_mdice: float | None = None
+    int8_mdice: float | None = None
+
+    @property
+    def mdice_drop(self) -> float | None:
+        if self.fp32_mdice is None or self.int8_mdice is None:
+            return None
+        return self.fp32_mdice - self.int8_mdice
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -105,7 +116,8 @@ def quantize(fp32: Path, out: Path, calibration: list[np.ndarray], method: str =
         # Shape inference and constant folding first, as onnxruntime recommends before quantising.
         q.quant_pre_process(str(fp32), str(prepped), skip_symbolic_shape=True)
         _unshare_initializers(prepped)
-        with temp_output(out) as target:
+        # The calibrators print their settings to stdout; the command says what it did itself.
+        with temp_output(out) as target, contextlib.redirect_stdout(io.StringIO()):
             q.quantize_static(
                 str(prepped),
                 str(target),
@@ -150,18 +162,29 @@ def _input_name(path: Path) -> str:
     return session(path).get_inputs()[0].name
 
 
-def mask_agreement(fp32: Path, int8: Path, batches: Iterator[np.ndarray], split: str) -> Int8Agreement:
-    """Per-image Dice between the masks of the two files over every batch."""
+def mask_agreement(
+    fp32: Path, int8: Path, batches: Iterator[np.ndarray], split: str, masks: np.ndarray | None = None
+) -> Int8Agreement:
+    """Per-image Dice between the masks of the two files over every batch; with ``masks`` (the split's
+    N×H×W ground truth, in batch order) also each file's mDice against it."""
     ref, new = session(fp32), session(int8)
     name = ref.get_inputs()[0].name
     dices: list[float] = []
+    accuracy: dict[str, list[float]] = {"fp32": [], "int8": []}
     for x in batches:
         a = ref.run(None, {name: x})[0] > 0.0  # logit > 0 is probability > 0.5
         b = new.run(None, {name: x})[0] > 0.0
+        if masks is not None:
+            truth = np.asarray(masks[len(dices) : len(dices) + len(x)], dtype=bool)[:, None]
+            accuracy["fp32"].extend(_dice_per_image(a, truth))
+            accuracy["int8"].extend(_dice_per_image(b, truth))
         dices.extend(_dice_per_image(a, b))
     if not dices:
         raise ExportError(f"the {split} split is empty: nothing to check the INT8 model on")
-    return Int8Agreement(split, len(dices), float(np.mean(dices)), float(np.min(dices)))
+    fp32_mdice, int8_mdice = (float(np.mean(v)) if v else None for v in accuracy.values())
+    return Int8Agreement(
+        split, len(dices), float(np.mean(dices)), float(np.min(dices)), fp32_mdice, int8_mdice
+    )
 
 
 def _dice_per_image(a: np.ndarray, b: np.ndarray) -> list[float]:
@@ -171,12 +194,23 @@ def _dice_per_image(a: np.ndarray, b: np.ndarray) -> list[float]:
     return [1.0 if t == 0 else 2.0 * i / t for i, t in zip(inter.tolist(), total.tolist())]
 
 
-def require_agreement(result: Int8Agreement, min_dice: float, what: Path) -> None:
+def require_agreement(
+    result: Int8Agreement, min_dice: float, what: Path, max_mdice_drop: float | None = None
+) -> None:
+    fixes = (
+        "the file was removed. Try more calibration images (--calibration-images N), another range "
+        "method (--set calibration_method=minmax|entropy), or ship the fp32 model"
+    )
+    drop = result.mdice_drop
+    if max_mdice_drop is not None and drop is not None and drop > max_mdice_drop:
+        raise ExportError(
+            f"INT8 model {what} is less accurate than fp32: validation mDice {result.int8_mdice:.4f} "
+            f"against {result.fp32_mdice:.4f} on {result.n_images} {result.split} images, "
+            f"{drop:.4f} lower (at most {max_mdice_drop:g} allowed); {fixes}"
+        )
     if result.mean_dice < min_dice:
         raise ExportError(
             f"INT8 model {what} disagrees with fp32: mean Dice between their masks (> {THRESHOLD}) on "
             f"{result.n_images} {result.split} images is {result.mean_dice:.4f} < {min_dice:g} "
-            f"(worst image {result.min_dice:.4f}); the file was removed. Try more calibration images "
-            f"(--calibration-images N), another range method (--set calibration_method=minmax|entropy), "
-            f"or ship the fp32 model"
+            f"(worst image {result.min_dice:.4f}); {fixes}"
         )

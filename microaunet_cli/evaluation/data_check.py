@@ -113,6 +113,24 @@ def _image_key(image: np.ndarray) -> bytes:
     return hashlib.blake2b(np.ascontiguousarray(image).tobytes(), digest_size=16).digest()
 
 
+def _training_data(trained: dict[str, Any] | None, folder: Path, size: int) -> tuple[Any, str]:
+    """The checkpoint's prepared training data when it is at hand and still what it trained on, at the
+    network's size; else None and why not."""
+    if trained is None:
+        return None, "the checkpoint records no data identity"
+    if not (folder / "manifest.json").is_file():
+        return None, f"its prepared data {folder} is not here"
+    try:
+        prepared = open_prepared(folder)
+    except DataError as exc:
+        return None, f"its prepared data {folder} cannot be read: {exc}"
+    if prepared.identity(trained["fold"])["digest"] != trained["digest"]:
+        return None, f"{folder} no longer holds the data the checkpoint trained on"
+    if prepared.size != size:
+        return None, f"{folder} is at {prepared.size} px, the network at {size} px"
+    return prepared, ""
+
+
 def check_external(
     trained: dict[str, Any] | None,
     training_dir: Path,
@@ -127,30 +145,19 @@ def check_external(
     gives the very same array. Re-encoded or cropped copies are not caught. Returns a note for the
     summary; when the training data cannot be found or is not the checkpoint's, says it was not checked.
     """
-    unchecked = (
-        "external folder: not checked against the training data ({why}); "
-        "make sure its images were never trained on"
-    )
-    if trained is None:
-        why = "the checkpoint records no data identity"
-    elif not (training_dir / "manifest.json").is_file():
-        why = f"its prepared data {training_dir} is not here"
-    else:
-        prepared = open_prepared(training_dir)
-        if prepared.identity(trained.get("fold"))["digest"] != trained["digest"]:
-            why = f"{training_dir} no longer holds the data the checkpoint trained on"
-        elif prepared.size != images.shape[1]:
-            why = f"{training_dir} is at {prepared.size} px, the network at {images.shape[1]} px"
-        else:
-            why = ""
-    if why:
-        log.warning("%s", unchecked.format(why=why))
-        return unchecked.format(why=why)
+    prepared, why = _training_data(trained, training_dir, images.shape[1])
+    if prepared is None:
+        note = (
+            f"external folder: not checked against the training data ({why}); "
+            f"make sure its images were never trained on"
+        )
+        log.warning("%s", note)
+        return note
     seen: dict[bytes, str] = {}
     for split in prepared.splits:
         if split in prepared.test_splits:
             continue
-        arrays = prepared.load(split, trained.get("fold"))
+        arrays = prepared.load(split, trained["fold"])
         for image, name in zip(arrays.images, arrays.names):
             seen[_image_key(image)] = f"{split}/{name}"
     copies = [f"{name} = {seen[key]}" for name, key in zip(names, map(_image_key, images)) if key in seen]

@@ -222,8 +222,8 @@ def bootstrap_interval(
 
 
 def _score_matrix(members: list[RunScores], split: str, key: str, names: list[str]) -> np.ndarray:
-    """Runs (in seed order) × images."""
-    ordered = sorted(members, key=lambda m: (m.seed is None, m.seed))
+    """Runs (in seed order, runs without a recorded seed last) × images."""
+    ordered = sorted(members, key=lambda m: (m.seed is None, m.seed or 0))
     return np.array([[m.cases[split][n][key] for n in names] for m in ordered], dtype=float)
 
 

@@ -133,22 +133,21 @@ def predict_command(
         PredictSettings, config=config, sets=sets, options=options, print_config=print_config
     )
     setup_logging()
+    # What the network is and how it runs: the same for videos and images.
+    network = {
+        "ckpt": s.ckpt,
+        "onnx": s.onnx,
+        "batch_size": s.batch_size,
+        "threshold": s.threshold,
+        "device": s.device,
+    }
     videos = list_videos(s.input)
     if videos:
         use_threads(s.threads, video_threads(), "for videos: the cores less one each for reader and writer")
         # No log lines: predict's own log says what it wrote.
         with progress("videos", log_lines=False) as bar:
             reports = predict_video_source(
-                s.input,
-                s.out,
-                ckpt=s.ckpt,
-                onnx=s.onnx,
-                settings=s.video,
-                batch_size=s.batch_size,
-                threshold=s.threshold,
-                device=s.device,
-                on_start=bar.start,
-                advance=bar.advance,
+                s.input, s.out, settings=s.video, on_start=bar.start, advance=bar.advance, **network
             )
         _print_video_reports(reports)
         if not holds_images(s.input):
@@ -157,15 +156,6 @@ def predict_command(
         use_threads(s.threads)
     with progress("predicting", log_lines=False) as bar:
         report = predict(
-            s.input,
-            s.out,
-            ckpt=s.ckpt,
-            onnx=s.onnx,
-            batch_size=s.batch_size,
-            threshold=s.threshold,
-            device=s.device,
-            overlay=s.overlay,
-            on_start=bar.start,
-            advance=bar.advance,
+            s.input, s.out, overlay=s.overlay, on_start=bar.start, advance=bar.advance, **network
         )
     _print_report(report)

@@ -70,11 +70,6 @@ class OriginalMasks:
     def open(cls, folder: Path) -> OriginalMasks:
         return cls(np.load(folder / DATA_FILE, mmap_mode="r"), np.load(folder / INDEX_FILE))
 
-    @classmethod
-    def from_masks(cls, masks: list[np.ndarray]) -> OriginalMasks:
-        """In memory, for folders scored without preparing them (external test sets)."""
-        return cls(*pack([encode_mask(m) for m in masks], [m.shape for m in masks]))
-
     def __len__(self) -> int:
         return len(self._index)
 

@@ -18,7 +18,7 @@ from microaunet_cli.losses import (
     pixel_infonce,
 )
 from microaunet_cli.models import create_model
-from microaunet_cli.training.distillation import DistillationObjective, curriculum_stage
+from microaunet_cli.training.distillation import DistillationObjective
 from microaunet_cli.training.objectives import StepContext
 
 
@@ -204,9 +204,14 @@ def test_omega_rises_as_a_cosine_from_zero_to_one():
 
 
 @pytest.mark.parametrize("epochs,stage1", [(10, 6), (5, 3), (7, 5), (3, 2), (1, 1), (100, 60)])
-def test_stage_switch_at_sixty_percent(epochs, stage1):
-    stages = [curriculum_stage(e, epochs, 0.6) for e in range(epochs)]
+def test_stage_switch_at_sixty_percent(objective, epochs, stage1):
+    """The stage each epoch's loss and log row use, from an objective built for ``epochs``."""
+    run = DistillationObjective(
+        objective.model, objective.teacher, DistillSettings(imitation_fraction=0.6), epochs=epochs
+    )
+    stages = [run.stage(e)["stage"] for e in range(epochs)]
     assert stages == [1] * stage1 + [2] * (epochs - stage1)
+    assert run.plan() == {"curriculum": {"stage1_epochs": stage1}}
 
 
 @pytest.fixture(scope="module")

@@ -42,11 +42,6 @@ def imitation_epochs(epochs: int, imitation_fraction: float) -> int:
     return min(epochs, max(0, math.ceil(imitation_fraction * epochs - 1e-9)))
 
 
-def curriculum_stage(epoch: int, epochs: int, imitation_fraction: float) -> int:
-    """1 while ``epoch`` (0-based) < fraction × epochs, else 2: with 5 epochs and 0.6, epochs 0-2 imitate."""
-    return 1 if epoch < imitation_epochs(epochs, imitation_fraction) else 2
-
-
 class DistillationObjective(Objective):
     training_kind = "distilled"
     run_suffix = "-distill"

@@ -1,4 +1,5 @@
-"""Overlay pictures: the image with ground-truth and prediction outlines, and a legend underneath.
+"""What the outputs look like: outline overlays for images (with a legend) and video frames, and masks
+as PNG files.
 
 Outlines rather than filled masks keep the tissue under the polyp visible, which is what a reader
 checks when deciding whether a "miss" is a labelling question or a model error.
@@ -6,6 +7,7 @@ checks when deciding whether a "miss" is a labelling question or a model error.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
@@ -21,9 +23,25 @@ MIN_WIDTH = 320
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
-def _outline(canvas: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int], thickness: int) -> None:
-    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    cv2.drawContours(canvas, contours, -1, colour, thickness, lineType=cv2.LINE_AA)
+def _as_uint8(mask: np.ndarray) -> np.ndarray:
+    """A {0, 1} mask as uint8, without a copy when it is boolean or uint8 already."""
+    return mask.view(np.uint8) if mask.dtype in (np.bool_, np.uint8) else mask.astype(np.uint8)
+
+
+def outline_thickness(width: int) -> int:
+    return max(2, round(width / 250))
+
+
+def draw_outline(
+    canvas: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int], thickness: int, smooth: bool = True
+) -> None:
+    """Outline each region of the ``H×W`` {0, 1} ``mask`` on ``canvas`` (same size), in place.
+
+    ``smooth`` anti-aliases the line. Video frames draw without: at 720p a 5-px line looks the same
+    and draws 6x faster (0.14 vs 0.86 ms)."""
+    contours, _ = cv2.findContours(_as_uint8(mask), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    line = cv2.LINE_AA if smooth else cv2.LINE_8
+    cv2.drawContours(canvas, contours, -1, colour, thickness, lineType=line)
 
 
 def _enlarge(image: np.ndarray, *masks: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -67,11 +85,39 @@ def draw_overlay(
     masks = [pred] if gt is None else [pred, gt]
     canvas, masks = _enlarge(np.ascontiguousarray(image), *masks)
     canvas = canvas.copy()
-    thickness = max(2, round(canvas.shape[1] / 250))
+    thickness = outline_thickness(canvas.shape[1])
     if gt is not None:
-        _outline(canvas, masks[1], GT_COLOUR, thickness)
-    _outline(canvas, masks[0], PRED_COLOUR, thickness)
+        draw_outline(canvas, masks[1], GT_COLOUR, thickness)
+    draw_outline(canvas, masks[0], PRED_COLOUR, thickness)
     return np.concatenate([canvas, _legend(canvas.shape[1], caption, gt is not None)], axis=0)
+
+
+def outline_frame(bgr: np.ndarray, mask: np.ndarray, caption: str = "", in_place: bool = False) -> np.ndarray:
+    """A video frame (BGR, as OpenCV decodes it) with the predicted polyp outlined and an optional
+    caption in its top-left corner; same size, no legend."""
+    canvas = bgr if in_place else bgr.copy()
+    draw_outline(canvas, mask, PRED_COLOUR[::-1], outline_thickness(canvas.shape[1]), smooth=False)
+    if caption:
+        scale = max(0.4, canvas.shape[1] / 1600)
+        origin = (round(8 * scale / 0.4), round(20 * scale / 0.4))
+        stroke = max(1, round(scale * 2))
+        # Dark halo under white text: legible on pink mucosa and on black borders alike.
+        for colour, width in (((0, 0, 0), stroke * 3), ((255, 255, 255), stroke)):
+            cv2.putText(canvas, caption, origin, _FONT, scale, colour, width, cv2.LINE_AA)
+    return canvas
+
+
+def write_mask_png(path: Path, mask: np.ndarray) -> None:
+    """A {0, 1} mask as a 1-bit PNG (reads back as 0/255): 2-3× faster to encode than 8-bit at 720p.
+
+    Renamed into place like every output, but not fsync'ed: at 30 frames a second a sync per frame
+    would hold up the video writer, and a crash loses at most the last frames, never leaves half a file."""
+    ok, encoded = cv2.imencode(".png", _as_uint8(mask) * np.uint8(255), [cv2.IMWRITE_PNG_BILEVEL, 1])
+    if not ok:
+        raise RuntimeError(f"PNG encoding failed for {path}")
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_bytes(encoded.tobytes())
+    os.replace(tmp, path)
 
 
 def write_png(path: str | Path, array: np.ndarray) -> None:

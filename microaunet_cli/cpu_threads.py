@@ -2,7 +2,7 @@
 
 Every PyTorch process starts one OpenMP thread per physical core. Two such processes on one machine
 (a ``distill`` beside a ``demo``) each spin that many threads, and they slow each other down far
-more than half: give each job its share with ``--threads`` (README, "Sharing a machine").
+more than half: give each job its share with ``--threads`` (docs/usage.md, "Sharing a machine").
 """
 
 from __future__ import annotations

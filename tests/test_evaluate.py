@@ -124,8 +124,8 @@ def test_evaluate_writes_reports_from_the_checkpoint_alone(prepared_dir, tmp_pat
 
 
 def test_empty_ground_truth_cases_score_by_the_rule(prepared, tmp_path):
-    """The fake set's image 0 has an empty mask. The README's rule: an empty prediction of an empty
-    ground truth scores 1 (a network that predicts nothing, as here, gets it)."""
+    """The fake set's image 0 has an empty mask. The rule (docs/evaluation.md): an empty prediction of
+    an empty ground truth scores 1 (a network that predicts nothing, as here, gets it)."""
     ckpt = _run_ckpt(tmp_path, prepared.dir)
     state = torch.load(ckpt, weights_only=True)
     state["model"]["head.bias"].fill_(-1e4)  # every pixel background

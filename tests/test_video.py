@@ -9,6 +9,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import weakref
 from pathlib import Path
 
 import cv2
@@ -22,7 +24,7 @@ from microaunet_cli.errors import DataError
 from microaunet_cli.inference.predict import full_size_probs, predict
 from microaunet_cli.inference.runners import load_runner
 from microaunet_cli.inference.settings import VideoSettings
-from microaunet_cli.inference.video import predict_video, predict_video_source
+from microaunet_cli.inference.video import predict_video, predict_video_source, stages
 
 W, H, FPS, N = 96, 80, 10.0, 10
 
@@ -301,13 +303,15 @@ predict_video(runner, Path(sys.argv[2]), Path(sys.argv[3]), VideoSettings(), bat
 """
 
 
+def _child_env() -> dict[str, str]:
+    """The environment of a child Python that imports this checkout."""
+    path = os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")])
+    return {**os.environ, "PYTHONPATH": path}
+
+
 def test_sigint_leaves_a_playable_mp4_with_the_frames_done(tiny_checkpoint, tmp_path):
     """A real SIGINT to a real process (not a raised KeyboardInterrupt): the mp4 index gets written."""
     video = write_video(tmp_path / "long.avi", n=200)
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")]),
-    }
     # Ctrl-C's default disposition in the child: a test run started in the background by a script (`cmd &`
     # in a non-interactive shell) ignores SIGINT, an ignored SIGINT is inherited across exec, and Python
     # then installs no KeyboardInterrupt handler.
@@ -316,7 +320,7 @@ def test_sigint_leaves_a_playable_mp4_with_the_frames_done(tiny_checkpoint, tmp_
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=env,
+        env=_child_env(),
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509
     )
     for _ in range(3):
@@ -327,3 +331,34 @@ def test_sigint_leaves_a_playable_mp4_with_the_frames_done(tiny_checkpoint, tmp_
     frames, width, height, _ = video_props(tmp_path / "out" / "overlay.mp4")
     assert 4 <= frames < 200 and (width, height) == (W, H)
     assert len(csv_rows(tmp_path / "out" / "frames.csv")) == frames
+
+
+def test_every_n_holds_the_frames_of_one_batch_not_n_batches(tiny_checkpoint, tmp_path, monkeypatch):
+    """With --every 40 and batches of 2, a batch cut after 2 predicted frames would hold the 40 frames
+    between them, full size; frames only drawn must not wait in a batch."""
+    alive, peak, lock = [0], [0], threading.Lock()
+
+    class CountedFrame(stages.Frame):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            with lock:
+                alive[0] += 1
+                peak[0] = max(peak[0], alive[0])
+            weakref.finalize(self, _decrement, alive, lock)
+
+    monkeypatch.setattr(stages, "Frame", CountedFrame)
+    runner = load_runner(tiny_checkpoint, None, "cpu")
+    video = write_video(tmp_path / "long.avi", n=120)
+    batch = 2
+    report = predict_video(runner, video, tmp_path / "out", VideoSettings(every=40, masks="none"), batch)
+
+    assert report.frames == 120 and [r["frame"] for r in report.rows] == [0, 40, 80]
+    queues = 2 * (2 * batch + 2)  # the decoded and the predicted queue
+    in_hand = 3  # one each in the reader, the calling thread and the writer
+    assert peak[0] <= queues + batch + in_hand, peak[0]
+
+
+def _decrement(alive: list[int], lock: threading.Lock) -> None:
+    with lock:
+        alive[0] -= 1
+

@@ -78,16 +78,26 @@ def _rounded(value: float | None) -> float | str:
 
 
 def _batches(inbox: queue.Queue, size: int) -> Iterator[list[Frame]]:
-    """Frames in order, cut after every ``size`` frames to predict: fixed batches, so a frame's mask does
-    not depend on how fast the reader happened to be."""
+    """The frames in order, in the groups the network stage takes: up to ``size`` frames to predict, or
+    one frame only drawn (``--every``), which goes on alone.
+
+    A frame only drawn waits for the mask of the predicted frame before it, so a batch collecting past
+    it would hold every frame up to its last predicted one, full size: N × ``size`` frames at
+    ``--every N``. The batch is cut there instead, which makes the network take one frame at a time
+    when N > 1 (it then runs on a fraction of the frames). The cuts depend on the frame indices only,
+    so a frame's mask does not depend on how fast the reader happened to be."""
     batch: list[Frame] = []
-    predicted = 0
     for frame in iter(inbox.get, None):
+        if frame.small is None:
+            if batch:
+                yield batch
+                batch = []
+            yield [frame]
+            continue
         batch.append(frame)
-        predicted += frame.small is not None
-        if predicted == size:
+        if len(batch) == size:
             yield batch
-            batch, predicted = [], 0
+            batch = []
     if batch:
         yield batch
 
@@ -131,8 +141,8 @@ def predict_video(
     try:
         for batch in _batches(decoded, batch_size):
             report.model_s += _run_network(runner, batch)
-            for frame in batch:
-                predicted.put(frame)  # a failed writer keeps draining, so this never blocks for good
+            while batch:  # handed over one by one: no frame the writer is done with stays held here
+                predicted.put(batch.pop(0))  # a failed writer keeps draining: this never blocks for good
             if writer.error is not None:
                 break
     except KeyboardInterrupt:

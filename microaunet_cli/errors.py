@@ -32,6 +32,10 @@ class ParityError(ExportError):
     """The exported program does not compute what the eager network computes."""
 
 
+class PredictionError(MicroAUNetError):
+    """The network failed on an input (out of memory, for instance); what was done before it is kept."""
+
+
 class TrainingError(MicroAUNetError):
     """Training had to stop (a non-finite loss, for instance); the last good checkpoint is kept."""
 

@@ -24,7 +24,7 @@ from microaunet_cli.errors import DataError
 from microaunet_cli.inference.predict import full_size_probs, predict
 from microaunet_cli.inference.runners import load_runner
 from microaunet_cli.inference.settings import VideoSettings
-from microaunet_cli.inference.video import predict_video, predict_video_source, stages
+from microaunet_cli.inference.video import predict_video, predict_video_source, predict_videos, stages
 
 W, H, FPS, N = 96, 80, 10.0, 10
 
@@ -362,3 +362,38 @@ def _decrement(alive: list[int], lock: threading.Lock) -> None:
     with lock:
         alive[0] -= 1
 
+
+class _FailingRunner:
+    """A runner whose network fails (as out of memory does) on its ``at``-th call, once."""
+
+    def __init__(self, runner, at: int) -> None:
+        self.runner, self.at, self.calls = runner, at, 0
+        self.input_size, self.threshold, self.description = runner.input_size, runner.threshold, "failing"
+
+    def probs(self, images: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        if self.calls == self.at:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return self.runner.probs(images)
+
+
+def test_a_network_failure_is_named_as_such_and_the_other_videos_are_still_done(
+    tiny_checkpoint, video, tmp_path
+):
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("a.avi", "b.avi"):
+        (src / name).write_bytes(video.read_bytes())
+    runner = _FailingRunner(load_runner(tiny_checkpoint, None, "cpu"), at=2)
+    reports = predict_videos(runner, sorted(src.iterdir()), tmp_path / "out", VideoSettings(), batch_size=2)
+
+    assert [r.status for r in reports] == ["error", "ok"]
+    error = reports[0].error
+    assert "a.avi" in error and "network failed" in error and "RuntimeError: CUDA out of memory" in error
+    assert "truncated" not in error
+    assert "frames 2-3" in error and reports[0].frames == 2  # the first batch of two was written
+    listed = {r["file"]: r for r in csv_rows(tmp_path / "out" / "videos.csv")}
+    assert listed["a.avi"]["error"] == error and listed["b.avi"]["status"] == "ok"
+    summary = json.loads((tmp_path / "out" / "a" / "summary.json").read_text())
+    assert summary["status"] == "error" and summary["error"] == error
+    assert video_props(tmp_path / "out" / "b" / "overlay.mp4")[0] == N

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from microaunet_cli.errors import DataError
+from microaunet_cli.errors import DataError, PredictionError
 from microaunet_cli.fileio import write_csv, write_json_atomic
 from microaunet_cli.inference.runners import Runner, load_runner
 from microaunet_cli.inference.settings import VideoSettings
@@ -102,13 +102,20 @@ def _batches(inbox: queue.Queue, size: int) -> Iterator[list[Frame]]:
         yield batch
 
 
-def _run_network(runner: Runner, batch: list[Frame]) -> float:
+def _run_network(runner: Runner, batch: list[Frame], source: Path) -> float:
     """Fill in each predicted frame's probabilities; returns the seconds the network took."""
     todo = [f for f in batch if f.small is not None]
     if not todo:
         return 0.0
     started = time.perf_counter()
-    probs = runner.probs(np.stack([f.small for f in todo]))
+    try:
+        probs = runner.probs(np.stack([f.small for f in todo]))
+    except Exception as exc:  # out of memory, a graph the runtime rejects: reported per video
+        frames = f"frames {todo[0].index}-{todo[-1].index}" if len(todo) > 1 else f"frame {todo[0].index}"
+        raise PredictionError(
+            f"{source}: the network failed on {frames}: {type(exc).__name__}: {exc} (if it ran out of "
+            f"memory, a smaller --batch-size or --device cpu needs less)"
+        ) from exc
     elapsed = time.perf_counter() - started
     for frame, prob in zip(todo, probs):
         frame.prob = prob
@@ -120,8 +127,9 @@ def predict_video(
 ) -> VideoReport:
     """Predict one video into ``out_dir``: overlay video, masks, ``frames.csv``, ``summary.json``.
 
-    Raises :class:`DataError` naming the file for an unusable video (after writing what was done), and
-    lets a ``KeyboardInterrupt`` through once the frames done so far are written and playable.
+    Raises :class:`DataError` naming the file for an unusable video, :class:`PredictionError` when the
+    network fails (both after writing what was done), and lets a ``KeyboardInterrupt`` through once the
+    frames done so far are written and playable.
     """
     cap, clip = open_video(source, settings)
     report = VideoReport(source, out_dir)
@@ -138,9 +146,10 @@ def predict_video(
     started = time.perf_counter()
     reader.start()
     writer.start()
+    failure: PredictionError | None = None
     try:
         for batch in _batches(decoded, batch_size):
-            report.model_s += _run_network(runner, batch)
+            report.model_s += _run_network(runner, batch, source)
             while batch:  # handed over one by one: no frame the writer is done with stays held here
                 predicted.put(batch.pop(0))  # a failed writer keeps draining: this never blocks for good
             if writer.error is not None:
@@ -148,6 +157,9 @@ def predict_video(
     except KeyboardInterrupt:
         report.status = "interrupted"
         raise
+    except PredictionError as exc:
+        failure = exc
+        report.status, report.error = "error", str(exc)
     finally:
         stop.set()  # the reader stops at its next frame
         predicted.put(None)  # the writer drains what was predicted, then releases its files
@@ -158,15 +170,20 @@ def predict_video(
         report.rows, report.frames = writer.rows, writer.frames
         _conclude(report, reader, writer, clip)
         _write_reports(report, runner, clip, settings)
+    if failure is not None:
+        raise failure
     if report.status == "error":
         raise DataError(report.error)
     return report
 
 
 def _conclude(report: VideoReport, reader: Reader, writer: Writer, clip: Clip) -> None:
-    """Turn what the threads saw into the report's status and error."""
+    """Turn what the threads saw into the report's status and error (interrupted and a failed network
+    are known already)."""
     if report.status == "interrupted":
         log.warning("interrupted: %s holds the %d frame(s) done so far", report.out_dir, report.frames)
+        return
+    if report.status == "error":
         return
     problem = _problem(report, reader, writer, clip)
     if problem:
@@ -247,12 +264,13 @@ def predict_videos(
     batch_size: int = 8,
     advance: Callable[[int], None] | None = None,
 ) -> list[VideoReport]:
-    """Every video in turn; an unusable one is reported and the others are still processed."""
+    """Every video in turn; an unusable one, or one the network fails on, is reported and the others are
+    still processed."""
     reports = []
     for source, out_dir in zip(videos, output_dirs(videos, out)):
         try:
             report = predict_video(runner, source, out_dir, settings, batch_size)
-        except DataError as exc:
+        except (DataError, PredictionError) as exc:
             report = VideoReport(source, out_dir, status="error", error=str(exc))
         if report.status == "error":
             log.warning("skipped: %s", report.error)

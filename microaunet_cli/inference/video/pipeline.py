@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from microaunet_cli.errors import DataError, PredictionError
+from microaunet_cli.errors import DataError, MicroAUNetError, PredictionError
 from microaunet_cli.fileio import write_csv, write_json_atomic
 from microaunet_cli.inference.runners import Runner, load_runner
 from microaunet_cli.inference.settings import VideoSettings
@@ -131,6 +131,18 @@ def predict_video(
     network fails (both after writing what was done), and lets a ``KeyboardInterrupt`` through once the
     frames done so far are written and playable.
     """
+    report, failure = _predict_one(runner, source, out_dir, settings, batch_size)
+    if failure is not None:
+        raise failure
+    return report
+
+
+def _predict_one(
+    runner: Runner, source: Path, out_dir: Path, settings: VideoSettings, batch_size: int
+) -> tuple[VideoReport, MicroAUNetError | None]:
+    """One video through the three stages: its report, and the error to raise when it failed (the
+    report says why, and keeps the frames done). A video that cannot be opened, or outputs that cannot
+    be created, raise :class:`DataError` before any frame."""
     cap, clip = open_video(source, settings)
     report = VideoReport(source, out_dir)
     stop = threading.Event()
@@ -170,11 +182,9 @@ def predict_video(
         report.rows, report.frames = writer.rows, writer.frames
         _conclude(report, reader, writer, clip)
         _write_reports(report, runner, clip, settings)
-    if failure is not None:
-        raise failure
-    if report.status == "error":
-        raise DataError(report.error)
-    return report
+    if report.status != "error":
+        return report, None
+    return report, failure or DataError(report.error)
 
 
 def _conclude(report: VideoReport, reader: Reader, writer: Writer, clip: Clip) -> None:
@@ -269,8 +279,8 @@ def predict_videos(
     reports = []
     for source, out_dir in zip(videos, output_dirs(videos, out)):
         try:
-            report = predict_video(runner, source, out_dir, settings, batch_size)
-        except (DataError, PredictionError) as exc:
+            report, _ = _predict_one(runner, source, out_dir, settings, batch_size)
+        except DataError as exc:
             report = VideoReport(source, out_dir, status="error", error=str(exc))
         if report.status == "error":
             log.warning("skipped: %s", report.error)

@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 from data_fixtures import write_image, write_mask
 from helpers import make_checkpoint
+from oracles import bilinear_resize
 
 from microaunet_cli.data import PrepareSettings, open_prepared, prepare_dataset
 from microaunet_cli.data.manifest import MANIFEST
 from microaunet_cli.evaluation.evaluate import evaluate_checkpoint
 from microaunet_cli.evaluation.scoring import SplitData, evaluate_split
 from microaunet_cli.inference.predict import predict
-from microaunet_cli.inference.resize import to_original_size
 
 SIZE = 64
 # (width, height): landscape, portrait, odd sizes, one smaller than the network's input.
@@ -49,15 +49,16 @@ def _image(mask: np.ndarray, seed: int) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def source(tmp_path_factory) -> tuple[Path, dict[str, np.ndarray]]:
-    """Kvasir-like folder whose ground truths are exactly a 64-px mask resized as evaluation resizes
-    probabilities: a network that predicts the 64-px mask is perfect at original resolution."""
+    """Kvasir-like folder whose ground truths are a 64-px mask resized bilinearly (half-pixel centres)
+    and thresholded at 0.5, by the hand-written reference in tests/oracles.py: a network that predicts the
+    64-px mask is perfect at original resolution only if evaluation resizes probabilities by that rule."""
     root = tmp_path_factory.mktemp("src") / "kvasir"
     small = {}
     for i in range(20):
         width, height = SIZES[i % len(SIZES)]
         name = f"case{i:02d}"
         small[name] = _small_mask(i)
-        gt = (to_original_size(small[name].astype(np.float32), height, width) > 0.5).astype(np.uint8)
+        gt = (bilinear_resize(small[name], height, width) > 0.5).astype(np.uint8)
         write_image(root / "images" / f"{name}.jpg", _image(gt, i))
         write_mask(root / "masks" / f"{name}.png", gt)
     return root, small
@@ -170,8 +171,8 @@ def test_evaluate_agrees_with_predict_masks(source, prepared, tmp_path):
         scores.append(_dice(pred, gt))
         predicted.append(pred.mean())
     assert 0.02 < float(np.mean(predicted)) < 0.98  # the untrained network predicts something to compare
-    assert summary["splits"]["test"]["resolution"] == "original"
-    assert summary["splits"]["test"]["per_image"]["mdice"] == pytest.approx(float(np.mean(scores)), abs=1e-3)
+    assert summary.splits["test"]["resolution"] == "original"
+    assert summary.splits["test"]["per_image"]["mdice"] == pytest.approx(float(np.mean(scores)), abs=1e-3)
 
 
 def test_folder_without_original_masks_scores_resized_with_a_warning(prepared, tmp_path, caplog):
@@ -189,6 +190,6 @@ def test_folder_without_original_masks_scores_resized_with_a_warning(prepared, t
     ckpt = make_checkpoint(tmp_path / "run" / "checkpoints" / "best.pt", size=SIZE, dataset="kvasir")
     with caplog.at_level(logging.WARNING):
         summary = evaluate_checkpoint(ckpt, data_dir=old, device="cpu", worst=0)
-    assert summary["splits"]["test"]["resolution"].startswith("resized 64x64")
-    assert "resized" not in summary["splits"]["test"]
+    assert summary.splits["test"]["resolution"].startswith("resized 64x64")
+    assert "resized" not in summary.splits["test"]
     assert "prepared before original masks were kept" in caplog.text

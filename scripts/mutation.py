@@ -1,0 +1,260 @@
+"""Mutation testing of the core modules with mutmut, each module against the tests that guard it.
+
+mutmut copies the package into a ``mutants/`` folder beside the ``pyproject.toml`` it reads, so every
+group below gets a folder of its own under ``.mutation/<group>/``: links to the package and the tests,
+and a ``pyproject.toml`` whose ``[tool.mutmut]`` names the group's files and test files only. Within a
+group mutmut runs, for each mutant, just the tests that call the mutated function, so a mutant costs
+seconds of tests, not the whole suite.
+
+Usage (docs/mutation.md)::
+
+    scripts/mutation.sh                    # every group, from scratch
+    scripts/mutation.sh metrics losses     # some groups
+    scripts/mutation.sh --again metrics    # rerun only the mutants that were not killed last time
+    scripts/mutation.sh --report           # print the scores of the last runs, run nothing
+
+The score counts a mutant as killed when a test failed (or the mutant timed out or crashed the
+interpreter); survivors listed in ``scripts/mutation_equivalent.txt`` are judged equivalent (no test
+can tell them from the original) and are left out of the non-equivalent score.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from fnmatch import fnmatch
+from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+REPO = Path(__file__).resolve().parents[1]
+WORK = REPO / ".mutation"
+EQUIVALENT = REPO / "scripts" / "mutation_equivalent.txt"
+PKG = "microaunet_cli"
+
+
+@dataclass(frozen=True)
+class Group:
+    files: tuple[str, ...]  # package files to mutate, relative to the repository
+    tests: tuple[str, ...]  # the test files that guard them
+    functions: tuple[str, ...] = ()  # mutate only these functions (mutmut mangled-name globs)
+
+
+# Each core module and the tests that guard it. Keep `only_mutate` in pyproject.toml's [tool.mutmut]
+# the union of these files (checked below), so a plain `mutmut run` covers the same modules.
+GROUPS: dict[str, Group] = {
+    "metrics": Group(
+        (f"{PKG}/evaluation/metrics.py",), ("tests/test_metrics.py", "tests/test_metrics_mutants.py")
+    ),
+    "resize": Group(
+        (f"{PKG}/inference/resize.py",), ("tests/test_resize_mutants.py", "tests/test_original_resolution.py")
+    ),
+    "losses": Group(
+        (f"{PKG}/losses/distill.py", f"{PKG}/losses/segmentation.py"),
+        ("tests/test_losses.py", "tests/test_losses_mutants.py"),
+    ),
+    "augment": Group((f"{PKG}/training/augment.py",), ("tests/test_augment_mutants.py",)),
+    "identity": Group(
+        (f"{PKG}/data/identity.py",), ("tests/test_data_identity_mutants.py", "tests/test_external.py")
+    ),
+    "decode": Group(
+        (f"{PKG}/data/decode.py",),
+        ("tests/test_data_decode_mutants.py", "tests/test_data_io.py", "tests/test_data_prepare.py"),
+    ),
+    "scoring": Group(
+        (f"{PKG}/evaluation/scoring.py",),
+        ("tests/test_original_resolution.py", "tests/test_scoring_mutants.py"),
+    ),
+    "distillation": Group(
+        (f"{PKG}/training/distillation.py",),
+        ("tests/test_losses.py", "tests/test_objectives.py", "tests/test_distillation_mutants.py"),
+    ),
+    "optim": Group(
+        (f"{PKG}/training/optim.py",),
+        ("tests/test_optim_mutants.py",),
+        functions=("*x_replan_schedule__mutmut_*",),
+    ),
+    "reparam": Group((f"{PKG}/models/reparam.py",), ("tests/test_fast_student.py",)),
+    "student": Group(
+        (f"{PKG}/models/microaunet_rt.py",),
+        ("tests/test_models.py", "tests/test_fast_student.py", "tests/test_student_mutants.py"),
+    ),
+    "int8": Group(
+        (f"{PKG}/export/int8.py",),
+        ("tests/test_int8_gate_mutants.py",),
+        functions=(
+            "*x_require_agreement__mutmut_*",
+            "*x_mask_agreement__mutmut_*",
+            "*x__dice_per_image__mutmut_*",
+        ),
+    ),
+    "report": Group(
+        (f"{PKG}/evaluation/report.py",),
+        ("tests/test_report.py", "tests/test_report_mutants.py"),
+        functions=(
+            "*x__paired_by_seed__mutmut_*",
+            "*x_paired_differences__mutmut_*",
+            "*x_default_reference__mutmut_*",
+            "*x_group_table__mutmut_*",
+            "*x__score_matrix__mutmut_*",
+            "*RunScores*group*__mutmut_*",
+        ),
+    ),
+}
+
+KILLED = {"killed", "timeout", "segfault", "caught by type check"}
+
+
+def _toml_list(items) -> str:
+    return "[" + ", ".join(json.dumps(str(i)) for i in items) + "]"
+
+
+def _mutmut_table(text: str) -> tuple[str, str]:
+    """pyproject.toml split into (everything but [tool.mutmut], the [tool.mutmut] table)."""
+    match = re.search(r"^\[tool\.mutmut\]\n(?:(?!^\[).*\n?)*", text, flags=re.MULTILINE)
+    if match is None:
+        sys.exit("pyproject.toml has no [tool.mutmut] table: scripts/mutation.py reads its shared settings")
+    return text[: match.start()] + text[match.end() :], match.group(0)
+
+
+def _check_union(table: str) -> None:
+    listed = set(tomllib.loads(table)["tool"]["mutmut"].get("only_mutate", []))
+    missing = sorted({f for g in GROUPS.values() for f in g.files} - listed)
+    if missing:
+        sys.exit(f"pyproject.toml [tool.mutmut] only_mutate lacks {missing}: add them, or drop them here")
+
+
+def _prepare(name: str, group: Group) -> Path:
+    """A fresh ``.mutation/<name>/`` whose pyproject.toml points mutmut at this group only."""
+    folder = WORK / name
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for link in (PKG, "tests"):
+        (folder / link).symlink_to(REPO / link, target_is_directory=True)
+    rest, table = _mutmut_table((REPO / "pyproject.toml").read_text())
+    _check_union(table)
+    shared = [
+        line
+        for line in table.splitlines()[1:]
+        if not line.startswith(("only_mutate", "pytest_add_cli_args_test_selection", " ", '"', "]"))
+    ]
+    tests = [t for t in group.tests if (REPO / t).is_file()]
+    body = "\n".join(
+        ["[tool.mutmut]", *shared]
+        + [f"only_mutate = {_toml_list(group.files)}"]
+        + [f"pytest_add_cli_args_test_selection = {_toml_list(tests)}"]
+    )
+    (folder / "pyproject.toml").write_text(rest.rstrip() + "\n\n" + body + "\n")
+    return folder
+
+
+def _results(folder: Path, group: Group) -> dict[str, str]:
+    """``mutant name -> status`` from mutmut's files (only the group's functions, where it names some)."""
+    from mutmut.stats import status_by_exit_code  # mutmut's own exit-code table
+
+    out: dict[str, str] = {}
+    for path in group.files:
+        meta = folder / "mutants" / (path + ".meta")
+        if not meta.is_file():
+            continue
+        for key, code in json.loads(meta.read_text())["exit_code_by_key"].items():
+            if not group.functions or any(fnmatch(key, f) for f in group.functions):
+                out[key] = status_by_exit_code[code]
+    return out
+
+
+def _equivalent() -> dict[str, str]:
+    """``mutant name -> reason`` from scripts/mutation_equivalent.txt (``name  # reason`` lines)."""
+    if not EQUIVALENT.is_file():
+        return {}
+    rows = {}
+    for line in EQUIVALENT.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, reason = line.partition("#")
+            rows[name.strip()] = reason.strip()
+    return rows
+
+
+def _mutmut(folder: Path, names: list[str], children: int) -> int:
+    cmd = [sys.executable, "-m", "mutmut", "run", "--max-children", str(children), *names]
+    return subprocess.call(cmd, cwd=folder)
+
+
+def report(names: list[str]) -> int:
+    equivalent = _equivalent()
+    total_killed = total_nonequiv = 0
+    print(f"\n{'group':<13} {'killed':>7} {'total':>6} {'equiv.':>7} {'score (non-equivalent)':>23}")
+    survivors: list[str] = []
+    for name in names:
+        folder = WORK / name
+        res = _results(folder, GROUPS[name])
+        if not res:
+            print(f"{name:<13} (not run: scripts/mutation.sh {name})")
+            continue
+        killed = sum(s in KILLED for s in res.values())
+        equiv = sum(k in equivalent and s not in KILLED for k, s in res.items())
+        nonequiv = len(res) - equiv
+        total_killed += killed
+        total_nonequiv += nonequiv
+        score = killed / nonequiv if nonequiv else 1.0
+        print(f"{name:<13} {killed:>7} {len(res):>6} {equiv:>7} {score:>22.1%}")
+        survivors += [
+            f"  {k}: {s}" for k, s in sorted(res.items()) if s not in KILLED and k not in equivalent
+        ]
+    if total_nonequiv:
+        print(f"{'all':<13} {total_killed:>7} {'':>6} {'':>7} {total_killed / total_nonequiv:>22.1%}")
+    if survivors:
+        print("\nsurvivors not judged equivalent (see one with: cd .mutation/<group> && mutmut show NAME):")
+        print("\n".join(survivors))
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("groups", nargs="*", help=f"groups to run (default: all): {', '.join(GROUPS)}")
+    parser.add_argument("--again", action="store_true", help="rerun only the mutants not killed last time")
+    parser.add_argument("--report", action="store_true", help="print the last runs' scores, run nothing")
+    parser.add_argument("--children", type=int, default=2, help="mutants tested at once (default 2)")
+    args = parser.parse_args()
+    unknown = [g for g in args.groups if g not in GROUPS]
+    if unknown:
+        parser.error(f"unknown group(s) {unknown}; the groups are: {', '.join(GROUPS)}")
+    names = args.groups or list(GROUPS)
+    if args.report:
+        return report(names)
+    for name in names:
+        group = GROUPS[name]
+        start = time.monotonic()
+        if args.again and (WORK / name / "mutants").is_dir():
+            folder = WORK / name
+            # the tests changed since: copy them in again (mutmut copies tests/ on every run)
+            todo = [k for k, s in _results(folder, group).items() if s not in KILLED]
+            print(f"== {name}: rerunning {len(todo)} mutants not killed last time")
+            rc = _mutmut(folder, todo, args.children) if todo else 0
+        else:
+            if not any((REPO / t).is_file() for t in group.tests):
+                # pytest given no file would run the whole suite under every mutant
+                print(f"== {name}: none of its test files exists ({', '.join(group.tests)}); skipped")
+                continue
+            folder = _prepare(name, group)
+            print(f"== {name}: {', '.join(group.files)} against {', '.join(group.tests)}")
+            rc = _mutmut(folder, list(group.functions), args.children)
+        print(f"== {name}: mutmut exited {rc} after {time.monotonic() - start:.0f} s")
+    return report(names)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    sys.exit(main())

@@ -397,3 +397,57 @@ def test_a_network_failure_is_named_as_such_and_the_other_videos_are_still_done(
     summary = json.loads((tmp_path / "out" / "a" / "summary.json").read_text())
     assert summary["status"] == "error" and summary["error"] == error
     assert video_props(tmp_path / "out" / "b" / "overlay.mp4")[0] == N
+
+
+_SLOW_SEEK = """
+import sys, time
+from pathlib import Path
+from microaunet_cli.inference.runners import load_runner
+from microaunet_cli.inference.settings import VideoSettings
+from microaunet_cli.inference.video import pipeline, predict_video
+
+open_video = pipeline.open_video
+
+class SlowSeek:
+    # A capture whose grab() (the frame-by-frame seek to --start) takes 0.05 s a frame: the seek to
+    # frame 1000 would take 50 s.
+    def __init__(self, cap):
+        self.cap, self.grabs = cap, 0
+    def grab(self):
+        self.grabs += 1
+        if self.grabs == 20:  # a second into the seek: the calling thread is waiting for frames
+            print("seek", flush=True)
+        time.sleep(0.05)
+        return True
+    def __getattr__(self, name):
+        return getattr(self.cap, name)
+
+def slow_open(path, settings):
+    cap, clip = open_video(path, settings)
+    return SlowSeek(cap), clip
+
+pipeline.open_video = slow_open
+runner = load_runner(Path(sys.argv[1]), None, "cpu")
+predict_video(runner, Path(sys.argv[2]), Path(sys.argv[3]), VideoSettings(start=100), batch_size=2)
+"""
+
+
+def test_sigint_stops_the_seek_to_start(tiny_checkpoint, video, tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_SEEK, str(tiny_checkpoint), str(video), str(tmp_path / "out")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_child_env(),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509
+    )
+    assert proc.stdout.readline() == "seek\n", proc.stderr.read()
+    proc.send_signal(signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=20)  # the whole seek takes 50 s
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        pytest.fail("Ctrl-C did not stop the seek to --start")
+    assert proc.returncode != 0 and "KeyboardInterrupt" in err
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["status"] == "interrupted"

@@ -70,8 +70,8 @@ class Reader(threading.Thread):
     def _read(self) -> None:
         clip, (h, w) = self.clip, self.input_size
         # grab() decodes without converting: skipping to --start frame by frame is exact, where seeking
-        # lands on a key frame in most codecs.
-        while self.next_index < clip.first and self.cap.grab():
+        # lands on a key frame in most codecs. It can take minutes, so it too stops on Ctrl-C.
+        while self.next_index < clip.first and not self.stop.is_set() and self.cap.grab():
             self.next_index += 1
         while not self.stop.is_set() and (clip.stop is None or self.next_index < clip.stop):
             ok, bgr = self.cap.read()

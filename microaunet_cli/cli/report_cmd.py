@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from microaunet_cli.cli.base import command, console, setup_logging
+from microaunet_cli.errors import DataError
 from microaunet_cli.evaluation.report import build_report, to_markdown
 from microaunet_cli.fileio import write_json_atomic, write_text_atomic
 
@@ -31,15 +32,24 @@ def report_command(
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Write every figure as JSON to this file.")
     ] = None,
-    resamples: Annotated[int, typer.Option(help="Bootstrap resamples of the test images.", min=100)] = 10_000,
 ) -> None:
-    """Summarise runs grouped by network and kind: mean ± sd over seeds of every test metric, and the
-    paired per-image difference against a reference (the teacher) with a 95% bootstrap interval."""
+    """Summarise runs grouped by data set, network and kind: mean ± sd over seeds of every test metric,
+    and the paired per-image difference against a reference (the teacher, on the same data) with a 95%
+    Student t interval over seeds and images, the seed count printed beside it.
+
+    A run folder that cannot be read is named and left out; the others are reported, and the command
+    then exits with status 2."""
     setup_logging()
-    report = build_report(runs, reference, resamples)
+    report = build_report(runs, reference)
     text = to_markdown(report)
     console.print(text, markup=False, highlight=False, soft_wrap=True)
     if markdown is not None:
         write_text_atomic(markdown, text)
     if json_out is not None:
         write_json_atomic(json_out, report)
+    if report["left_out"]:
+        folders = ", ".join(x["folder"] for x in report["left_out"])
+        raise DataError(
+            f"{len(report['left_out'])} run folder(s) left out of the report: {folders} "
+            f"(reasons above); fix or drop them and report again"
+        )

@@ -1,11 +1,16 @@
-"""``microaunet report``: several runs summarised for a paper, grouped by network and kind.
+"""``microaunet report``: several runs summarised for a paper, grouped by data set, network and kind.
 
 For each group and test split: mean ± sd over the runs (seeds) of every test metric. Against a
-reference group (the students' teacher by default): the paired difference of per-image Dice and IoU
-over the test images, with a 95% bootstrap interval that resamples both the test images and the runs
-(seeds) of each group, so it carries the spread over seeds as well as over images. Runs are paired
-by seed (run k against run k) when both groups ran the same seeds, as a student distilled from the
-teacher of its seed.
+reference group (the students' teacher by default) on the same data set: the paired difference of
+per-image Dice and IoU over the test images, with a 95% Student t interval that carries the spread
+over seeds as well as over images (``intervals.py``), labelled with the seed count it rests on. Runs
+are paired by seed (run k against run k) when both groups ran the same seeds, as a student distilled
+from the teacher of its seed.
+
+Runs trained on different data sets (or sizes) are never pooled: each gets its own rows, and is
+compared only with the reference runs of its own data. A comparison that cannot be made is listed
+with the reason, never dropped. A run folder that cannot be read is left out, named, and the report
+goes on with the others.
 
 A run's scores come from its ``summary.json`` and ``test_per_case.csv`` (written by train-teacher and
 distill). A run trained before test scores were kept at original resolution is read from the
@@ -27,6 +32,7 @@ import numpy as np
 import yaml
 
 from microaunet_cli.errors import DataError
+from microaunet_cli.evaluation.intervals import CONFIDENCE, difference_interval
 from microaunet_cli.evaluation.scoring import TEST_CASES
 
 log = logging.getLogger(__name__)
@@ -42,7 +48,8 @@ METRICS = (
     ("pooled", "specificity", "Specificity"),
 )
 PAIRED = (("dice", "mDice"), ("iou", "mIoU"))
-CONFIDENCE = 0.95
+KINDS = ("supervised", "distilled")
+REREAD = "give the folder of a finished train-teacher or distill run"
 
 
 @dataclass
@@ -59,28 +66,55 @@ class RunScores:
         default_factory=dict
     )  # split -> name -> {dice, iou}
     source: str = ""
+    data: str = "unknown data"  # the data set it trained and was tested on, and its size
 
     @property
-    def group(self) -> tuple[str, str]:
-        return self.model, self.kind
+    def group(self) -> tuple[str, str, str]:
+        return self.data, self.model, self.kind
 
 
 def _read_cases(path: Path) -> dict[str, dict[str, dict[str, float]]]:
     cases: dict[str, dict[str, dict[str, float]]] = {}
-    with open(path, newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            cases.setdefault(row["split"], {})[row["name"]] = {
-                "dice": float(row["dice"]),
-                "iou": float(row["iou"]),
-            }
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            for line, row in enumerate(csv.DictReader(fh), start=2):
+                try:
+                    scores = {"dice": float(row["dice"]), "iou": float(row["iou"])}
+                    cases.setdefault(row["split"], {})[row["name"]] = scores
+                except (KeyError, TypeError, ValueError):
+                    raise DataError(
+                        f"{path}, line {line}: not a per-image score row (split, name, dice, iou); "
+                        f"the file is damaged: rerun `microaunet evaluate` on the run's best.pt"
+                    ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot be read ({exc}); rerun `microaunet evaluate`") from None
     return cases
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(
+            f"{path}: not readable JSON ({exc}); the run may have been stopped while writing it. "
+            f"{REREAD}, or rerun `microaunet evaluate` on its best.pt"
+        ) from None
+    if not isinstance(value, dict):
+        raise DataError(f"{path}: holds no summary object; {REREAD}")
+    return value
 
 
 def _seed(folder: Path) -> int | None:
     config = folder / "config.yaml"
     if not config.is_file():
         return None
-    return ((yaml.safe_load(config.read_text(encoding="utf-8")) or {}).get("train") or {}).get("seed")
+    try:
+        values = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+        seed = (values.get("train") or {}).get("seed")
+    except (yaml.YAMLError, AttributeError, OSError, UnicodeDecodeError):
+        log.warning("%s: not a readable settings file; the run's seed is taken as unknown", config)
+        return None
+    return seed if isinstance(seed, int) else None
 
 
 # Summaries written before roles and training were recorded apart held one "kind".
@@ -92,15 +126,22 @@ def _training(summary: dict[str, Any]) -> str:
     return summary.get("training") or _OLD_KIND_TRAINING.get(summary.get("kind"), "supervised")
 
 
+def _data(summary: dict[str, Any]) -> str:
+    dataset = summary.get("dataset") or "unknown data"
+    return f"{dataset} {summary['size']} px" if summary.get("size") else str(dataset)
+
+
 def read_run(folder: Path) -> RunScores:
     """The test scores of a run folder (see the module docstring for where they are read from)."""
     folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: no such run folder; {REREAD}")
     path = folder / "summary.json"
     if not path.is_file():
-        raise DataError(
-            f"{folder}: no summary.json; give the folder of a finished train-teacher or distill run"
-        )
-    summary = json.loads(path.read_text(encoding="utf-8"))
+        raise DataError(f"{folder}: no summary.json; {REREAD}")
+    summary = _read_json(path)
+    if not isinstance(summary.get("model"), str):
+        raise DataError(f"{path}: names no model; {REREAD}")
     teacher_model = (summary.get("teacher") or {}).get("model")
     base = {
         "folder": folder,
@@ -108,6 +149,7 @@ def read_run(folder: Path) -> RunScores:
         "kind": _training(summary),
         "seed": _seed(folder),
         "teacher_model": teacher_model,
+        "data": _data(summary),
     }
     test = summary.get("test") or {}
     if (
@@ -118,7 +160,11 @@ def read_run(folder: Path) -> RunScores:
         return RunScores(**base, splits=test, cases=_read_cases(folder / TEST_CASES), source=str(path))
     evaluated = folder / "eval-test"
     if (evaluated / "summary.json").is_file() and (evaluated / "per_case.csv").is_file():
-        scored = json.loads((evaluated / "summary.json").read_text(encoding="utf-8"))
+        scored = _read_json(evaluated / "summary.json")
+        if not isinstance(scored.get("splits"), dict):
+            raise DataError(
+                f"{evaluated / 'summary.json'}: holds no split scores; rerun `microaunet evaluate`"
+            )
         return RunScores(
             **base,
             splits=scored["splits"],
@@ -143,6 +189,24 @@ def read_run(folder: Path) -> RunScores:
     return RunScores(**base, splits=labelled, source=str(path))
 
 
+def read_runs(folders: list[Path]) -> tuple[list[RunScores], list[dict[str, str]]]:
+    """Every readable run, and the folders left out with the reason (a folder given twice counts once)."""
+    runs: list[RunScores] = []
+    left_out: list[dict[str, str]] = []
+    seen: set[Path] = set()
+    for folder in map(Path, folders):
+        if folder.resolve() in seen:
+            log.warning("%s: given twice; counted once", folder)
+            continue
+        seen.add(folder.resolve())
+        try:
+            runs.append(read_run(folder))
+        except DataError as exc:
+            log.error("left out of the report: %s", exc)
+            left_out.append({"folder": str(folder), "reason": str(exc)})
+    return runs, left_out
+
+
 def _mean_sd(values: list[float]) -> dict[str, Any]:
     return {
         "mean": statistics.fmean(values),
@@ -151,25 +215,41 @@ def _mean_sd(values: list[float]) -> dict[str, Any]:
     }
 
 
-def group_table(runs: list[RunScores]) -> list[dict[str, Any]]:
-    """One row per (network, kind, split): mean ± sd over runs of each metric."""
-    groups: dict[tuple[str, str], list[RunScores]] = {}
+def _groups(runs: list[RunScores]) -> dict[tuple[str, str, str], list[RunScores]]:
+    groups: dict[tuple[str, str, str], list[RunScores]] = {}
     for run in runs:
         groups.setdefault(run.group, []).append(run)
+    return groups
+
+
+def _metric(run: RunScores, split: str, section: str, key: str) -> float:
+    try:
+        return float(run.splits[split][section][key])
+    except (KeyError, TypeError, ValueError):
+        raise DataError(
+            f"{run.source}: no {section}.{key} score for split {split}; the file is damaged or from "
+            f"another tool: rerun `microaunet evaluate --ckpt {run.folder}/checkpoints/best.pt`"
+        ) from None
+
+
+def group_table(runs: list[RunScores]) -> list[dict[str, Any]]:
+    """One row per (data, network, kind, split): mean ± sd over runs of each metric."""
     rows = []
-    for (model, kind), members in groups.items():
+    for (data, model, kind), members in _groups(runs).items():
         splits = [s for s in members[0].splits if all(s in m.splits for m in members)]
         for split in splits:
-            resolutions = sorted({m.splits[split].get("resolution", "") for m in members})
+            resolutions = sorted({str(m.splits[split].get("resolution", "")) for m in members})
             if len(resolutions) > 1:
                 log.warning(
-                    "%s %s on %s mixes resolutions (%s): their mean is not meaningful",
+                    "%s %s on %s %s mixes resolutions (%s): their mean is not meaningful",
                     model,
                     kind,
+                    data,
                     split,
                     ", ".join(resolutions),
                 )
             row = {
+                "dataset": data,
                 "model": model,
                 "kind": kind,
                 "split": split,
@@ -181,56 +261,28 @@ def group_table(runs: list[RunScores]) -> list[dict[str, Any]]:
             }
             for section, key, _ in METRICS:
                 row["metrics"][f"{section}.{key}"] = _mean_sd(
-                    [float(m.splits[split][section][key]) for m in members]
+                    [_metric(m, split, section, key) for m in members]
                 )
             rows.append(row)
     return rows
 
 
-def bootstrap_interval(
-    ours: np.ndarray,
-    theirs: np.ndarray | None = None,
-    resamples: int = 10_000,
-    seed: int = 0,
-    paired_runs: bool = False,
-) -> tuple[float, float]:
-    """Percentile interval of the mean difference, resampling test images and runs with replacement.
-
-    ``ours`` and ``theirs`` are runs × images score matrices (one row per seed; a 1-D array is one
-    run), or ``ours`` alone holds differences. Each resample draws the images once for both groups
-    (paired by image) and the runs of each group; with ``paired_runs`` the same rows for both (run k
-    against run k: a student distilled from the teacher of its seed), else independently. So the
-    interval carries the spread over seeds as well as over images.
-    """
-    rng = np.random.default_rng(seed)
-    a = np.atleast_2d(np.asarray(ours, dtype=float))
-    b = None if theirs is None else np.atleast_2d(np.asarray(theirs, dtype=float))
-    n = a.shape[1]
-    means = []
-    for start in range(0, resamples, 1000):  # in chunks: resamples x runs x images stays small
-        k = min(1000, resamples - start)
-        rows_a = rng.integers(0, len(a), (k, len(a)))
-        per_image = a[rows_a].mean(axis=1)
-        if b is not None:
-            rows_b = rows_a if paired_runs else rng.integers(0, len(b), (k, len(b)))
-            per_image = per_image - b[rows_b].mean(axis=1)
-        images = rng.integers(0, n, (k, n))
-        means.append(np.take_along_axis(per_image, images, axis=1).mean(axis=1))
-    tail = (1 - CONFIDENCE) / 2 * 100
-    low, high = np.percentile(np.concatenate(means), [tail, 100 - tail])
-    return float(low), float(high)
+def _by_seed(members: list[RunScores]) -> list[RunScores]:
+    """Runs in seed order, runs without a recorded seed last."""
+    return sorted(members, key=lambda m: (m.seed is None, m.seed or 0))
 
 
 def _score_matrix(members: list[RunScores], split: str, key: str, names: list[str]) -> np.ndarray:
-    """Runs (in seed order, runs without a recorded seed last) × images."""
-    ordered = sorted(members, key=lambda m: (m.seed is None, m.seed or 0))
-    return np.array([[m.cases[split][n][key] for n in names] for m in ordered], dtype=float)
+    """Runs (in seed order) × images."""
+    return np.array([[m.cases[split][n][key] for n in names] for m in _by_seed(members)], dtype=float)
 
 
 def _paired_by_seed(members: list[RunScores], reference: list[RunScores]) -> bool:
     """Whether both groups ran the same seeds, once each: then run k is compared with run k."""
     seeds, ref_seeds = [m.seed for m in members], [m.seed for m in reference]
-    return None not in seeds and len(set(seeds)) == len(seeds) and sorted(seeds) == sorted(ref_seeds)
+    if None in seeds or None in ref_seeds or len(set(seeds)) != len(seeds):
+        return False
+    return sorted(seeds) == sorted(ref_seeds)
 
 
 def default_reference(runs: list[RunScores]) -> tuple[str, str] | None:
@@ -241,74 +293,131 @@ def default_reference(runs: list[RunScores]) -> tuple[str, str] | None:
     return None
 
 
-def paired_differences(
-    runs: list[RunScores], reference: tuple[str, str], resamples: int
-) -> list[dict[str, Any]]:
-    """Every other group minus the reference, per test image, with a bootstrap interval."""
-    groups: dict[tuple[str, str], list[RunScores]] = {}
-    for run in runs:
-        groups.setdefault(run.group, []).append(run)
-    if reference not in groups:
+def parse_reference(reference: str, runs: list[RunScores]) -> tuple[str, str]:
+    """``MODEL:KIND``, or ``MODEL`` alone when the runs trained that network one way only."""
+    model, _, kind = reference.partition(":")
+    present = sorted({(r.model, r.kind) for r in runs})
+    choices = ", ".join(f"{m}:{k}" for m, k in present)
+    if kind and kind not in KINDS:
+        raise DataError(
+            f"--reference {reference}: unknown kind {kind!r}; the kinds are {' and '.join(KINDS)} "
+            f"(choose one of {choices})"
+        )
+    if kind:
+        return model, kind
+    kinds = [k for m, k in present if m == model]
+    if len(kinds) != 1:
+        why = "no runs of that network" if not kinds else f"it was trained {' and '.join(kinds)}"
+        raise DataError(f"--reference {reference}: {why}; give MODEL:KIND, one of {choices}")
+    return model, kinds[0]
+
+
+def _note_row(group: tuple[str, str, str], reference: tuple[str, str], split: str, note: str) -> dict:
+    log.warning("%s %s (%s) against %s:%s on %s: %s", group[1], group[2], group[0], *reference, split, note)
+    return {
+        "dataset": group[0],
+        "model": group[1],
+        "kind": group[2],
+        "reference": f"{reference[0]} ({reference[1]})",
+        "split": split,
+        "note": note,
+    }
+
+
+def _difference_row(
+    group: tuple[str, str, str], reference: tuple[str, str], split: str, members: list, ref_runs: list
+) -> dict[str, Any]:
+    missing = [str(m.folder) for m in members + ref_runs if not m.cases.get(split)]
+    if missing:
+        return _note_row(
+            group,
+            reference,
+            split,
+            f"no per-image scores in {', '.join(missing)}: run `microaunet evaluate --ckpt "
+            f"RUN/checkpoints/best.pt` on each",
+        )
+    names = sorted(set.intersection(*(set(m.cases[split]) for m in members + ref_runs)))
+    if not names:
+        return _note_row(group, reference, split, "no test image scored by every run (other test sets?)")
+    paired = _paired_by_seed(members, ref_runs)
+    row = {
+        "dataset": group[0],
+        "model": group[1],
+        "kind": group[2],
+        "reference": f"{reference[0]} ({reference[1]})",
+        "split": split,
+        "runs": len(members),
+        "reference_runs": len(ref_runs),
+        "runs_paired_by_seed": paired,
+        "n_images": len(names),
+        "note": None,
+    }
+    for key, label in PAIRED:
+        ours = _score_matrix(members, split, key, names)
+        theirs = _score_matrix(ref_runs, split, key, names)
+        row[key] = {"label": label, **difference_interval(ours, theirs, paired).as_dict()}
+    return row
+
+
+def paired_differences(runs: list[RunScores], reference: tuple[str, str]) -> list[dict[str, Any]]:
+    """Every other group minus the reference group of its own data, per test image, with an interval."""
+    groups = _groups(runs)
+    if not any((m, k) == reference for _, m, k in groups):
         raise DataError(
             f"--reference {reference[0]}:{reference[1]}: no such runs among those given; choose one of "
-            f"{', '.join(f'{m}:{k}' for m, k in groups)}"
+            f"{', '.join(sorted({f'{m}:{k}' for _, m, k in groups}))}"
         )
-    ref_runs = groups[reference]
     rows = []
     for group, members in groups.items():
-        if group == reference:
+        data = group[0]
+        if group[1:] == reference:
             continue
-        for split in ref_runs[0].splits:
-            if not all(m.cases.get(split) for m in members + ref_runs):
+        ref_runs = groups.get((data, *reference))
+        if ref_runs is None:
+            rows.append(_note_row(group, reference, "—", f"no {reference[0]}:{reference[1]} runs on {data}"))
+            continue
+        for split in dict.fromkeys([*ref_runs[0].splits, *members[0].splits]):
+            if split not in ref_runs[0].splits or split not in members[0].splits:
+                rows.append(_note_row(group, reference, split, "the split was scored for one group only"))
                 continue
-            row = {
-                "model": group[0],
-                "kind": group[1],
-                "reference": f"{reference[0]} ({reference[1]})",
-                "split": split,
-                "runs": len(members),
-                "reference_runs": len(ref_runs),
-            }
-            names = sorted(set.intersection(*(set(m.cases[split]) for m in members + ref_runs)))
-            paired = _paired_by_seed(members, ref_runs)
-            row["runs_paired_by_seed"] = paired
-            for key, label in PAIRED:
-                if not names:
-                    continue
-                ours = _score_matrix(members, split, key, names)
-                theirs = _score_matrix(ref_runs, split, key, names)
-                difference = float(ours.mean() - theirs.mean())
-                low, high = bootstrap_interval(ours, theirs, resamples, paired_runs=paired)
-                row["n_images"] = len(names)
-                row[key] = {"label": label, "difference": difference, "ci95": [low, high]}
-            if "dice" in row:
-                rows.append(row)
+            rows.append(_difference_row(group, reference, split, members, ref_runs))
     return rows
 
 
-def build_report(
-    folders: list[Path], reference: str | None = None, resamples: int = 10_000
-) -> dict[str, Any]:
+def build_report(folders: list[Path], reference: str | None = None) -> dict[str, Any]:
+    """The report of ``folders``; runs that cannot be read are listed under ``left_out``."""
     if not folders:
         raise DataError("give at least one run folder: microaunet report runs/NAME-s0 runs/NAME-s1 ...")
-    runs = [read_run(Path(f)) for f in folders]
-    ref = tuple(reference.split(":", 1)) if reference else default_reference(runs)  # type: ignore[assignment]
-    if ref is not None and len(ref) == 1:
-        ref = (ref[0], "teacher")
-    differences = paired_differences(runs, ref, resamples) if ref is not None else []
+    runs, left_out = read_runs(folders)
+    if not runs:
+        raise DataError(
+            "none of the run folders could be read:\n" + "\n".join(f"{x['reason']}" for x in left_out)
+        )
+    ref = parse_reference(reference, runs) if reference else default_reference(runs)
+    differences = paired_differences(runs, ref) if ref is not None else []
     return {
         "runs": [
-            {"folder": str(r.folder), "model": r.model, "kind": r.kind, "seed": r.seed, "source": r.source}
+            {
+                "folder": str(r.folder),
+                "dataset": r.data,
+                "model": r.model,
+                "kind": r.kind,
+                "seed": r.seed,
+                "source": r.source,
+            }
             for r in runs
         ],
+        "left_out": left_out,
         "groups": group_table(runs),
         "reference": None if ref is None else {"model": ref[0], "kind": ref[1]},
         "differences": differences,
         "method": {
             "spread": "mean ± sample sd over runs (seeds)",
-            "difference": f"mean per-image difference over the images every run scored; "
-            f"{CONFIDENCE:.0%} percentile bootstrap interval resampling the test images (paired) and "
-            f"each group's runs (paired by seed when both ran the same seeds) ({resamples} resamples)",
+            "difference": f"mean per-image difference over the images every run scored, against the "
+            f"reference runs of the same data; {CONFIDENCE:.0%} Student t interval whose variance adds "
+            f"the spread of the runs' means over seeds (per-seed paired differences when both groups "
+            f"ran the same seeds) and the spread over images, with Welch-Satterthwaite degrees of "
+            f"freedom; with one seed it is over images only and says so",
         },
     }
 
@@ -319,6 +428,14 @@ def _fmt(stat: dict[str, Any]) -> str:
     return f"{stat['mean']:.4f} ± {stat['sd']:.4f}"
 
 
+def format_difference(d: dict[str, Any]) -> str:
+    """``+0.0230 [-0.0150, +0.0600] (t, 3 seeds paired)``: the seed count always beside the interval."""
+    low, high = d["ci95"]
+    if math.isnan(low):
+        return f"{d['difference']:+.4f} (no interval: {d['label']})"
+    return f"{d['difference']:+.4f} [{low:+.4f}, {high:+.4f}] ({d['label']})"
+
+
 def to_markdown(report: dict[str, Any]) -> str:
     lines = []
     for split in dict.fromkeys(row["split"] for row in report["groups"]):
@@ -326,31 +443,38 @@ def to_markdown(report: dict[str, Any]) -> str:
         lines += [
             f"### {split}",
             "",
-            "| network | kind | runs | resolution | " + " | ".join(label for *_, label in METRICS) + " |",
-            "| --- | --- | ---: | --- | " + " | ".join("---:" for _ in METRICS) + " |",
+            "| data | network | kind | runs | resolution | "
+            + " | ".join(label for *_, label in METRICS)
+            + " |",
+            "| --- | --- | --- | ---: | --- | " + " | ".join("---:" for _ in METRICS) + " |",
         ]
         for r in rows:
             values = [_fmt(r["metrics"][f"{s}.{k}"]) for s, k, _ in METRICS]
-            cells = [r["model"], r["kind"], str(r["runs"]), r["resolution"], *values]
+            cells = [r["dataset"], r["model"], r["kind"], str(r["runs"]), r["resolution"], *values]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     if report["differences"]:
         lines += [
             f"### Paired difference against {report['differences'][0]['reference']}, per test image",
             "",
-            "| network | kind | split | images | ΔmDice [95% CI] | ΔmIoU [95% CI] |",
-            "| --- | --- | --- | ---: | ---: | ---: |",
+            "| data | network | kind | split | images | ΔmDice [95% CI] | ΔmIoU [95% CI] |",
+            "| --- | --- | --- | --- | ---: | ---: | ---: |",
         ]
         for d in report["differences"]:
-            cells = [
-                f"{d[k]['difference']:+.4f} [{d[k]['ci95'][0]:+.4f}, {d[k]['ci95'][1]:+.4f}]"
-                if k in d
-                else "—"
-                for k, _ in PAIRED
-            ]
+            if d.get("note"):
+                cells = [d["note"], "—"]
+            else:
+                cells = [format_difference(d[k]) for k, _ in PAIRED]
+            images = str(d.get("n_images", "—"))
             lines.append(
-                f"| {d['model']} | {d['kind']} | {d['split']} | {d['n_images']} | " + " | ".join(cells) + " |"
+                f"| {d['dataset']} | {d['model']} | {d['kind']} | {d['split']} | {images} | "
+                + " | ".join(cells)
+                + " |"
             )
+        lines.append("")
+    for x in report.get("left_out", []):
+        lines.append(f"Left out: {x['folder']}: {x['reason']}")
+    if report.get("left_out"):
         lines.append("")
     lines.append(f"Mean ± sd over runs (seeds). {report['method']['difference'].capitalize()}.")
     return "\n".join(lines) + "\n"

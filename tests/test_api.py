@@ -123,3 +123,23 @@ def test_run_distillation_trains_the_teacher_once_then_reuses_it(tmp_path):
     assert again.teacher is None and again.teacher_checkpoint == first.teacher_checkpoint
     with pytest.raises(ConfigError, match="epochs"):
         mu.run_distillation({**settings, "train": {"epochs": 0}})
+
+
+@pytest.mark.parametrize("bad", [0.0, 1.0, -0.2, 1.5, float("nan"), "0.5", True])
+def test_load_refuses_a_threshold_outside_0_1(tiny_checkpoint, bad):
+    """0 or below marks every pixel, 1 or above none: never what was meant."""
+    with pytest.raises(ConfigError, match=r"threshold.*between 0 and 1"):
+        mu.load(tiny_checkpoint, device="cpu", threshold=bad)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, None])
+def test_predict_batch_refuses_a_batch_size_below_one(tiny_checkpoint, bad):
+    seg = mu.load(tiny_checkpoint, device="cpu")
+    with pytest.raises(ConfigError, match=r"batch_size"):
+        seg.predict_batch(images(), batch_size=bad)
+
+
+def test_predict_batch_given_one_image_says_to_call_predict(tiny_checkpoint):
+    seg = mu.load(tiny_checkpoint, device="cpu")
+    with pytest.raises(DataError, match=r"predict_batch takes a list of images.*predict\(image\)"):
+        seg.predict_batch(images()[0])

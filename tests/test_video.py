@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -399,6 +400,20 @@ def test_a_network_failure_is_named_as_such_and_the_other_videos_are_still_done(
     assert video_props(tmp_path / "out" / "b" / "overlay.mp4")[0] == N
 
 
+def test_a_failed_final_rename_is_an_error_naming_the_partial_file(tiny_checkpoint, video, tmp_path):
+    out = tmp_path / "out"
+    (out / "overlay.mp4").mkdir(parents=True)  # a folder in the way: the rename onto it fails
+    (out / "overlay.mp4" / "keep").write_text("")
+    runner = load_runner(tiny_checkpoint, None, "cpu")
+    with pytest.raises(DataError, match=r"overlay\.mp4") as info:
+        predict_video(runner, video, out, VideoSettings(masks="none"))
+
+    partial = out / ".overlay.partial.mp4"
+    assert str(partial) in str(info.value) and video_props(partial)[0] == N
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "error" and str(partial) in summary["error"]
+
+
 _SLOW_SEEK = """
 import sys, time
 from pathlib import Path
@@ -451,3 +466,20 @@ def test_sigint_stops_the_seek_to_start(tiny_checkpoint, video, tmp_path):
         pytest.fail("Ctrl-C did not stop the seek to --start")
     assert proc.returncode != 0 and "KeyboardInterrupt" in err
     assert json.loads((tmp_path / "out" / "summary.json").read_text())["status"] == "interrupted"
+
+
+def test_an_output_folder_in_the_way_is_named_and_the_other_videos_are_still_done(
+    tiny_checkpoint, video, tmp_path
+):
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("a.avi", "b.avi"):
+        (src / name).write_bytes(video.read_bytes())
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a").write_text("a file where a.avi's folder goes")
+
+    reports = predict_video_source(src, out, ckpt=tiny_checkpoint, device="cpu")
+    assert [r.status for r in reports] == ["error", "ok"]
+    assert re.search(r"a\.avi: cannot create the output folder .*/out/a \(", reports[0].error)
+    assert {r["file"]: r["status"] for r in csv_rows(out / "videos.csv")} == {"a.avi": "error", "b.avi": "ok"}

@@ -190,20 +190,23 @@ def _predict_one(
 def _conclude(report: VideoReport, reader: Reader, writer: Writer, clip: Clip) -> None:
     """Turn what the threads saw into the report's status and error (interrupted and a failed network
     are known already)."""
+    if report.status == "ok":
+        problem = _problem(report, reader, writer, clip)
+        if problem:
+            report.status, report.error = "error", problem
+    elif writer.unfinished:  # interrupted, or the network failed: the files left behind are named too
+        report.error = "; ".join(filter(None, [report.error, f"{report.source}: {writer.unfinished}"]))
     if report.status == "interrupted":
         log.warning("interrupted: %s holds the %d frame(s) done so far", report.out_dir, report.frames)
-        return
-    if report.status == "error":
-        return
-    problem = _problem(report, reader, writer, clip)
-    if problem:
-        report.status, report.error = "error", problem
 
 
 def _problem(report: VideoReport, reader: Reader, writer: Writer, clip: Clip) -> str:
     src = report.source
     if writer.error is not None:
-        return f"{src}: writing the results to {report.out_dir} failed: {writer.error}"
+        also = f"; {writer.unfinished}" if writer.unfinished else ""
+        return f"{src}: writing the results to {report.out_dir} failed: {writer.error}{also}"
+    if writer.unfinished:
+        return f"{src}: {writer.unfinished}"
     if reader.error is not None:
         return f"{src}: decoding failed at frame {reader.next_index}: {reader.error}"
     if reader.next_index == 0:

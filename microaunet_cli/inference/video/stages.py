@@ -111,8 +111,18 @@ class Outputs:
         return path.with_name(f".{path.stem}.partial{path.suffix}")
 
 
+def make_folder(source: Path, folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(
+            f"{source}: cannot create the output folder {folder} ({exc.strerror or exc}); "
+            f"move what is in the way or choose another --out"
+        ) from exc
+
+
 def open_writer(source: Path, path: Path, codec: str, clip: Clip, is_color: bool = True) -> cv2.VideoWriter:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(source, path.parent)
     writer = cv2.VideoWriter(
         str(Outputs.partial(path)),
         cv2.VideoWriter_fourcc(*codec),
@@ -131,14 +141,22 @@ def open_writer(source: Path, path: Path, codec: str, clip: Clip, is_color: bool
     return writer
 
 
-def finish(writer: cv2.VideoWriter, path: Path, frames: int) -> None:
-    """Release (which writes the container's index) and move the file to its final name."""
+def finish(writer: cv2.VideoWriter, path: Path, frames: int) -> str:
+    """Release (which writes the container's index) and move the file to its final name; when that
+    fails, what went wrong and where the frames are."""
     writer.release()
     tmp = Outputs.partial(path)
-    if frames and tmp.exists():
-        os.replace(tmp, path)
-    else:
-        tmp.unlink(missing_ok=True)
+    try:
+        if frames and tmp.exists():
+            os.replace(tmp, path)
+        else:
+            tmp.unlink(missing_ok=True)
+    except OSError as exc:
+        return (
+            f"{path} could not be written ({exc.strerror or exc}): its {frames} frame(s) are in {tmp}; "
+            f"rename that file, or clear the way and run again"
+        )
+    return ""
 
 
 def frame_row(index: int, fps: float, prob: np.ndarray, mask: np.ndarray, threshold: float) -> dict[str, Any]:
@@ -173,6 +191,10 @@ class Writer(threading.Thread):
             threshold,
             inbox,
         )
+        self.rows: list[dict[str, Any]] = []
+        self.frames = 0
+        self.error: BaseException | None = None
+        self.unfinished = ""  # the videos left under their temporary names, and why
         s = outputs.settings
         # Opened here, in the calling thread, so a codec the build lacks fails before any work.
         self.overlay = open_writer(source, outputs.overlay, s.codec, clip)
@@ -186,11 +208,12 @@ class Writer(threading.Thread):
         except DataError:
             finish(self.overlay, outputs.overlay, 0)
             raise
-        if s.masks == "png":
-            outputs.mask_dir.mkdir(parents=True, exist_ok=True)
-        self.rows: list[dict[str, Any]] = []
-        self.frames = 0
-        self.error: BaseException | None = None
+        try:
+            if s.masks == "png":
+                make_folder(source, outputs.mask_dir)
+        except DataError:
+            self.release()
+            raise
 
     def run(self) -> None:
         try:
@@ -201,7 +224,7 @@ class Writer(threading.Thread):
             while self.inbox.get() is not None:
                 pass
         finally:
-            self._release()
+            self.release()
 
     def _write(self) -> None:
         mask = np.zeros((self.clip.height, self.clip.width), bool)
@@ -231,7 +254,9 @@ class Writer(threading.Thread):
             return ""
         return f"polyp {row['polyp_fraction']:.1%} ({row['polyp_pixels']} px)"
 
-    def _release(self) -> None:
-        finish(self.overlay, self.outputs.overlay, self.frames)
+    def release(self) -> None:
+        """Close the videos and give them their final names."""
+        problems = [finish(self.overlay, self.outputs.overlay, self.frames)]
         if self.masks is not None:
-            finish(self.masks, self.outputs.mask_video, self.frames)
+            problems.append(finish(self.masks, self.outputs.mask_video, self.frames))
+        self.unfinished = "; ".join(p for p in problems if p)

@@ -21,7 +21,7 @@ from typing import Any, overload
 import numpy as np
 
 from microaunet_cli.config import RunSettings, load_settings
-from microaunet_cli.errors import DataError
+from microaunet_cli.errors import ConfigError, DataError
 from microaunet_cli.inference.predict import full_size_probs
 from microaunet_cli.inference.runners import Runner, load_runner
 from microaunet_cli.inference.settings import VideoSettings
@@ -46,6 +46,24 @@ def _check_image(image: Any, where: str) -> np.ndarray:
             f"convert with np.asarray(pil_image.convert('RGB')) or cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)"
         )
     return image
+
+
+def _positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ConfigError(f"{name} must be a whole number of at least 1, got {value!r}")
+    return int(value)
+
+
+def _check_threshold(threshold: Any) -> None:
+    """A probability strictly between 0 and 1: at 0 or below every pixel is polyp, at 1 or above none."""
+    if threshold is None:
+        return
+    number = isinstance(threshold, (float, int, np.floating, np.integer)) and not isinstance(threshold, bool)
+    if not number or not 0 < threshold < 1:
+        raise ConfigError(
+            f"threshold must be a probability between 0 and 1 (exclusive), got {threshold!r}; "
+            f"leave it None for the checkpoint's or sidecar's own (0.5 unless exported otherwise)"
+        )
 
 
 class Segmenter:
@@ -85,6 +103,12 @@ class Segmenter:
     ) -> list[np.ndarray] | list[tuple[np.ndarray, np.ndarray]]:
         """:meth:`predict` for many images (of any sizes), ``batch_size`` per forward pass; results in
         input order."""
+        if isinstance(images, np.ndarray) and images.ndim == 3:
+            raise DataError(
+                f"predict_batch takes a list of images (or an N×H×W×3 array), got one {images.shape} "
+                f"array; for a single image call predict(image)"
+            )
+        batch_size = _positive_int(batch_size, "batch_size")
         checked = [_check_image(im, f"image {i}") for i, im in enumerate(images)]
         results: list = []
         for start in range(0, len(checked), batch_size):
@@ -126,6 +150,7 @@ def load(path: str | Path, device: str = "auto", threshold: float | None = None)
     ``device``: auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps. ``threshold``: None keeps
     the sidecar's, else 0.5.
     """
+    _check_threshold(threshold)
     path = Path(path)
     onnx = path.suffix.lower() == ".onnx"
     return Segmenter(load_runner(None if onnx else path, path if onnx else None, device, threshold))

@@ -178,3 +178,67 @@ def test_benchmark_onnx_int8_mode_runs_and_is_interleaved():
     rows = {(r.model, r.mode): r for r in report.results}
     assert all(rows[(m, "onnx-int8")].status == "ok" for m in ("malunet", NAME)), rows
     assert "static INT8" in rows[(NAME, "onnx-int8")].note
+
+
+def _with_identity(ckpt: Path, prepared: Path) -> Path:
+    """The checkpoint recording ``prepared`` as the data it trained on, as training records it."""
+    from microaunet_cli.checkpoints import load_checkpoint, save_checkpoint
+    from microaunet_cli.data import open_prepared
+
+    payload = load_checkpoint(ckpt)
+    payload["data_identity"] = open_prepared(prepared).identity()
+    save_checkpoint(ckpt, payload)
+    return ckpt
+
+
+def test_int8_at_another_size_than_the_prepared_data_resamples_the_images(prepared, tmp_path, monkeypatch):
+    """--size 48 on data prepared at 64: calibration and the gate see 48-px images and masks."""
+    shapes = []
+    real = int8_tools.mask_agreement
+    monkeypatch.setattr(
+        int8_tools,
+        "mask_agreement",
+        lambda fp32, int8, batches, split, masks=None: (
+            shapes.append(masks.shape) or real(fp32, int8, batches, split, masks)
+        ),
+    )
+    ckpt = make_checkpoint(tmp_path / "best.pt", NAME, size=SIZE, prepared_dir=prepared)
+    settings = ExportSettings(
+        ckpt=ckpt, int8=True, size=48, calibration_images=4, int8_min_dice=0.01, int8_max_mdice_drop=1
+    )
+    result = export_checkpoint(settings)
+    assert result.int8 is not None and result.int8.agreement.n_images > 0
+    assert shapes and shapes[0][1:] == (48, 48)
+    meta = json.loads(Path(str(result.int8.out) + ".json").read_text())
+    assert meta["input_size"] == [48, 48]
+
+
+def test_int8_refuses_a_data_dir_split_otherwise_than_the_checkpoints(prepared, tmp_path):
+    """Another split seed puts the checkpoint's test images in train and val: calibrating and gating
+    there is refused, naming the folder and the fix; its own folder (or a copy) is accepted."""
+    from microaunet_cli.data import PrepareSettings, prepare_dataset
+
+    other = tmp_path / "reshuffled"
+    prepare_dataset(
+        PrepareSettings(dataset="synthetic", out=other, size=SIZE, synthetic_count=20, workers=1, seed=7)
+    )
+    ckpt = _with_identity(make_checkpoint(tmp_path / "best.pt", NAME, size=SIZE, prepared_dir=prepared), prepared)
+    settings = ExportSettings(ckpt=ckpt, int8=True, calibration_images=4, data_dir=other)
+    with pytest.raises(DataError, match=r"reshuffled.*test images.*--data-dir"):
+        export_checkpoint(settings)
+    assert not int8_path(tmp_path / "best.onnx").exists()
+    ok = export_checkpoint(
+        ExportSettings(
+            ckpt=ckpt, int8=True, calibration_images=4, data_dir=prepared, int8_min_dice=0.01, int8_max_mdice_drop=1
+        )
+    )
+    meta = json.loads(Path(str(ok.int8.out) + ".json").read_text())
+    assert meta["quantization"]["data_check"] == "same data as training"
+
+
+def test_export_help_states_both_int8_gates_with_their_defaults():
+    settings = ExportSettings()
+    text = " ".join(runner.invoke(app, ["export", "--help"], terminal_width=200).output.split())
+    assert "0.98" not in text
+    assert f"at most {settings.int8_max_mdice_drop:g} below" in text
+    assert f"mean Dice >= {settings.int8_min_dice:g}" in text

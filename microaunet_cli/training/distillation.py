@@ -34,6 +34,12 @@ class ProjectionHead(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
+    def rows(self, x: torch.Tensor) -> torch.Tensor:
+        """The same projection of ``N×C`` pixel rows (the 1×1 convs as matrix products)."""
+        first, _, second = self.net
+        x = F.relu(F.linear(x, first.weight.flatten(1), first.bias))
+        return F.linear(x, second.weight.flatten(1), second.bias)
+
 
 def imitation_epochs(epochs: int, imitation_fraction: float) -> int:
     """Whole epochs of imitation: those whose index is below fraction × epochs (5 × 0.6 -> 3,
@@ -153,9 +159,11 @@ class DistillationObjective(Objective):
         low = lambda x: F.interpolate(x.float(), size=(h, w), mode="nearest")
         labels = low(masks)[:, 0] > 0.5
         return pixel_infonce(
-            self.student_head(s_dec),
-            self.teacher_head(t_dec.float()),
+            s_dec,
+            t_dec.float(),
             labels,
+            student_head=self.student_head.rows,
+            teacher_head=self.teacher_head.rows,
             student_wrong=(low(s_logits.detach())[:, 0] > 0) != labels,
             teacher_right=(low(t_logits)[:, 0] > 0) == labels,
             n_anchors=self.cfg.n_anchors,

@@ -80,7 +80,12 @@ GROUPS: dict[str, Group] = {
     "optim": Group(
         (f"{PKG}/training/optim.py",),
         ("tests/test_optim_mutants.py",),
-        functions=("*x_replan_schedule__mutmut_*",),
+        # resume: the replanning and the continuation of the cosine it sets up
+        functions=(
+            "*x_replan_schedule__mutmut_*",
+            "*CosineFactorǁcontinue_to__mutmut_*",
+            "*CosineFactorǁ__call____mutmut_*",
+        ),
     ),
     "reparam": Group((f"{PKG}/models/reparam.py",), ("tests/test_fast_student.py",)),
     "student": Group(

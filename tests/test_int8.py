@@ -192,7 +192,7 @@ def _with_identity(ckpt: Path, prepared: Path) -> Path:
 
 
 def test_int8_at_another_size_than_the_prepared_data_resamples_the_images(prepared, tmp_path, monkeypatch):
-    """--size 48 on data prepared at 64: calibration and the gate see 48-px images and masks."""
+    """--size 32 on data prepared at 64: calibration and the gate see 32-px images and masks."""
     shapes = []
     real = int8_tools.mask_agreement
     monkeypatch.setattr(
@@ -204,13 +204,13 @@ def test_int8_at_another_size_than_the_prepared_data_resamples_the_images(prepar
     )
     ckpt = make_checkpoint(tmp_path / "best.pt", NAME, size=SIZE, prepared_dir=prepared)
     settings = ExportSettings(
-        ckpt=ckpt, int8=True, size=48, calibration_images=4, int8_min_dice=0.01, int8_max_mdice_drop=1
+        ckpt=ckpt, int8=True, size=32, calibration_images=4, int8_min_dice=0.01, int8_max_mdice_drop=1
     )
     result = export_checkpoint(settings)
     assert result.int8 is not None and result.int8.agreement.n_images > 0
-    assert shapes and shapes[0][1:] == (48, 48)
+    assert shapes and shapes[0][1:] == (32, 32)
     meta = json.loads(Path(str(result.int8.out) + ".json").read_text())
-    assert meta["input_size"] == [48, 48]
+    assert meta["input_size"] == [32, 32]
 
 
 def test_int8_refuses_a_data_dir_split_otherwise_than_the_checkpoints(prepared, tmp_path):

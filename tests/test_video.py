@@ -483,3 +483,71 @@ def test_an_output_folder_in_the_way_is_named_and_the_other_videos_are_still_don
     assert [r.status for r in reports] == ["error", "ok"]
     assert re.search(r"a\.avi: cannot create the output folder .*/out/a \(", reports[0].error)
     assert {r["file"]: r["status"] for r in csv_rows(out / "videos.csv")} == {"a.avi": "error", "b.avi": "ok"}
+
+
+def _predict_cli(ckpt: Path, *args: str):
+    return CliRunner().invoke(app, ["predict", "--ckpt", str(ckpt), "--device", "cpu", *args])
+
+
+def test_cli_names_each_file_it_cannot_read_and_predicts_the_rest(tiny_checkpoint, video, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "good.avi").write_bytes(video.read_bytes())
+    (src / "junk.mp4").write_bytes(b"not a video at all" * 20)
+    (src / "zero.avi").write_bytes(b"")
+    (src / "notes.txt").write_text("exam notes")
+    (src / "folder.mp4").mkdir()  # a folder named like a video is not read
+
+    result = _predict_cli(tiny_checkpoint, "--input", str(src), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 0 and result.exception is None, result.output
+    output = " ".join(result.output.split())  # the console wraps long lines
+    assert "good.avi: 10 frame(s)" in output
+    for name in ("junk.mp4", "zero.avi"):
+        assert f"skipped {src / name}: cannot be opened as a video" in output
+    assert "not read, neither images nor videos: notes.txt" in output
+    listed = {r["file"]: r["status"] for r in csv_rows(tmp_path / "out" / "videos.csv")}
+    assert listed == {"good.avi": "ok", "junk.mp4": "error", "zero.avi": "error"}
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        ((), r"holds no images \(.*\) or videos \(.*\) \(hidden files"),
+        (("notes.txt", ".hidden.mp4"), r"holds no images .* or videos .*; it holds only notes\.txt \("),
+    ],
+)
+def test_cli_a_folder_with_nothing_to_read_is_one_clear_error(tiny_checkpoint, tmp_path, files, message):
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in files:
+        (src / name).write_text("x")
+    result = _predict_cli(tiny_checkpoint, "--input", str(src), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert re.search(rf"--input {re.escape(str(src))} {message}", " ".join(result.output.split()))
+
+
+def test_cli_an_input_file_of_another_kind_is_named(tiny_checkpoint, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("x")
+    result = _predict_cli(tiny_checkpoint, "--input", str(notes), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert f"--input {notes} is not one of the images" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        (["--every", "0"], "--every"),
+        (["--every", "-3"], "--every"),
+        (["--start", "-1"], "--start"),
+        (["--start", "inf"], "--start"),
+        (["--start", "nan"], "--start"),
+        (["--end", "inf"], "--end"),
+        (["--start", "3", "--end", "2"], "--end"),
+    ],
+)
+def test_cli_a_bad_clip_option_is_named_without_a_traceback(tiny_checkpoint, video, tmp_path, options, named):
+    result = _predict_cli(tiny_checkpoint, "--input", str(video), "--out", str(tmp_path / "out"), *options)
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert f"(from option {named})" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()  # refused before any work

@@ -21,7 +21,13 @@ from microaunet_cli.cli.base import (
 from microaunet_cli.cpu_threads import use_threads, video_threads
 from microaunet_cli.inference.predict import PredictReport, predict
 from microaunet_cli.inference.settings import PredictSettings
-from microaunet_cli.inference.video import VideoReport, holds_images, list_videos, predict_video_source
+from microaunet_cli.inference.video import (
+    VideoReport,
+    holds_images,
+    list_videos,
+    predict_video_source,
+    require_inputs,
+)
 from microaunet_cli.progress import progress
 
 
@@ -141,6 +147,7 @@ def predict_command(
         "threshold": s.threshold,
         "device": s.device,
     }
+    require_inputs(s.input)  # nothing to read: one error naming the folder, before loading
     videos = list_videos(s.input)
     if videos:
         use_threads(s.threads, video_threads(), "for videos: the cores less one each for reader and writer")

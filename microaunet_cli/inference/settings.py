@@ -5,17 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from microaunet_cli.config.settings import Section
 
 
 class VideoSettings(Section):
-    # Predict every Nth frame; the overlay keeps every frame, drawn with the latest mask.
+    # Predict every Nth frame; the overlay keeps every frame, drawn with the latest mask. Above 1 the
+    # network takes one frame at a time: a batch would hold the frames between its predicted ones.
     every: int = Field(default=1, ge=1)
     # The clip to process, in seconds from the start of the video; end None: to the last frame.
-    start: float = Field(default=0.0, ge=0)
-    end: float | None = Field(default=None, gt=0)
+    start: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    end: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     # png: masks/<frame>.png per predicted frame (exact); video: a lossless FFV1 mask.mkv aligned with
     # the overlay frame for frame; none: only the overlay and the CSV.
     masks: Literal["png", "video", "none"] = "png"
@@ -24,6 +25,14 @@ class VideoSettings(Section):
     container: Literal["mp4", "avi", "mkv", "mov"] = "mp4"
     # Write the polyp's area on every overlay frame.
     area_text: bool = False
+
+    @field_validator("end")
+    @classmethod
+    def _end_after_start(cls, end: float | None, info: ValidationInfo) -> float | None:
+        start = info.data.get("start")
+        if end is not None and start is not None and end <= start:
+            raise ValueError(f"the end of the clip must be after its start ({start} s)")
+        return end
 
 
 class PredictSettings(Section):

@@ -30,10 +30,12 @@ from microaunet_cli.inference.video.sources import (
     VIDEO_SUFFIXES,
     Clip,
     holds_images,
+    ignored_files,
     is_video,
     list_videos,
     open_video,
     output_dirs,
+    require_inputs,
 )
 from microaunet_cli.inference.video.stages import MASK_CODEC, frame_row
 
@@ -46,6 +48,7 @@ __all__ = [
     "VideoReport",
     "frame_row",
     "holds_images",
+    "ignored_files",
     "is_video",
     "list_videos",
     "open_video",
@@ -53,4 +56,5 @@ __all__ = [
     "predict_video",
     "predict_video_source",
     "predict_videos",
+    "require_inputs",
 ]

@@ -18,7 +18,14 @@ from microaunet_cli.errors import DataError, MicroAUNetError, PredictionError
 from microaunet_cli.fileio import write_csv, write_json_atomic
 from microaunet_cli.inference.runners import Runner, load_runner
 from microaunet_cli.inference.settings import VideoSettings
-from microaunet_cli.inference.video.sources import VIDEO_SUFFIXES, Clip, list_videos, open_video, output_dirs
+from microaunet_cli.inference.video.sources import (
+    VIDEO_SUFFIXES,
+    Clip,
+    ignored_files,
+    list_videos,
+    open_video,
+    output_dirs,
+)
 from microaunet_cli.inference.video.stages import Frame, Outputs, Reader, Writer
 
 log = logging.getLogger(__name__)
@@ -315,6 +322,9 @@ def predict_video_source(
     videos = list_videos(source)  # before loading the model: a wrong --input fails at once
     if not videos:
         raise DataError(f"--input {source} is not a video and holds none ({', '.join(VIDEO_SUFFIXES)})")
+    ignored = ignored_files(source)
+    if ignored:
+        log.warning("not read, neither images nor videos: %s", ", ".join(p.name for p in ignored))
     runner = load_runner(Path(ckpt) if ckpt else None, Path(onnx) if onnx else None, device, threshold)
     log.info("predicting %d video(s) with %s", len(videos), runner.description)
     if on_start is not None:

@@ -34,11 +34,37 @@ def list_videos(source: Path) -> list[Path]:
 def holds_images(source: Path) -> bool:
     """Whether ``source`` is, or is a folder holding, an image ``predict`` reads (beside any videos)."""
     if source.is_file():
-        return source.suffix.lower() in IMAGE_SUFFIXES
+        return _is_image(source)
     return source.is_dir() and any(
-        p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
-        for p in source.iterdir()
+        p.is_file() and not p.name.startswith(".") and _is_image(p) for p in source.iterdir()
     )
+
+
+def _is_image(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def ignored_files(source: Path) -> list[Path]:
+    """The files in the folder ``source`` that are neither images nor videos (hidden ones aside)."""
+    if not source.is_dir():
+        return []
+    return sorted(
+        p
+        for p in source.iterdir()
+        if p.is_file() and not p.name.startswith(".") and not is_video(p) and not _is_image(p)
+    )
+
+
+def require_inputs(source: Path) -> None:
+    """A :class:`DataError` naming ``source`` when ``predict`` finds nothing in it to read."""
+    kinds = f"images ({', '.join(IMAGE_SUFFIXES)}) or videos ({', '.join(VIDEO_SUFFIXES)})"
+    if source.is_file() and not (is_video(source) or _is_image(source)):
+        raise DataError(f"--input {source} is not one of the {kinds}; convert it, or pass a folder of them")
+    if list_videos(source) or holds_images(source):
+        return
+    others = [p.name for p in ignored_files(source)]
+    held = f"; it holds only {', '.join(others[:5])}{', ...' if len(others) > 5 else ''}" if others else ""
+    raise DataError(f"--input {source} holds no {kinds}{held} (hidden files and subfolders are not read)")
 
 
 def output_dirs(videos: list[Path], out: Path) -> list[Path]:

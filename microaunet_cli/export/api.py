@@ -97,7 +97,7 @@ def export_checkpoint(settings: ExportSettings) -> ExportResult:
         trained=trained,
     )
     write_json_atomic(sidecar_path(out), sidecar)
-    quantized = _export_int8(settings, out, ckpt, run, sidecar) if settings.int8 else None
+    quantized = _export_int8(settings, out, ckpt, trained, sidecar) if settings.int8 else None
     return ExportResult(
         out, sidecar_path(out), settings.format, run.model.name, size, written, parity, quantized
     )
@@ -130,21 +130,28 @@ def _prepared_for_int8(settings: ExportSettings, run: Any, ckpt: Path) -> Any:
 
 
 def _export_int8(
-    settings: ExportSettings, fp32: Path, ckpt: Path, run: Any, fp32_sidecar: dict[str, Any]
+    settings: ExportSettings, fp32: Path, ckpt: Path, trained: Any, fp32_sidecar: dict[str, Any]
 ) -> Int8Result:
     int8_tools.quantization_module()  # fail before any work when the tools are missing
+    run = trained.settings
     prepared = _prepared_for_int8(settings, run, ckpt)
-    mean, std = fp32_sidecar["mean"], fp32_sidecar["std"]
     fold = run.data.fold
+    data_check = int8_tools.check_calibration_data(
+        trained.data_identity, prepared, fold, prepared.root, settings.data_dir is not None
+    )
+    mean, std = fp32_sidecar["mean"], fp32_sidecar["std"]
+    size = tuple(fp32_sidecar["input_size"])  # --size may differ from the prepared data's
     train = int8_tools.pick_calibration(prepared.load("train", fold=fold).images, settings.calibration_images)
+    train = int8_tools.images_at(train, size)
     out = int8_path(fp32)
     log.info("quantising %s to INT8, calibrated on %d training images", fp32, len(train))
     # One image per calibration batch: the histogram methods need batches of equal size.
     calibration = list(int8_tools.normalized_batches(train, mean, std, batch=1))
     int8_tools.quantize(fp32, out, calibration, settings.calibration_method)
     val = prepared.load("val", fold=fold)
+    val_images, val_masks = int8_tools.images_at(val.images, size), int8_tools.masks_at(val.masks, size)
     agreement = int8_tools.mask_agreement(
-        fp32, out, int8_tools.normalized_batches(val.images, mean, std), "val", val.masks
+        fp32, out, int8_tools.normalized_batches(val_images, mean, std), "val", val_masks
     )
     log.info(
         "INT8 vs fp32 on %d val images: mean mask Dice %.4f (worst %.4f); mDice %.4f vs %.4f",
@@ -177,6 +184,7 @@ def _export_int8(
             "calibration_split": "train",
             "calibration_images": len(train),
             "calibration_data": str(prepared.root),
+            "data_check": data_check,
         },
     }
     write_json_atomic(sidecar_path(out), sidecar)

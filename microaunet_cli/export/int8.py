@@ -3,8 +3,11 @@
 Static quantisation fixes every activation's scale from calibration images before deployment, so
 the quantised graph runs integer convolutions end to end on a CPU. The calibration images must look
 like what the network will see: they come from the checkpoint's prepared training split, normalised
-as in training. The check then thresholds the INT8 and fp32 outputs on the validation split and
-compares the masks image by image.
+as in training, resampled to the exported input size when the data was prepared at another. The
+check then thresholds the INT8 and fp32 outputs on the validation split and compares the masks image
+by image. A prepared folder other than the checkpoint's own goes through evaluate's data identity
+check first: one that divides the images otherwise could hold the checkpoint's test images in its
+train and val splits.
 """
 
 from __future__ import annotations
@@ -18,13 +21,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import ModuleType
 
+import cv2
 import numpy as np
 import torch
 
-from microaunet_cli.errors import ConfigError, ExportError
+from microaunet_cli.errors import ConfigError, DataError, ExportError
+from microaunet_cli.evaluation.data_check import check_evaluation_data
 from microaunet_cli.export.formats import temp_output
 from microaunet_cli.inference.preprocess import normalize_batch
-from microaunet_cli.inference.resize import THRESHOLD
+from microaunet_cli.inference.resize import THRESHOLD, to_input_size
 from microaunet_cli.onnx_runtime import INSTALL_HINT, session
 
 log = logging.getLogger(__name__)
@@ -72,6 +77,37 @@ def normalized_batches(images: np.ndarray, mean, std, batch: int = BATCH) -> Ite
     for start in range(0, len(images), batch):
         chunk = torch.from_numpy(np.ascontiguousarray(images[start : start + batch]))
         yield normalize_batch(chunk, mean, std).numpy()
+
+
+def images_at(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """N×H×W×3 uint8 images at the exported ``size`` (H, W), resampled as prepare-data resamples."""
+    if images.shape[1:3] == tuple(size):
+        return images
+    return np.stack([to_input_size(im, *size) for im in images]) if len(images) else images
+
+
+def masks_at(masks: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """N×H×W masks at ``size`` (nearest neighbour: they stay binary)."""
+    if masks.shape[1:3] == tuple(size):
+        return masks
+    h, w = size
+    return np.stack([cv2.resize(m.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) for m in masks])
+
+
+def check_calibration_data(
+    identity: dict | None, prepared: object, fold: int | None, folder: Path, explicit: bool
+) -> str:
+    """evaluate's data identity check applied to the train and val splits that calibrate and gate the
+    INT8 file; returns its note for the sidecar."""
+    try:
+        return check_evaluation_data(identity, prepared, fold, folder, explicit, ["train", "val"])
+    except DataError as exc:
+        why = str(exc).split(": its test images")[0]
+        raise DataError(
+            f"--int8: {why}: its train and val splits, which calibrate and gate the INT8 file, may hold "
+            f"the checkpoint's test images. Pass --data-dir the folder prepared with the checkpoint's "
+            f"--split and --seed, or leave --data-dir out to use the checkpoint's own"
+        ) from None
 
 
 def pick_calibration(images: np.ndarray, n: int, seed: int = 0) -> np.ndarray:

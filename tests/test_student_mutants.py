@@ -1,0 +1,189 @@
+"""The default student (models/microaunet_rt.py) and its folding (models/reparam.py) with every weight
+randomised: at initialisation each spatial gate's score is exactly 0 (the gate passes half of every
+pixel whatever the activation), BatchNorm is the identity and LSCAB's α and β are equal, so a pin
+taken there cannot see a wrong activation, a swapped α/β or a wrong fold. Small blocks are checked
+against formulas worked out by hand.
+
+If the architecture changes on purpose, re-pin with ``python tests/test_student_mutants.py`` and say
+why in the commit.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+
+import pytest
+import torch
+from torch import nn
+
+from microaunet_cli.models import create_model, inference_copy
+from microaunet_cli.models.microaunet_rt import DilatedResidual, LightBridge, SeparableConv, SpatialGate
+from microaunet_cli.models.reparam import ConvBN, RepDWConv, fold_bn, fuse_modules
+
+NAME = "microaunet_rt"
+REFERENCE_INDICES = (0, 1000, 2080, 4095)
+# (mean |logit|, logits at REFERENCE_INDICES) of randomised(create_model(NAME)) on _input(), eval mode
+PINNED = (0.924284446558, (1.46948051453, 0.826690554619, 0.919435977936, -0.086582660675))
+
+
+def randomised(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Every parameter and BatchNorm statistic drawn from a seeded generator: kernels ~ N(0, 1/fan-in),
+    norm gains around 1, biases, shifts and scalar gates (α, β) spread around 0."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            noise = torch.randn(p.shape, generator=g)
+            if p.ndim >= 2:
+                p.copy_(noise / math.sqrt(p[0].numel()))
+            elif p.ndim == 1 and name.endswith("weight"):
+                p.copy_(1 + 0.3 * noise)
+            else:
+                p.copy_(0.5 * noise)
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.copy_(0.2 * torch.randn(m.num_features, generator=g))
+                m.running_var.copy_(0.5 + torch.rand(m.num_features, generator=g))
+    return model.eval()
+
+
+def _input() -> torch.Tensor:
+    return torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+
+
+def reference_output() -> tuple[float, tuple[float, ...]]:
+    model = randomised(create_model(NAME))
+    with torch.no_grad():
+        y = model(_input()).flatten().double()
+    return float(y.abs().mean()), tuple(float(y[i]) for i in REFERENCE_INDICES)
+
+
+def test_randomised_gates_are_not_at_their_starting_point():
+    model = randomised(create_model(NAME))
+    gates = [m for m in model.modules() if isinstance(m, SpatialGate)]
+    assert gates and all(g.score.weight.abs().min() > 0 for g in gates)
+    assert model.bridge.alpha.item() != model.bridge.beta.item()
+
+
+def test_randomised_output_is_pinned():
+    mean_abs, values = reference_output()
+    want_mean_abs, want_values = PINNED
+    assert mean_abs == pytest.approx(want_mean_abs, rel=1e-4)
+    assert values == pytest.approx(want_values, rel=1e-4, abs=1e-4 * want_mean_abs)
+
+
+def test_randomised_network_folds_exactly():
+    model = randomised(create_model(NAME))
+    x = torch.randn(2, 3, 64, 96, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        want = model(x)
+        folded = inference_copy(model)
+        got = folded(x)
+        again = model(x)
+    assert all(m.fused is not None for m in folded.modules() if isinstance(m, RepDWConv))
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
+    assert torch.equal(again, want)  # the copy was folded, not the original
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4 * float(want.abs().mean()))
+
+
+def test_spatial_gate_by_hand():
+    gate = SpatialGate(2)
+    with torch.no_grad():
+        gate.score.weight.copy_(torch.tensor([1.0, -2.0]).view(1, 2, 1, 1))
+        gate.score.bias.fill_(0.5)
+    x = torch.tensor([[[[1.0, 0.0]], [[0.0, 1.0]]]])  # pixel 0: (1, 0), pixel 1: (0, 1)
+    s0, s1 = 1 / (1 + math.exp(-1.5)), 1 / (1 + math.exp(1.5))  # scores 1.5 and -1.5
+    want = torch.tensor([[[[s0, 0.0]], [[0.0, s1]]]])
+    torch.testing.assert_close(gate(x), want)
+    fresh = SpatialGate(3)
+    fresh.reset_parameters()
+    assert fresh.score.weight.abs().sum() == 0 and fresh.score.bias.abs().sum() == 0
+
+
+def test_light_bridge_is_alpha_channel_plus_beta_spatial_attention():
+    bridge = randomised(LightBridge([2, 3]))
+    skips = [torch.randn(1, 2, 4, 4), torch.randn(1, 3, 2, 2)]
+    with torch.no_grad():
+        bridge.alpha.zero_()
+        bridge.beta.zero_()
+        assert all(torch.equal(o, s) for o, s in zip(bridge(skips), skips))  # no attention: t + 0
+        bridge.alpha.fill_(1.0)
+        only_channel = bridge(skips)
+        bridge.alpha.zero_()
+        bridge.beta.fill_(1.0)
+        only_spatial = bridge(skips)
+    # the first (stride-4) skip has no spatial attention; the channel attention is one factor per channel
+    assert torch.equal(only_spatial[0], skips[0])
+    factor = only_channel[0] / skips[0] - 1
+    assert torch.allclose(factor, factor[..., :1, :1].expand_as(factor), atol=1e-5)
+    assert ((factor > 0) & (factor < 1)).all()
+    # the spatial attention is one factor per pixel, shared by the channels
+    factor = only_spatial[1] / skips[1] - 1
+    assert torch.allclose(factor, factor[:, :1].expand_as(factor), atol=1e-5)
+    assert ((factor > 0) & (factor < 1)).all()
+
+
+def test_separable_and_residual_blocks_keep_their_shapes():
+    x = torch.randn(1, 4, 8, 8)
+    assert SeparableConv(4, 6, stride=2).eval()(x).shape == (1, 6, 4, 4)
+    block = randomised(DilatedResidual(4))
+    out = block(x)
+    assert out.shape == x.shape and out.min() >= 0  # relu(x + y)
+    assert not torch.allclose(out, torch.relu(x))  # the residual branch adds something
+
+
+def test_fold_bn_by_hand():
+    bn = nn.BatchNorm2d(1, eps=1.0).eval()
+    with torch.no_grad():
+        bn.weight.fill_(3.0)
+        bn.bias.fill_(0.5)
+        bn.running_mean.fill_(1.0)
+        bn.running_var.fill_(3.0)  # sqrt(3 + eps) = 2: scale 1.5
+    w, b = fold_bn(torch.full((1, 1, 1, 1), 2.0), None, bn)
+    assert w.flatten().tolist() == [3.0] and b.tolist() == [-1.0]  # (0 - 1)·1.5 + 0.5
+    w, b = fold_bn(torch.full((1, 1, 1, 1), 2.0), torch.tensor([4.0]), bn)
+    assert b.tolist() == [5.0]  # (4 - 1)·1.5 + 0.5
+
+
+def test_rep_depthwise_conv_folds_every_branch_into_the_centre_tap():
+    for stride in (1, 2):
+        block = randomised(RepDWConv(3, stride=stride, dilation=2))
+        x = torch.randn(1, 3, 9, 9)
+        with torch.no_grad():
+            want = block(x)
+            block.fuse()
+            block.fuse()  # a second fuse leaves the folded conv alone
+            got = block(x)
+        assert block.fused.dilation == (2, 2) and block.fused.stride == (stride, stride)
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_conv_bn_fuses_once_and_keeps_its_geometry():
+    block = randomised(ConvBN(2, 4, 3, stride=2, dilation=1, groups=2))
+    x = torch.randn(1, 2, 7, 7)
+    with torch.no_grad():
+        want = block(x)
+        fuse_modules(block)
+        conv = block.conv
+        fuse_modules(block)
+        got = block(x)
+    assert block.conv is conv and conv.groups == 2 and conv.stride == (2, 2) and conv.padding == (1, 1)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_folding_refuses_training_mode_and_inference_copy_is_a_folded_eval_copy():
+    model = create_model(NAME)
+    with pytest.raises(RuntimeError, match=r"call model\.eval\(\) first"):
+        fuse_modules(model.train())
+    net = inference_copy(model.train())
+    assert model.training and not net.training
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in net.modules())
+    assert any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    plain = nn.Conv2d(1, 1, 1)
+    assert not inference_copy(plain).training and inference_copy(plain) is not plain
+
+
+if __name__ == "__main__":  # print the PINNED line
+    mean_abs, values = reference_output()
+    print(f"PINNED = ({mean_abs:.12g}, ({', '.join(f'{v:.12g}' for v in values)}))")
+    sys.exit(0)

@@ -87,10 +87,10 @@ GROUPS: dict[str, Group] = {
             "*CosineFactorǁ__call____mutmut_*",
         ),
     ),
-    "reparam": Group((f"{PKG}/models/reparam.py",), ("tests/test_fast_student.py",)),
+    "reparam": Group((f"{PKG}/models/reparam.py",), ("tests/test_microaunet_rt.py",)),
     "student": Group(
         (f"{PKG}/models/microaunet_rt.py",),
-        ("tests/test_models.py", "tests/test_fast_student.py", "tests/test_student_mutants.py"),
+        ("tests/test_models.py", "tests/test_microaunet_rt.py", "tests/test_student_mutants.py"),
     ),
     "int8": Group(
         (f"{PKG}/export/int8.py",),

@@ -4,15 +4,16 @@
 Nothing here imports torch at module level, so decoding processes start quickly.
 """
 
-from microaunet_cli.data.prepare import PrepareResult, prepare_dataset
-from microaunet_cli.data.prepared import PreparedData, SplitArrays, open_prepared
 from microaunet_cli.data.settings import PrepareSettings
+from microaunet_cli.lazy import lazy_exports
 
-__all__ = [
-    "PrepareResult",
-    "PrepareSettings",
-    "PreparedData",
-    "SplitArrays",
-    "open_prepared",
-    "prepare_dataset",
-]
+# Loaded on first use: they import numpy and OpenCV, and `prepare-data --help` needs only the settings.
+_LAZY = {
+    "PrepareResult": "prepare",
+    "PreparedData": "prepared",
+    "SplitArrays": "prepared",
+    "open_prepared": "prepared",
+    "prepare_dataset": "prepare",
+}
+__getattr__ = lazy_exports(__name__, _LAZY)
+__all__ = ["PrepareSettings"] + list(_LAZY)

@@ -2,7 +2,10 @@
 each checked against the eager network right after it is written, with a JSON sidecar beside it."""
 
 from microaunet_cli.errors import ExportError, ParityError
-from microaunet_cli.export.api import ExportResult, export_checkpoint
 from microaunet_cli.export.settings import ExportSettings
+from microaunet_cli.lazy import lazy_exports
 
-__all__ = ["ExportError", "ExportResult", "ExportSettings", "ParityError", "export_checkpoint"]
+# Loaded on first use: they import torch, and `microaunet export --help` needs only the settings.
+_LAZY = {"ExportResult": "api", "export_checkpoint": "api"}
+__getattr__ = lazy_exports(__name__, _LAZY)
+__all__ = ["ExportError", "ExportSettings", "ParityError"] + list(_LAZY)

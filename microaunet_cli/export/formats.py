@@ -174,7 +174,7 @@ def load_program(path: Path) -> Predict:
     return torch.export.load(str(path)).module()
 
 
-# Adding a format: a writer and a loader above, and one entry here (and its name in settings.Format).
+# Adding a format: a writer and a loader above, and one entry here (settings.Format accepts its name).
 FORMATS: dict[str, FormatSpec] = {
     "onnx": FormatSpec(".onnx", write_onnx, load_onnx, options=("opset", "exporter")),
     "torchscript": FormatSpec(".torchscript.pt", write_torchscript, load_torchscript),

@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from microaunet_cli.config.settings import Section, Side
 
-Format = Literal["onnx", "torchscript", "export"]
+
+def _known_format(name: str) -> str:
+    from microaunet_cli.export.formats import FORMATS  # imports torch: at validation, not at --help
+
+    if name not in FORMATS:
+        *first, last = (repr(known) for known in FORMATS)
+        # The error a Literal of the names would give.
+        raise PydanticCustomError(
+            "literal_error", "Input should be {expected}", {"expected": f"{', '.join(first)} or {last}"}
+        )
+    return name
+
+
+# A key of export.formats.FORMATS, the one table of the export formats.
+Format = Annotated[str, AfterValidator(_known_format)]
 
 
 class ExportSettings(Section):

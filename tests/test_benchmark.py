@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from microaunet_cli.benchmark import BenchmarkSettings, count_flops, modes, run_benchmark
 from microaunet_cli.benchmark.memory import forward_memory
-from microaunet_cli.benchmark.modes import ModeUnavailable, Runner
+from microaunet_cli.benchmark.modes import ModeUnavailable, NetworkInMode
 from microaunet_cli.benchmark.timing import Timed, time_interleaved
 from microaunet_cli.cli.app import app
 from microaunet_cli.errors import ConfigError
@@ -129,7 +129,7 @@ def test_unavailable_and_failing_modes_are_skipped_with_a_reason(monkeypatch):
         raise ModeUnavailable("torch.compile on CPU needs a C++ compiler")
 
     def crashing(model, target):
-        return Runner("bf16", run=lambda x: (_ for _ in ()).throw(RuntimeError("kernel missing")))
+        return NetworkInMode("bf16", run=lambda x: (_ for _ in ()).throw(RuntimeError("kernel missing")))
 
     monkeypatch.setitem(modes.BUILDERS, "compile", no_compiler)
     monkeypatch.setitem(modes.BUILDERS, "bf16", crashing)

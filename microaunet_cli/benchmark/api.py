@@ -12,7 +12,7 @@ from torch import nn
 from microaunet_cli.benchmark import flops, memory, timing
 from microaunet_cli.benchmark.device import resolve_device, synchronizer
 from microaunet_cli.benchmark.markdown import to_markdown
-from microaunet_cli.benchmark.modes import DESCRIPTIONS, ModeUnavailable, Runner, Target, build_runner
+from microaunet_cli.benchmark.modes import DESCRIPTIONS, ModeUnavailable, NetworkInMode, Target, build_mode
 from microaunet_cli.benchmark.profiling import top_operators
 from microaunet_cli.benchmark.report import BenchmarkReport, ModelInfo, ModeResult, compute_ratios
 from microaunet_cli.benchmark.settings import BenchmarkSettings
@@ -70,7 +70,7 @@ def _prepare_runners(
     settings: BenchmarkSettings,
     target: Target,
     results: dict[tuple[str, str], ModeResult],
-) -> dict[tuple[str, str], Runner]:
+) -> dict[tuple[str, str], NetworkInMode]:
     """Build and warm up every (model, mode); a failure marks that pair skipped, with the reason."""
     runners = {}
     sync = synchronizer(target.device)
@@ -83,7 +83,7 @@ def _prepare_runners(
             slow = " (compiling: minutes on a CPU)" if mode == "compile" and on_cpu else ""
             log.info("preparing %s / %s%s", s.label, mode, slow)
             try:
-                runner = build_runner(mode, s.model, target)
+                runner = build_mode(mode, s.model, target)
                 first = timing.warm_up(runner.run, runner.prepare(x1), settings.warmup, sync)
                 timing.warm_up(runner.run, runner.prepare(xn), max(1, settings.warmup // 2), sync)
             except ModeUnavailable as exc:
@@ -114,7 +114,7 @@ def _first_line(exc: Exception) -> str:
 
 
 def _measure(
-    runners: dict[tuple[str, str], Runner],
+    runners: dict[tuple[str, str], NetworkInMode],
     settings: BenchmarkSettings,
     target: Target,
     results: dict[tuple[str, str], ModeResult],

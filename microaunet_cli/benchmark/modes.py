@@ -48,7 +48,7 @@ class ModeUnavailable(Exception):
 
 
 @dataclass
-class Runner:
+class NetworkInMode:
     """A network in one mode. ``run(prepare(x))`` is what gets timed."""
 
     mode: str
@@ -60,11 +60,11 @@ class Runner:
     setup_s: float = 0.0
 
 
-def _eager(model: nn.Module, target: Target) -> Runner:
-    return Runner("eager", model)
+def _eager(model: nn.Module, target: Target) -> NetworkInMode:
+    return NetworkInMode("eager", model)
 
 
-def _bf16(model: nn.Module, target: Target) -> Runner:
+def _bf16(model: nn.Module, target: Target) -> NetworkInMode:
     device = target.device
     if device.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise ModeUnavailable(f"{torch.cuda.get_device_name(device)} has no bfloat16 support")
@@ -73,7 +73,7 @@ def _bf16(model: nn.Module, target: Target) -> Runner:
         with torch.autocast(device.type, dtype=torch.bfloat16):
             return model(x)
 
-    return Runner("bf16", run)
+    return NetworkInMode("bf16", run)
 
 
 def _compiler_missing(device: torch.device) -> str | None:
@@ -87,7 +87,7 @@ def _compiler_missing(device: torch.device) -> str | None:
     return None
 
 
-def _compile(model: nn.Module, target: Target) -> Runner:
+def _compile(model: nn.Module, target: Target) -> NetworkInMode:
     device = target.device
     missing = _compiler_missing(device)
     if missing:
@@ -96,7 +96,7 @@ def _compile(model: nn.Module, target: Target) -> Runner:
     compiled = torch.compile(model, dynamic=False)
     note = "compilation time is the first call's"
     memory_note = None if device.type == "cuda" else "compiled CPU kernels allocate outside the dispatcher"
-    return Runner("compile", compiled, memory_note=memory_note, note=note)
+    return NetworkInMode("compile", compiled, memory_note=memory_note, note=note)
 
 
 def _onnx_tools(purpose: str) -> Any:
@@ -117,10 +117,10 @@ def _export(model: nn.Module, target: Target, path: Path) -> str:
 
 def _session_runner(
     mode: str, path: Path, target: Target, providers: list[str], note: str, start: float
-) -> Runner:
+) -> NetworkInMode:
     sess = onnx_runtime.session(path, threads=target.threads, providers=providers)
     name = sess.get_inputs()[0].name
-    return Runner(
+    return NetworkInMode(
         mode,
         run=lambda arr: sess.run(None, {name: arr}),
         prepare=lambda x: x.detach().cpu().numpy(),
@@ -130,7 +130,7 @@ def _session_runner(
     )
 
 
-def _onnx(model: nn.Module, target: Target) -> Runner:
+def _onnx(model: nn.Module, target: Target) -> NetworkInMode:
     _onnx_tools("the onnx benchmark mode")
     try:
         providers = onnx_runtime.providers(str(target.device), strict=True)
@@ -149,7 +149,7 @@ CALIBRATION_MEAN = (0.5576, 0.3226, 0.2370)
 CALIBRATION_STD = (0.3157, 0.2184, 0.1837)
 
 
-def _onnx_int8(model: nn.Module, target: Target) -> Runner:
+def _onnx_int8(model: nn.Module, target: Target) -> NetworkInMode:
     _onnx_tools("the onnx-int8 benchmark mode")
     if target.device.type != "cpu":
         raise ModeUnavailable("INT8 quantisation targets CPU deployment: run onnx-int8 with --device cpu")
@@ -173,7 +173,7 @@ def _onnx_int8(model: nn.Module, target: Target) -> Runner:
         )
 
 
-BUILDERS: dict[str, Callable[[nn.Module, Target], Runner]] = {
+BUILDERS: dict[str, Callable[[nn.Module, Target], NetworkInMode]] = {
     "eager": _eager,
     "bf16": _bf16,
     "compile": _compile,
@@ -182,6 +182,6 @@ BUILDERS: dict[str, Callable[[nn.Module, Target], Runner]] = {
 }
 
 
-def build_runner(mode: str, model: nn.Module, target: Target) -> Runner:
+def build_mode(mode: str, model: nn.Module, target: Target) -> NetworkInMode:
     """``model`` (on the target device, eval mode) wrapped for ``mode``; raises ModeUnavailable."""
     return BUILDERS[mode](model, target)

@@ -39,7 +39,7 @@ import torch
 
 from microaunet_cli.cpu_threads import video_threads
 from microaunet_cli.inference.resize import to_input_size
-from microaunet_cli.inference.runners import Runner, load_runner
+from microaunet_cli.inference.runners import Predictor, load_runner
 from microaunet_cli.inference.settings import VideoSettings
 from microaunet_cli.inference.video import predict_video
 
@@ -61,7 +61,7 @@ def make_video(path: Path, frames: int, width: int = 1280, height: int = 720, fp
     return path
 
 
-def model_alone_fps(runner: Runner, video: Path, frames: int, batch_size: int, repeats: int = 3) -> float:
+def model_alone_fps(runner: Predictor, video: Path, frames: int, batch_size: int, repeats: int = 3) -> float:
     """Frames per second of the network calls alone, on the video's frames prepared in advance."""
     cap = cv2.VideoCapture(str(video))
     h, w = runner.input_size
@@ -88,7 +88,7 @@ class NoNetwork:
     """A runner that costs nothing: the real network's probabilities for the first batch, handed back
     for every batch (so the writer still thresholds, outlines and encodes real masks)."""
 
-    runner: Runner
+    runner: Predictor
     cached: np.ndarray | None = None
 
     def __getattr__(self, name: str):

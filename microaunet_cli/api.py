@@ -23,7 +23,7 @@ import numpy as np
 from microaunet_cli.config import RunSettings, load_settings
 from microaunet_cli.errors import ConfigError, DataError
 from microaunet_cli.inference.predict import full_size_probs
-from microaunet_cli.inference.runners import Runner, load_runner
+from microaunet_cli.inference.runners import Predictor, load_runner
 from microaunet_cli.inference.settings import VideoSettings
 from microaunet_cli.inference.video import VideoReport, predict_video
 from microaunet_cli.models import DEFAULT_STUDENT
@@ -70,7 +70,7 @@ class Segmenter:
     """A trained network ready to segment: made by :func:`load`, holding its input size,
     normalisation and threshold (from the checkpoint or the ONNX sidecar)."""
 
-    def __init__(self, runner: Runner) -> None:
+    def __init__(self, runner: Predictor) -> None:
         self.runner = runner
 
     @property

@@ -76,7 +76,7 @@ def prepared(source, tmp_path_factory) -> Path:
 
 
 class OracleRunner:
-    """Predicts the known 64-px masks, in split order (the Runner protocol of inference.runners)."""
+    """Predicts the known 64-px masks, in split order (the Predictor protocol of inference.runners)."""
 
     input_size = (SIZE, SIZE)
     threshold = 0.5

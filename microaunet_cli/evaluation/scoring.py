@@ -27,7 +27,7 @@ from microaunet_cli.data.decode import resample, resize_mask
 from microaunet_cli.data.original_masks import OriginalMasks
 from microaunet_cli.evaluation.metrics import SegmentationMetrics
 from microaunet_cli.inference.resize import THRESHOLD, mask_at_size
-from microaunet_cli.inference.runners import Runner, TorchRunner
+from microaunet_cli.inference.runners import Predictor, TorchRunner
 from microaunet_cli.overlays import draw_overlay, write_png
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ class SplitScores:
     shapes: list[tuple[int, int]]
 
 
-def network_input(runner: Runner, images: np.ndarray) -> np.ndarray:
+def network_input(runner: Predictor, images: np.ndarray) -> np.ndarray:
     """Images at the network's size: prepared arrays of another size are resampled as predict would."""
     h, w = runner.input_size
     if images.shape[1:3] == (h, w):
@@ -78,7 +78,7 @@ def network_input(runner: Runner, images: np.ndarray) -> np.ndarray:
     return np.stack([resample(image, h, w) for image in images])
 
 
-def score_split(runner: Runner, split: SplitData, batch_size: int) -> SplitScores:
+def score_split(runner: Predictor, split: SplitData, batch_size: int) -> SplitScores:
     """One forward pass per batch; metrics against the resized masks and, where kept, the originals."""
     resized = SegmentationMetrics(THRESHOLD)
     original = SegmentationMetrics(THRESHOLD) if split.originals is not None else None
@@ -134,7 +134,7 @@ def worst_cases(rows: list[dict[str, Any]], k: int) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (r["dice"], r["iou"], r["index"]))[:k]
 
 
-def write_worst_overlays(runner: Runner, split: SplitData, worst: list[dict[str, Any]], folder: Path) -> None:
+def write_worst_overlays(runner: Predictor, split: SplitData, worst: list[dict[str, Any]], folder: Path) -> None:
     """Re-run the worst cases (cheaper than keeping every probability map) and draw them where they were
     scored: at the original mask's size when the split keeps it (the image, kept only at the network's
     size, enlarged bilinearly to it), else at the images' size; the prediction resized as predict
@@ -160,7 +160,7 @@ def write_worst_overlays(runner: Runner, split: SplitData, worst: list[dict[str,
 
 
 def evaluate_split(
-    runner: Runner,
+    runner: Predictor,
     split: SplitData,
     name: str,
     size: int,

@@ -20,7 +20,7 @@ from microaunet_cli.data.io import IMAGE_SUFFIXES, read_image
 from microaunet_cli.errors import DataError
 from microaunet_cli.fileio import write_csv, write_json_atomic
 from microaunet_cli.inference.resize import to_input_size, to_original_size
-from microaunet_cli.inference.runners import Runner, load_runner
+from microaunet_cli.inference.runners import Predictor, load_runner
 from microaunet_cli.overlays import draw_overlay, write_png
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ def _save(out: Path, name: str, image: np.ndarray, mask: np.ndarray, row: dict, 
         write_png(out / "overlays" / name, draw_overlay(image, mask, None, caption))
 
 
-def full_size_probs(runner: Runner, images: list[np.ndarray]) -> list[np.ndarray]:
+def full_size_probs(runner: Predictor, images: list[np.ndarray]) -> list[np.ndarray]:
     """Probability maps at each RGB image's own size: resampled to the input size as prepare-data
     resamples, run as one batch, resized back bilinearly. The one image-to-probabilities path of
     ``predict``, the Python API and (split across its threads) video."""
@@ -122,7 +122,7 @@ def full_size_probs(runner: Runner, images: list[np.ndarray]) -> list[np.ndarray
 
 
 def _predict_batch(
-    runner: Runner, batch: list[tuple[Path, str]], out: Path, overlay: bool
+    runner: Predictor, batch: list[tuple[Path, str]], out: Path, overlay: bool
 ) -> list[dict[str, Any]]:
     """One row per file of the batch, in batch order; unreadable files are reported, not raised."""
     rows: list[dict[str, Any]] = [{} for _ in batch]
@@ -146,7 +146,7 @@ def _predict_batch(
 
 
 def predict_images(
-    runner: Runner,
+    runner: Predictor,
     paths: list[Path],
     out: Path,
     batch_size: int = 8,
@@ -164,7 +164,7 @@ def predict_images(
     return rows
 
 
-def _write_reports(report: PredictReport, source: Path, runner: Runner) -> None:
+def _write_reports(report: PredictReport, source: Path, runner: Predictor) -> None:
     write_csv(report.out_dir / "predictions.csv", report.rows, COLUMNS)
     write_json_atomic(
         report.out_dir / "summary.json",

@@ -28,7 +28,10 @@ from microaunet_cli.onnx_runtime import sidecar_path
 log = logging.getLogger(__name__)
 
 
-class Runner(Protocol):
+class Predictor(Protocol):
+    """A trained network ready to predict: its input size, threshold and description, and ``probs``.
+    ``TorchRunner`` and ``OnnxRunner`` are the two kinds."""
+
     input_size: tuple[int, int]  # (height, width)
     threshold: float
     description: str
@@ -167,7 +170,7 @@ def onnx_runner(onnx: Path, device: str, threshold: float | None) -> OnnxRunner:
 
 def load_runner(
     ckpt: Path | None, onnx: Path | None, device: str = "auto", threshold: float | None = None
-) -> Runner:
+) -> Predictor:
     if (ckpt is None) == (onnx is None):
         raise ConfigError("give exactly one of --ckpt (a .pt checkpoint) or --onnx (an exported .onnx file)")
     if ckpt is not None:

@@ -5,7 +5,7 @@ the encoder (OpenCV and torch release the GIL in their heavy calls):
 
 - the **reader** thread decodes frames (BGR, as OpenCV gives them), converts them to RGB and resizes
   them to the network's input size with :func:`to_input_size` — exactly what an image file goes through;
-- the **calling** thread runs the network on batches (``Runner.probs``), the only stage that is timed as
+- the **calling** thread runs the network on batches (``Predictor.probs``), the only stage that is timed as
   "model";
 - the **writer** thread resizes each probability map back with :func:`to_original_size`, thresholds it
   as the image path does, draws the outline and encodes.

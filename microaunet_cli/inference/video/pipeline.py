@@ -16,7 +16,7 @@ import numpy as np
 
 from microaunet_cli.errors import DataError, MicroAUNetError, PredictionError
 from microaunet_cli.fileio import write_csv, write_json_atomic
-from microaunet_cli.inference.runners import Runner, load_runner
+from microaunet_cli.inference.runners import Predictor, load_runner
 from microaunet_cli.inference.settings import VideoSettings
 from microaunet_cli.inference.video.sources import (
     VIDEO_SUFFIXES,
@@ -109,7 +109,7 @@ def _batches(inbox: queue.Queue, size: int) -> Iterator[list[Frame]]:
         yield batch
 
 
-def _run_network(runner: Runner, batch: list[Frame], source: Path) -> float:
+def _run_network(runner: Predictor, batch: list[Frame], source: Path) -> float:
     """Fill in each predicted frame's probabilities; returns the seconds the network took."""
     todo = [f for f in batch if f.small is not None]
     if not todo:
@@ -130,7 +130,7 @@ def _run_network(runner: Runner, batch: list[Frame], source: Path) -> float:
 
 
 def predict_video(
-    runner: Runner, source: Path, out_dir: Path, settings: VideoSettings, batch_size: int = 8
+    runner: Predictor, source: Path, out_dir: Path, settings: VideoSettings, batch_size: int = 8
 ) -> VideoReport:
     """Predict one video into ``out_dir``: overlay video, masks, ``frames.csv``, ``summary.json``.
 
@@ -145,7 +145,7 @@ def predict_video(
 
 
 def _predict_one(
-    runner: Runner, source: Path, out_dir: Path, settings: VideoSettings, batch_size: int
+    runner: Predictor, source: Path, out_dir: Path, settings: VideoSettings, batch_size: int
 ) -> tuple[VideoReport, MicroAUNetError | None]:
     """One video through the three stages: its report, and the error to raise when it failed (the
     report says why, and keeps the frames done). A video that cannot be opened, or outputs that cannot
@@ -232,7 +232,7 @@ def _problem(report: VideoReport, reader: Reader, writer: Writer, clip: Clip) ->
     return ""
 
 
-def _write_reports(report: VideoReport, runner: Runner, clip: Clip, settings: VideoSettings) -> None:
+def _write_reports(report: VideoReport, runner: Predictor, clip: Clip, settings: VideoSettings) -> None:
     write_csv(report.out_dir / "frames.csv", report.rows, FRAME_COLUMNS)
     write_json_atomic(
         report.out_dir / "summary.json",
@@ -277,7 +277,7 @@ def _write_reports(report: VideoReport, runner: Runner, clip: Clip, settings: Vi
 
 
 def predict_videos(
-    runner: Runner,
+    runner: Predictor,
     videos: list[Path],
     out: Path,
     settings: VideoSettings,

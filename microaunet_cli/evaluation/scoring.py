@@ -134,7 +134,9 @@ def worst_cases(rows: list[dict[str, Any]], k: int) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (r["dice"], r["iou"], r["index"]))[:k]
 
 
-def write_worst_overlays(runner: Predictor, split: SplitData, worst: list[dict[str, Any]], folder: Path) -> None:
+def write_worst_overlays(
+    runner: Predictor, split: SplitData, worst: list[dict[str, Any]], folder: Path
+) -> None:
     """Re-run the worst cases (cheaper than keeping every probability map) and draw them where they were
     scored: at the original mask's size when the split keeps it (the image, kept only at the network's
     size, enlarged bilinearly to it), else at the images' size; the prediction resized as predict

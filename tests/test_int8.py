@@ -222,14 +222,21 @@ def test_int8_refuses_a_data_dir_split_otherwise_than_the_checkpoints(prepared, 
     prepare_dataset(
         PrepareSettings(dataset="synthetic", out=other, size=SIZE, synthetic_count=20, workers=1, seed=7)
     )
-    ckpt = _with_identity(make_checkpoint(tmp_path / "best.pt", NAME, size=SIZE, prepared_dir=prepared), prepared)
+    ckpt = _with_identity(
+        make_checkpoint(tmp_path / "best.pt", NAME, size=SIZE, prepared_dir=prepared), prepared
+    )
     settings = ExportSettings(ckpt=ckpt, int8=True, calibration_images=4, data_dir=other)
     with pytest.raises(DataError, match=r"reshuffled.*test images.*--data-dir"):
         export_checkpoint(settings)
     assert not int8_path(tmp_path / "best.onnx").exists()
     ok = export_checkpoint(
         ExportSettings(
-            ckpt=ckpt, int8=True, calibration_images=4, data_dir=prepared, int8_min_dice=0.01, int8_max_mdice_drop=1
+            ckpt=ckpt,
+            int8=True,
+            calibration_images=4,
+            data_dir=prepared,
+            int8_min_dice=0.01,
+            int8_max_mdice_drop=1,
         )
     )
     meta = json.loads(Path(str(ok.int8.out) + ".json").read_text())

@@ -14,7 +14,7 @@ from typing import Any
 
 def lazy_exports(package: str, sources: Mapping[str, str]) -> Callable[[str], Any]:
     """A module ``__getattr__`` for ``package`` that imports each name in ``sources`` from its
-    submodule (``{"run_benchmark": "api"}``: ``package.api.run_benchmark``) when first asked for."""
+    submodule (``{"run_benchmark": "measure"}``: ``package.measure.run_benchmark``) when first asked for."""
 
     def __getattr__(name: str) -> Any:
         if name not in sources:

@@ -11,7 +11,7 @@ from helpers import make_checkpoint
 from torch import nn
 
 from microaunet_cli.benchmark import BenchmarkSettings
-from microaunet_cli.benchmark.api import load_subjects
+from microaunet_cli.benchmark.measure import load_subjects
 from microaunet_cli.config import DistillSettings
 from microaunet_cli.export import ExportSettings, export_checkpoint
 from microaunet_cli.models import count_parameters, create_model, inference_copy

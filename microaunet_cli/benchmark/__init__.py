@@ -9,8 +9,8 @@ _LAZY = {
     "BenchmarkReport": "report",
     "FlopCount": "flops",
     "count_flops": "flops",
-    "run_benchmark": "api",
-    "write_outputs": "api",
+    "run_benchmark": "measure",
+    "write_outputs": "measure",
 }
 __getattr__ = lazy_exports(__name__, _LAZY)
 __all__ = ["MODES", "BenchmarkSettings"] + list(_LAZY)

@@ -185,3 +185,49 @@ def test_a_generator_fixes_the_draws():
     c = augment_batch(images, masks, cfg, _gen(12))
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
     assert not torch.equal(a[0], c[0])
+
+
+def _bilinear_1d(n_out: int, n_in: int, zoom: float) -> torch.Tensor:
+    """``n_out×n_in`` weights of sampling, about the centre, a 1-D signal zoomed by ``zoom``: output
+    pixel i reads input position (i + ½ − n/2)/zoom + n/2 − ½ (pixel centres, as align_corners=False)."""
+    w = torch.zeros(n_out, n_in, dtype=torch.float64)
+    for i in range(n_out):
+        x = (i + 0.5 - n_out / 2) / zoom + n_in / 2 - 0.5
+        lo = math.floor(x)
+        for j, weight in ((lo, 1 - (x - lo)), (lo + 1, x - lo)):
+            if 0 <= j < n_in:
+                w[i, j] = weight
+    return w
+
+
+def test_a_zoom_samples_image_and_mask_at_the_same_pixel_centres():
+    """Zoom 1.25 on 17 px: output pixel i reads input position 0.8·i + 1.6 (never a half, so nearest
+    neighbour is unambiguous). The mask takes the nearest pixel, the image the bilinear blend, both
+    worked out here without the warp."""
+    size, zoom = 17, 1.25
+    masks = (torch.rand(2, 1, size, size, generator=_gen(5)) > 0.5).float()
+    images = torch.rand(2, 3, size, size, generator=_gen(6))
+    cfg = _cfg(scale=1.0, scale_range=(zoom, zoom))
+    out_images, out_masks = augment_batch(images, masks, cfg, _gen())
+    nearest = [round((i + 0.5 - size / 2) / zoom + size / 2 - 0.5) for i in range(size)]
+    assert torch.equal(out_masks, masks[:, :, nearest][:, :, :, nearest])
+    w = _bilinear_1d(size, size, zoom)
+    want = torch.einsum("yi,bcij,xj->bcyx", w, images.double(), w)
+    torch.testing.assert_close(out_images.double(), want, atol=1e-5, rtol=0)
+
+
+def test_rotation_and_zoom_together_make_a_scaled_rotation():
+    mats = affine_params(
+        _cfg(rotate=1.0, rotate_degrees=90.0, scale=1.0, scale_range=(2.0, 2.0)), 500, _gen(4)
+    )
+    # R(θ)/2: every column has length ½ whatever the angle, and the angles still span ±90°
+    torch.testing.assert_close(mats[:, 0, 0] ** 2 + mats[:, 1, 0] ** 2, torch.full((500,), 0.25))
+    torch.testing.assert_close(mats[:, 0, 1] ** 2 + mats[:, 1, 1] ** 2, torch.full((500,), 0.25))
+    angles = torch.rad2deg(torch.atan2(mats[:, 1, 0], mats[:, 0, 0]))
+    assert angles.min() < -80 and angles.max() > 80
+
+
+def test_a_double_precision_batch_is_augmented_in_double_precision():
+    images, masks = _pair()
+    out_images, out_masks = augment_batch(images.double(), masks.double(), AugmentSettings(), _gen(1))
+    assert out_images.dtype == out_masks.dtype == torch.float64

@@ -118,6 +118,16 @@ class AugmentSettings(Section):
     # Brightness and contrast jitter (fractions).
     brightness: float = Field(default=0.15, ge=0, le=1)
     contrast: float = Field(default=0.15, ge=0, le=1)
+    # Multi-scale training (PraNet): each batch is resized by one factor drawn from this list, rounded
+    # to a multiple of 32 (e.g. [0.75, 1.0, 1.25]); empty keeps the prepared size.
+    multiscale: list[float] = Field(default_factory=list)
+
+    @field_validator("multiscale")
+    @classmethod
+    def _positive_factors(cls, v: list[float]) -> list[float]:
+        if any(not 0.25 <= f <= 4 for f in v):
+            raise ValueError("each factor must lie in [0.25, 4], e.g. [0.75, 1.0, 1.25]")
+        return v
 
 
 class TrainSettings(Section):
@@ -133,6 +143,11 @@ class TrainSettings(Section):
     deterministic: bool = False
     eval_every: int = Field(default=1, ge=1)
     eval_batch_size: int = Field(default=32, ge=1)
+    # Segmentation loss: BCE + soft Dice, or the structure loss (boundary-weighted BCE + IoU, PraNet).
+    loss: Literal["bce_dice", "structure"] = "bce_dice"
+    # Exponential moving average of the weights, scored and saved in place of the raw weights; 0 disables.
+    # 0.999 averages over about the last 1,000 steps (with a warm-up over the first steps).
+    ema_decay: float = Field(default=0.0, ge=0, lt=1)
     # CPU threads for torch (--threads); None leaves torch's choice: OMP_NUM_THREADS, else one per
     # physical core. Give each job its share when several run on one machine.
     num_threads: int | None = Field(default=None, ge=1)

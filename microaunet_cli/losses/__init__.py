@@ -7,13 +7,15 @@ from microaunet_cli.losses.distill import (
     l2_penalty,
     pixel_infonce,
 )
-from microaunet_cli.losses.segmentation import bce_dice_loss
+from microaunet_cli.losses.segmentation import SEGMENTATION_LOSSES, bce_dice_loss, structure_loss
 
 __all__ = [
+    "SEGMENTATION_LOSSES",
     "bce_dice_loss",
     "bernoulli_kl",
     "feature_mimic",
     "imitation_weight",
     "l2_penalty",
     "pixel_infonce",
+    "structure_loss",
 ]

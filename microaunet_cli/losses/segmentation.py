@@ -1,4 +1,5 @@
-"""BCE-with-logits plus soft Dice, weights 1:1 (docs/ARCHITECTURE.md, "Losses")."""
+"""Segmentation losses: BCE-with-logits plus soft Dice, weights 1:1 (docs/ARCHITECTURE.md, "Losses"),
+and the structure loss of F3Net and PraNet (boundary-weighted BCE plus weighted IoU)."""
 
 from __future__ import annotations
 
@@ -20,3 +21,25 @@ def bce_dice_loss(logits: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tens
     bce = F.binary_cross_entropy_with_logits(logits.float(), masks.float())
     dice = soft_dice_loss(logits, masks)
     return bce + dice, {"bce": bce.detach(), "dice": dice.detach()}
+
+
+def structure_loss(logits: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Weighted BCE + weighted IoU per image, then the mean (F3Net, Wei et al. 2020; PraNet).
+
+    A pixel's weight is 1 + 5·|local mean of the mask − mask| over a 31×31 window: pixels near a
+    boundary weigh up to 6 times more than those inside or far from a polyp.
+    """
+    logits, masks = logits.float(), masks.float()
+    weight = 1 + 5 * (F.avg_pool2d(masks, 31, stride=1, padding=15, count_include_pad=True) - masks).abs()
+    bce = F.binary_cross_entropy_with_logits(logits, masks, reduction="none")
+    wbce = (weight * bce).sum((2, 3)) / weight.sum((2, 3))
+    probs = torch.sigmoid(logits)
+    inter = (probs * masks * weight).sum((2, 3))
+    union = ((probs + masks) * weight).sum((2, 3))
+    wiou = 1 - (inter + 1) / (union - inter + 1)
+    wbce, wiou = wbce.mean(), wiou.mean()
+    return wbce + wiou, {"wbce": wbce.detach(), "wiou": wiou.detach()}
+
+
+# The segmentation losses by the name settings use (train.loss).
+SEGMENTATION_LOSSES = {"bce_dice": bce_dice_loss, "structure": structure_loss}

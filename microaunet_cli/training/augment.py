@@ -9,6 +9,7 @@ waits for every kernel queued before it).
 from __future__ import annotations
 
 import math
+import random
 
 import torch
 import torch.nn.functional as F
@@ -62,4 +63,25 @@ def augment_batch(
     if cfg.brightness > 0 or cfg.contrast > 0:
         mean = images.mean(dim=(1, 2, 3), keepdim=True)
         images = ((images - mean) * contrast + mean + bright).clamp_(0.0, 1.0)
+    return images, masks
+
+
+def multiscale_side(side: int, factors: list[float], seed: int, epoch: int, batch: int) -> int:
+    """The side of one batch under multi-scale training: ``side`` times a factor drawn from
+    ``factors``, rounded to a multiple of 32 (at least 32). Drawn on the host from (seed, epoch,
+    batch), so resumed runs repeat it and no device value is read."""
+    if not factors:
+        return side
+    factor = random.Random(f"{seed}-{epoch}-{batch}").choice(factors)
+    return max(32, round(side * factor / 32) * 32)
+
+
+def resize_batch(images: torch.Tensor, masks: torch.Tensor, side: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images bilinearly, masks bilinearly then thresholded at 0.5, to ``side``×``side``."""
+    if images.shape[-1] == side and images.shape[-2] == side:
+        return images, masks
+    images = F.interpolate(images, size=(side, side), mode="bilinear", align_corners=False)
+    masks = (F.interpolate(masks, size=(side, side), mode="bilinear", align_corners=False) > 0.5).to(
+        masks.dtype
+    )
     return images, masks

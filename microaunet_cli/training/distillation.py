@@ -13,7 +13,7 @@ from torch import nn
 
 from microaunet_cli.config import DistillSettings
 from microaunet_cli.losses import (
-    bce_dice_loss,
+    SEGMENTATION_LOSSES,
     bernoulli_kl,
     feature_mimic,
     imitation_weight,
@@ -61,9 +61,11 @@ class DistillationObjective(Objective):
         cfg: DistillSettings,
         epochs: int,
         teacher_info: dict[str, Any] | None = None,
+        seg_loss: str = "bce_dice",
     ) -> None:
         super().__init__()
         self.model = student
+        self.seg_loss = SEGMENTATION_LOSSES[seg_loss]
         self.cfg = cfg
         # Where the teacher came from (path, role, data, checksum), recorded with every checkpoint.
         self.teacher_info = dict(teacher_info or {})
@@ -132,7 +134,7 @@ class DistillationObjective(Objective):
         with torch.no_grad():
             t_logits, t_skips, t_dec = self.teacher(images, return_features=True)
         s_logits, s_skips, s_dec = self.model(images, return_features=True)
-        loss, terms = bce_dice_loss(s_logits, masks)
+        loss, terms = self.seg_loss(s_logits, masks)
         terms = {"seg": loss.detach(), **terms}
         if self.stage_of(ctx.epoch) == 1:
             w = self.omega(ctx.progress)

@@ -29,7 +29,8 @@ from microaunet_cli.evaluation.metrics import SegmentationMetrics
 from microaunet_cli.inference.batched import predict_probs
 from microaunet_cli.inference.preprocess import standardize
 from microaunet_cli.models import model_entry
-from microaunet_cli.training.augment import augment_batch
+from microaunet_cli.training.augment import augment_batch, multiscale_side, resize_batch
+from microaunet_cli.training.ema import WeightAverage
 from microaunet_cli.training.feed import SplitFeed
 from microaunet_cli.training.objectives import Objective, StepContext
 from microaunet_cli.training.optim import build_optimizer, build_scheduler, replan_schedule
@@ -77,6 +78,9 @@ class TrainingRun:
         if settings.train.channels_last:
             self.objective.to(memory_format=torch.channels_last)
         self.model = objective.model
+        # With train.ema_decay the run scores and saves an average of the weights (training/ema.py).
+        self.ema = WeightAverage(self.model, settings.train.ema_decay) if settings.train.ema_decay else None
+        self.scored = self.ema.model if self.ema is not None else self.model
         self.optimizer = build_optimizer(self.objective.parameters(), settings.optim)
         self.scheduler = build_scheduler(self.optimizer, settings.schedule, settings.train.epochs)
         self.scaler = torch.amp.GradScaler(rt.device.type, enabled=rt.amp_dtype == torch.float16)
@@ -106,7 +110,10 @@ class TrainingRun:
 
     # ---- state ----------------------------------------------------------------------------------
     def restore(self, ckpt: dict[str, Any]) -> None:
-        self.model.load_state_dict(ckpt["model"])
+        # A run with an average keeps the raw weights apart ("train_model"); "model" is what it scores.
+        self.model.load_state_dict(ckpt.get("train_model", ckpt["model"]))
+        if self.ema is not None:
+            self.ema.load(ckpt["model"], ckpt.get("ema") or {})
         extra = ckpt.get("objective_extra") or {}
         if extra:
             self.objective.load_state_dict({**self.objective.state_dict(), **extra})
@@ -149,7 +156,12 @@ class TrainingRun:
             "training": self.objective.training_kind,  # how it was trained: supervised or distilled
             **self.objective.plan(),
             **self.objective.checkpoint_extras(),
-            "model": self.model.state_dict(),
+            "model": self.scored.state_dict(),
+            **(
+                {"train_model": self.model.state_dict(), "ema": self.ema.state_dict()}
+                if self.ema is not None
+                else {}
+            ),
             "objective_extra": extra,
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
@@ -219,7 +231,8 @@ class TrainingRun:
             # On the device (no host copies), and per rank: each rank draws its own augmentations.
             g = step_generator(s.train.seed, st.epoch, b, self.rt.device, self.rt.rank)
             ctx = StepContext(epoch=st.epoch, progress=st.epoch + b / n_batches, generator=g)
-            loss, terms = self.train_step(images, masks, ctx, g)
+            side = multiscale_side(self.data.size, s.augment.multiscale, s.train.seed, st.epoch, b)
+            loss, terms = self.train_step(images, masks, ctx, g, side)
             for k, v in {"loss": loss, **terms}.items():  # summed on the device: no sync per step
                 sums[k] = sums.get(k, 0.0) + v.detach().float() * images.shape[0]
             seen += images.shape[0]
@@ -241,10 +254,11 @@ class TrainingRun:
         row["train_images_per_s"] = done * self.rt.world_size / seconds if seconds > 0 else None
         return row
 
-    def train_step(self, images, masks, ctx, g) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def train_step(self, images, masks, ctx, g, side: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         x = images.permute(0, 3, 1, 2).float().div_(255.0)
         y = masks.unsqueeze(1).float()
         x, y = augment_batch(x, y, self.s.augment, g)
+        x, y = resize_batch(x, y, side)
         x = standardize(x, self.mean, self.std)
         if self.s.train.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -257,6 +271,8 @@ class TrainingRun:
             nn.utils.clip_grad_norm_(self.objective.parameters(), self.s.optim.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        if self.ema is not None:
+            self.ema.update(self.model)
         return loss.detach(), terms
 
     def _check_finite(self, loss_sum: torch.Tensor, epoch: int) -> None:
@@ -276,6 +292,8 @@ class TrainingRun:
         st.step_in_epoch = 0
         # The last step left each rank with its own BatchNorm statistics; score and save rank 0's.
         share_buffers_from_rank0(self.model, self.rt)
+        if self.ema is not None:
+            share_buffers_from_rank0(self.ema.model, self.rt)
         st.epoch_sums, st.epoch_seen = {}, 0
         metrics = None
         if self.val_feed is not None and (
@@ -302,13 +320,14 @@ class TrainingRun:
     def evaluate(self, feed: SplitFeed) -> dict[str, Any]:
         """Metrics of the current model on a split, computed exactly across processes, in float32
         (no autocast, as ``evaluate`` does: a score must not depend on the training precision)."""
-        self.model.eval()
+        net = self.scored
+        net.eval()
         metrics = SegmentationMetrics()
         order = feed.order(0, 0, shuffle=False)
         for _, idx, images, masks in feed.batches(order, self.s.train.eval_batch_size):
             # The shared inference path, at the training size and in float32 (amp_dtype None).
             probs = predict_probs(
-                self.model,
+                net,
                 images,
                 self.mean,
                 self.std,
@@ -318,5 +337,5 @@ class TrainingRun:
             )
             metrics.update(probs, masks.unsqueeze(1), idx.to(self.rt.device))
         metrics.sync()
-        self.model.train()
+        self.model.train()  # the average, when there is one, stays in eval mode
         return metrics.compute()

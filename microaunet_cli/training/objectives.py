@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from microaunet_cli.losses import bce_dice_loss
+from microaunet_cli.losses import SEGMENTATION_LOSSES
 
 
 @dataclass
@@ -64,13 +64,15 @@ class Objective(nn.Module):
 
 
 class SegmentationObjective(Objective):
-    """Plain supervised training (the teacher, or a student alone): BCE + soft Dice."""
+    """Plain supervised training (the teacher, or a student alone): BCE + soft Dice, or the structure
+    loss (``train.loss``)."""
 
     training_kind = "supervised"
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, loss: str = "bce_dice") -> None:
         super().__init__()
         self.model = model
+        self.seg_loss = SEGMENTATION_LOSSES[loss]
 
     def forward(self, images: torch.Tensor, masks: torch.Tensor, ctx: StepContext):
-        return bce_dice_loss(self.model(images), masks)
+        return self.seg_loss(self.model(images), masks)

@@ -1,0 +1,42 @@
+"""An exponential moving average of a network's weights (train.ema_decay).
+
+The average is what the run scores and saves as its network: validation, ``best.pt`` and the
+summary's test scores all use it, so ``evaluate``, ``export`` and ``predict`` get the averaged
+network with no option of their own. ``last.pt`` also keeps the raw weights to resume from.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+
+class WeightAverage:
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.steps = 0
+        self.model = copy.deepcopy(model).eval().requires_grad_(False)
+
+    def rate(self) -> float:
+        """The decay at this step: a warm-up (1 + t)/(10 + t) keeps the first steps from weighing
+        the random initialisation for thousands of steps."""
+        return min(self.decay, (1 + self.steps) / (10 + self.steps))
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        d = self.rate()
+        self.steps += 1
+        for avg, new in zip(self.model.state_dict().values(), model.state_dict().values()):
+            if avg.is_floating_point():
+                avg.lerp_(new.detach(), 1.0 - d)
+            else:
+                avg.copy_(new)
+
+    def state_dict(self) -> dict:
+        return {"steps": self.steps, "decay": self.decay}
+
+    def load(self, weights: dict, state: dict) -> None:
+        self.model.load_state_dict(weights)
+        self.steps = int(state.get("steps", 0))

@@ -1,0 +1,162 @@
+"""Training-recipe options: the structure loss, multi-scale batches and the weight average (EMA)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from microaunet_cli.checkpoints import load_checkpoint
+from microaunet_cli.config import RunSettings, load_settings
+from microaunet_cli.data import PrepareSettings, prepare_dataset
+from microaunet_cli.losses import structure_loss
+from microaunet_cli.models import create_model
+from microaunet_cli.training.augment import multiscale_side, resize_batch
+from microaunet_cli.training.ema import WeightAverage
+from microaunet_cli.training.runner import distill, train_teacher
+
+SIZE = 64
+
+
+def _structure_by_hand(logits: np.ndarray, mask: np.ndarray) -> float:
+    """One 8×8 image: every 31×31 window (zero padded) covers the whole image, so each pixel's local
+    mean of the mask is the mask's sum over 961."""
+    local = mask.sum() / 961.0
+    w = 1 + 5 * np.abs(local - mask)
+    p = 1 / (1 + np.exp(-logits))
+    bce = -(mask * np.log(p) + (1 - mask) * np.log(1 - p))
+    wbce = (w * bce).sum() / w.sum()
+    inter = (p * mask * w).sum()
+    union = ((p + mask) * w).sum()
+    wiou = 1 - (inter + 1) / (union - inter + 1)
+    return float(wbce + wiou)
+
+
+def test_structure_loss_matches_the_formula_by_hand():
+    rng = np.random.default_rng(0)
+    masks = np.zeros((2, 8, 8))
+    masks[0, 2:5, 1:7] = 1  # 18 foreground pixels
+    masks[1, 0:2, 0:3] = 1  # 6: a different boundary weight than image 0
+    logits = rng.normal(0, 2, size=(2, 8, 8))
+    got, terms = structure_loss(torch.tensor(logits)[:, None].float(), torch.tensor(masks)[:, None].float())
+    want = np.mean([_structure_by_hand(logits[i], masks[i]) for i in range(2)])
+    assert float(got) == pytest.approx(want, rel=1e-5)
+    assert float(terms["wbce"] + terms["wiou"]) == pytest.approx(want, rel=1e-5)
+
+
+def test_structure_loss_weighs_boundary_pixels_more():
+    """The same wrong pixel costs more at a polyp's edge than far from it."""
+    mask = torch.zeros(1, 1, 64, 64)
+    mask[..., 20:40, 20:40] = 1
+    base = torch.where(mask > 0, 6.0, -6.0)
+    near, far = base.clone(), base.clone()
+    near[..., 20, 30] = -6.0  # an edge pixel of the polyp missed
+    far[..., 60, 2] = 6.0  # a background pixel far away flagged
+    ref = float(structure_loss(base, mask)[0])
+    assert float(structure_loss(near, mask)[0]) - ref > 1.5 * (float(structure_loss(far, mask)[0]) - ref)
+
+
+def test_multiscale_side_is_repeatable_and_rounded_to_32():
+    sides = {multiscale_side(352, [0.75, 1.0, 1.25], 0, 0, b) for b in range(60)}
+    assert sides == {256, 352, 448}  # 264 -> 256, 440 -> 448: multiples of 32
+    assert multiscale_side(352, [0.75, 1.0, 1.25], 3, 7, 11) == multiscale_side(
+        352, [0.75, 1.0, 1.25], 3, 7, 11
+    )
+    assert [multiscale_side(128, [0.75, 1.25], 0, 0, b) for b in range(5)] != [
+        multiscale_side(128, [0.75, 1.25], 1, 0, b) for b in range(5)
+    ]
+    assert multiscale_side(128, [], 0, 0, 0) == 128
+
+
+def test_resize_batch_keeps_image_and_mask_aligned():
+    images = torch.zeros(1, 3, 64, 64)
+    masks = torch.zeros(1, 1, 64, 64)
+    images[..., 16:32, 40:56] = 1.0
+    masks[..., 16:32, 40:56] = 1.0
+    x, y = resize_batch(images, masks, 96)
+    assert x.shape == (1, 3, 96, 96) and y.shape == (1, 1, 96, 96)
+    assert set(y.unique().tolist()) == {0.0, 1.0}
+    assert torch.equal(y[0, 0] > 0.5, x[0, 0] > 0.5)
+    assert int(y.sum()) == 24 * 24
+
+
+def test_weight_average_follows_the_formula_with_its_warm_up():
+    net = torch.nn.Linear(2, 1, bias=False)
+    with torch.no_grad():
+        net.weight.fill_(0.0)
+    avg = WeightAverage(net, decay=0.9)
+    expected = 0.0
+    for step, value in enumerate([1.0, 2.0, 3.0, 4.0]):
+        with torch.no_grad():
+            net.weight.fill_(value)
+        avg.update(net)
+        d = min(0.9, (1 + step) / (10 + step))
+        expected = d * expected + (1 - d) * value
+        assert float(avg.model.weight[0, 0]) == pytest.approx(expected, rel=1e-6)
+    assert not avg.model.weight.requires_grad
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("prepared") / "synthetic"
+    prepare_dataset(PrepareSettings(dataset="synthetic", out=out, size=SIZE, synthetic_count=40, workers=1))
+    return out
+
+
+def _settings(prepared: Path, runs: Path, *sets: str) -> RunSettings:
+    base = [
+        f"data.prepared_dir={prepared}",
+        f"output.runs_dir={runs}",
+        "train.batch_size=8",
+        "train.eval_batch_size=16",
+        "output.quiet=true",
+        "train.deterministic=true",
+        "schedule.t_max=4",
+    ]
+    return load_settings(RunSettings, sets=[*base, *sets], environ={})
+
+
+def test_ema_run_saves_the_average_and_resumes_exactly(prepared, tmp_path):
+    recipe = ("train.ema_decay=0.9", "train.loss=structure", "augment.multiscale=[0.5,1.0,1.5]")
+    train_teacher(_settings(prepared, tmp_path / "a", "train.epochs=4", *recipe))
+    train_teacher(_settings(prepared, tmp_path / "b", "train.epochs=2", *recipe))
+    train_teacher(_settings(prepared, tmp_path / "b", "train.epochs=4", *recipe), resume=True)
+    last = [
+        load_checkpoint(p / "synthetic-malunet" / "checkpoints" / "last.pt")
+        for p in (tmp_path / "a", tmp_path / "b")
+    ]
+    for key in last[0]["model"]:
+        assert torch.equal(last[0]["model"][key], last[1]["model"][key]), key
+        assert torch.equal(last[0]["train_model"][key], last[1]["train_model"][key]), key
+    a = last[0]
+    assert a["ema"]["steps"] == last[1]["ema"]["steps"] > 4  # the warm-up position survives a resume
+    moved = [
+        k
+        for k in a["model"]
+        if a["model"][k].is_floating_point() and not torch.equal(a["model"][k], a["train_model"][k])
+    ]
+    assert moved, "the saved network must be the average, not the raw weights"
+    # What consumers load ("model") is the average, and a network built from it runs.
+    net = create_model("malunet")
+    net.load_state_dict(a["model"])
+
+
+def test_distill_with_structure_loss_and_multiscale_runs(prepared, tmp_path):
+    train_teacher(_settings(prepared, tmp_path, "train.epochs=1"))
+    summary = distill(
+        _settings(
+            prepared,
+            tmp_path,
+            "model.name=microaunet_rt",
+            "train.epochs=2",
+            "train.loss=structure",
+            "augment.multiscale=[0.5,1.5]",
+            "train.ema_decay=0.5",
+            "distill.imitation_fraction=0.5",
+        )
+    )
+    assert summary.status == "completed"
+    rows = (tmp_path / "synthetic-microaunet_rt-distill" / "metrics.jsonl").read_text()
+    assert "train_wbce" in rows and "train_wiou" in rows and "train_infonce" in rows

@@ -101,7 +101,7 @@ class NoNetwork:
 
 
 def export_onnx(ckpt: Path, out: Path) -> Path:
-    from microaunet_cli.export.api import export_checkpoint
+    from microaunet_cli.export.convert import export_checkpoint
     from microaunet_cli.export.settings import ExportSettings
 
     with warnings.catch_warnings():

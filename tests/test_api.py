@@ -60,7 +60,7 @@ def test_api_masks_equal_predicts_for_the_same_images(tiny_checkpoint, threshold
 
 def test_onnx_segmenter_equals_predict_with_onnx(tiny_checkpoint, threshold, tmp_path):
     pytest.importorskip("onnxruntime")
-    from microaunet_cli.export.api import export_checkpoint
+    from microaunet_cli.export.convert import export_checkpoint
     from microaunet_cli.export.settings import ExportSettings
 
     with warnings.catch_warnings():

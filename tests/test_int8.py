@@ -18,7 +18,7 @@ from microaunet_cli.cli.app import app
 from microaunet_cli.errors import ConfigError, DataError
 from microaunet_cli.export import ExportError, ExportSettings, export_checkpoint
 from microaunet_cli.export import int8 as int8_tools
-from microaunet_cli.export.api import int8_path
+from microaunet_cli.export.convert import int8_path
 
 runner = CliRunner()
 SIZE = 64

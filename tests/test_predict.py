@@ -111,7 +111,7 @@ def test_nothing_readable_fails_after_writing_the_report(ckpt, tmp_path):
 def _export_onnx(ckpt: Path, path: Path) -> Path:
     """Through `microaunet export` itself, so the sidecar is the one users get."""
     pytest.importorskip("onnxruntime")
-    from microaunet_cli.export.api import export_checkpoint
+    from microaunet_cli.export.convert import export_checkpoint
     from microaunet_cli.export.settings import ExportSettings
 
     with warnings.catch_warnings():

@@ -6,6 +6,6 @@ from microaunet_cli.export.settings import ExportSettings
 from microaunet_cli.lazy import lazy_exports
 
 # Loaded on first use: they import torch, and `microaunet export --help` needs only the settings.
-_LAZY = {"ExportResult": "api", "export_checkpoint": "api"}
+_LAZY = {"ExportResult": "convert", "export_checkpoint": "convert"}
 __getattr__ = lazy_exports(__name__, _LAZY)
 __all__ = ["ExportError", "ExportSettings", "ParityError"] + list(_LAZY)

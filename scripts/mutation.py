@@ -104,14 +104,24 @@ GROUPS: dict[str, Group] = {
     "report": Group(
         (f"{PKG}/evaluation/report.py",),
         ("tests/test_report.py", "tests/test_report_mutants.py"),
-        functions=(
-            "*x__paired_by_seed__mutmut_*",
-            "*x_paired_differences__mutmut_*",
-            "*x_default_reference__mutmut_*",
-            "*x_group_table__mutmut_*",
-            "*x__score_matrix__mutmut_*",
-            "*RunScores*group*__mutmut_*",
-        ),
+        # pairing: groups, references, seeds, images, and the per-group table
+        functions=tuple(
+            f"*x_{name}__mutmut_*"
+            for name in (
+                "_groups",
+                "_by_seed",
+                "_score_matrix",
+                "_paired_by_seed",
+                "default_reference",
+                "parse_reference",
+                "_difference_row",
+                "paired_differences",
+                "group_table",
+                "_mean_sd",
+                "_metric",
+            )
+        )
+        + ("*RunScoresǁgroup__mutmut_*",),
     ),
 }
 

@@ -87,7 +87,9 @@ GROUPS: dict[str, Group] = {
             "*CosineFactorǁ__call____mutmut_*",
         ),
     ),
-    "reparam": Group((f"{PKG}/models/reparam.py",), ("tests/test_microaunet_rt.py",)),
+    "reparam": Group(
+        (f"{PKG}/models/reparam.py",), ("tests/test_microaunet_rt.py", "tests/test_student_mutants.py")
+    ),
     "student": Group(
         (f"{PKG}/models/microaunet_rt.py",),
         ("tests/test_models.py", "tests/test_microaunet_rt.py", "tests/test_student_mutants.py"),
@@ -99,6 +101,17 @@ GROUPS: dict[str, Group] = {
             "*x_require_agreement__mutmut_*",
             "*x_mask_agreement__mutmut_*",
             "*x__dice_per_image__mutmut_*",
+        ),
+    ),
+    # video frame selection: which frames are read, predicted and batched together
+    "video": Group(
+        (f"{PKG}/inference/video/stages.py", f"{PKG}/inference/video/pipeline.py"),
+        ("tests/test_video_frames_mutants.py",),
+        functions=(
+            "*Readerǁ_read__mutmut_*",
+            "*Readerǁrun__mutmut_*",
+            "*x_put_unless_stopped__mutmut_*",
+            "*x__batches__mutmut_*",
         ),
     ),
     "report": Group(

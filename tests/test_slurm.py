@@ -485,3 +485,85 @@ def test_two_tasks_meet_every_rank_checkpoints_and_the_requeued_job_resumes(slur
     assert outcome == ("COMPLETED", "0:0", 1), out.read_text()
     assert json.loads((run / "summary.json").read_text())["world_size"] == 2
     assert_same_result(run, reference, EPOCHS_TWO_RANKS)
+
+
+# ---- the batch scripts' set-up, run by bash without Slurm ---------------------------------------------
+def _script_setup(script: str, args: list[str], **variables: str) -> dict[str, str]:
+    """Run a batch script up to the line that starts the ranks, with ``args`` as its arguments, and
+    return the rendezvous and resume decisions it took."""
+    lines = (SCRIPTS / script).read_text().splitlines()
+    setup = "\n".join(lines[: next(i for i, line in enumerate(lines) if line.startswith("srun "))])
+    probe = setup + '\necho "MASTER_PORT=$MASTER_PORT"\necho "RESUME=${RESUME[*]:-}"\n'
+    env = {
+        **_clean_environment(),
+        "SLURM_JOB_ID": "4242",
+        "SLURM_JOB_NODELIST": "localhost",
+        "MASTER_ADDR": "127.0.0.1",
+        **variables,
+    }
+    done = subprocess.run(
+        ["bash", "-c", probe, script, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line and " " not in line)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", ["train_1node.sbatch", "train_multinode.sbatch"])
+def test_the_rendezvous_port_is_free_on_the_node_even_when_its_first_choice_is_taken(script, tmp_path):
+    """Two jobs on one node, the second starting where the first listens: the second gets another,
+    free port (job ids 20000 apart gave the very same one)."""
+    first = int(_script_setup(script, [], SLURM_JOB_ID="4242")["MASTER_PORT"])
+    assert 1024 < first < 65536
+    with socket.socket() as taken:
+        taken.bind(("", first))
+        taken.listen()
+        second = int(_script_setup(script, [], SLURM_JOB_ID="4242")["MASTER_PORT"])
+        assert second != first
+    assert _script_setup(script, [], MASTER_PORT="31234")["MASTER_PORT"] == "31234"  # given: kept
+
+
+def test_rendezvous_ports_of_jobs_20000_apart_differ_and_skip_ports_in_use():
+    from microaunet_cli.training.slurm import PORTS, rendezvous_port
+
+    ports = {rendezvous_port(str(job)) for job in (5, 20005, 40005)}
+    assert len(ports) == 3 and all(p in PORTS for p in ports)
+    busy = {rendezvous_port("7"), rendezvous_port("7") + 1}
+    assert rendezvous_port("7", lambda p: p not in busy) == max(busy) + 1
+    with pytest.raises(ConfigError, match="MASTER_PORT"):
+        rendezvous_port("7", lambda p: False)
+
+
+def test_the_checkpoint_to_resume_is_where_the_command_would_write(tmp_path, monkeypatch):
+    from microaunet_cli.training.slurm import last_checkpoint
+
+    runs = tmp_path / "scratch-runs"
+    args = ["--dataset", "synthetic", "--name", "mine", "--set", f"output.runs_dir={runs}"]
+    assert last_checkpoint("train-teacher", args) == runs / "mine" / "checkpoints" / "last.pt"
+    assert (
+        last_checkpoint("train-teacher", [*args, "--name", "other"])
+        == runs / "other" / "checkpoints" / "last.pt"
+    )
+    monkeypatch.setenv("MICROAUNET_OUTPUT__RUNS_DIR", str(tmp_path / "env-runs"))
+    default = last_checkpoint("distill", ["--dataset", "synthetic", "--model", "microaunet_rt"])
+    assert default == tmp_path / "env-runs" / "synthetic-microaunet_rt-distill" / "checkpoints" / "last.pt"
+    with pytest.raises(ConfigError, match="refused its arguments"):
+        last_checkpoint("train-teacher", ["--no-such-option"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", ["train_1node.sbatch", "train_multinode.sbatch"])
+def test_a_resubmitted_job_resumes_the_run_folder_its_arguments_name(script, tmp_path):
+    """`--set output.runs_dir=...` among the script's arguments: the last.pt there is resumed."""
+    runs = tmp_path / "scratch-runs"
+    (runs / "mine" / "checkpoints").mkdir(parents=True)
+    args = ["--epochs", "3", "--set", f"output.runs_dir={runs}"]
+    variables = {"DATASET": "synthetic", "NAME": "mine", "MASTER_PORT": "31234"}
+    assert _script_setup(script, args, **variables)["RESUME"] == ""  # nothing to resume yet
+    (runs / "mine" / "checkpoints" / "last.pt").write_bytes(b"")
+    assert _script_setup(script, args, **variables)["RESUME"] == "--resume"

@@ -9,11 +9,11 @@ from microaunet_cli.lazy import lazy_exports
 
 # Loaded on first use: they import numpy and OpenCV, and `prepare-data --help` needs only the settings.
 _LAZY = {
-    "PrepareResult": "prepare",
+    "PrepareResult": "write_prepared",
     "PreparedData": "prepared",
     "SplitArrays": "prepared",
     "open_prepared": "prepared",
-    "prepare_dataset": "prepare",
+    "prepare_dataset": "write_prepared",
 }
 __getattr__ = lazy_exports(__name__, _LAZY)
 __all__ = ["PrepareSettings"] + list(_LAZY)

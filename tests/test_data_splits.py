@@ -6,9 +6,9 @@ import pytest
 from data_fixtures import make_cvc_png, make_kvasir, make_presplit
 
 from microaunet_cli.data.layouts import detect_layout
-from microaunet_cli.data.write_prepared import plan_splits
 from microaunet_cli.data.settings import PrepareSettings
 from microaunet_cli.data.splits import read_split_list
+from microaunet_cli.data.write_prepared import plan_splits
 from microaunet_cli.errors import DataError
 
 

@@ -56,7 +56,7 @@ def main() -> None:
         "student:",
         result.student_checkpoint,
         "test mDice",
-        round(result.student["test"]["test"]["per_image"]["mdice"], 3),
+        round(result.student.test["test"]["per_image"]["mdice"], 3),
     )
 
     seg = mu.load(result.student_checkpoint, device="cpu")  # a .onnx file from `microaunet export` works too

@@ -21,17 +21,15 @@ from typing import Any, overload
 import numpy as np
 
 from microaunet_cli.config import RunSettings, load_settings
+from microaunet_cli.config.presets import DISTILL_PRESET
 from microaunet_cli.errors import ConfigError, DataError
 from microaunet_cli.inference.predict import full_size_probs
 from microaunet_cli.inference.runners import Predictor, load_runner
 from microaunet_cli.inference.settings import VideoSettings
 from microaunet_cli.inference.video import VideoReport, predict_video
-from microaunet_cli.models import DEFAULT_STUDENT
+from microaunet_cli.training.summary import TrainingSummary
 
 __all__ = ["DistillResult", "Segmenter", "VideoReport", "VideoSettings", "load", "run_distillation"]
-
-# The student `microaunet distill` trains when settings name no model.
-DISTILL_PRESET = {"model": {"name": DEFAULT_STUDENT}}
 
 
 def _check_image(image: Any, where: str) -> np.ndarray:
@@ -161,12 +159,12 @@ class DistillResult:
     """The summaries ``train-teacher`` and ``distill`` write (``teacher`` None when it was reused)."""
 
     teacher_checkpoint: Path
-    student: dict[str, Any]
-    teacher: dict[str, Any] | None = None
+    student: TrainingSummary
+    teacher: TrainingSummary | None = None
 
     @property
     def student_checkpoint(self) -> Path:
-        return Path(self.student["checkpoint_best"])
+        return self.student.checkpoint_best
 
 
 def _as_settings(
@@ -192,10 +190,10 @@ def _dotted(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 def _teacher_settings(student: RunSettings) -> RunSettings:
     """The student's data, schedule and device for the teacher, with the teacher network and its own
     default run folder (where ``distill`` looks for it)."""
-    from microaunet_cli.training.runner import TEACHER_MODEL
+    from microaunet_cli.training.runner import teacher_model
 
     values = student.model_dump()
-    values["model"] = {"name": TEACHER_MODEL}
+    values["model"] = {"name": teacher_model()}
     values["output"]["name"] = None
     values["distill"]["teacher"] = None
     return RunSettings.model_validate(values)
@@ -229,6 +227,6 @@ def run_distillation(
             else _teacher_settings(student)
         )
         teacher_summary = train_teacher(teacher)
-        ckpt = Path(teacher_summary["checkpoint_best"])
+        ckpt = teacher_summary.checkpoint_best
     student.distill.teacher = ckpt
     return DistillResult(ckpt, distill(student), teacher_summary)

@@ -113,10 +113,10 @@ def test_run_distillation_trains_the_teacher_once_then_reuses_it(tmp_path):
     }
 
     first = mu.run_distillation(settings)
-    assert first.teacher is not None and first.teacher["model"] == "malunet"
+    assert first.teacher is not None and first.teacher.model == "malunet"
     assert first.teacher_checkpoint == tmp_path / "runs" / "synthetic-malunet" / "checkpoints" / "best.pt"
-    assert first.student["teacher"]["path"] == str(first.teacher_checkpoint)
-    assert first.student_checkpoint.is_file() and first.student["model"] == "microaunet_fast"
+    assert first.student.teacher["path"] == str(first.teacher_checkpoint)
+    assert first.student_checkpoint.is_file() and first.student.model == "microaunet_fast"
 
     settings["output"]["overwrite"] = True
     again = mu.run_distillation(RunSettings.model_validate(settings))

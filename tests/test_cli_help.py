@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import inspect
 import re
+import subprocess
+import sys
 from typing import Any, get_args
 
 import pytest
@@ -127,3 +129,37 @@ def test_every_command_is_registered_inside_the_error_guard():
         if getattr(c.callback, "__code__", None) is not guarded(lambda: None).__code__
     ]
     assert unguarded == []
+
+
+# Runs each --help in a fresh interpreter, as the `microaunet` script does, and names the first one
+# after which torch is loaded.
+_HELP_PROBE = """
+import sys
+from microaunet_cli.cli.app import main
+
+for command in sys.argv[1:]:
+    sys.argv = ["microaunet", *command.split(), "--help"]
+    try:
+        main()
+    except SystemExit as exc:
+        assert exc.code == 0, f"{command} --help exited with {exc.code}"
+    if "torch" in sys.modules:
+        print("TORCH LOADED BY:", *sys.argv)
+        break
+"""
+
+
+def test_help_answers_without_importing_torch():
+    """Importing torch takes seconds: --help of the app and of every command must not need it (commands
+    import the library, and with it torch, only when they run)."""
+    commands = ["", *sorted(typer.main.get_command(app).commands)]
+    result = subprocess.run(
+        [sys.executable, "-c", _HELP_PROBE, *commands],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "TORCH LOADED BY" not in result.stdout, result.stdout.splitlines()[-1]
+    assert result.stdout.count("Usage: microaunet") == len(commands)

@@ -100,14 +100,14 @@ def test_evaluate_writes_reports_from_the_checkpoint_alone(prepared_dir, tmp_pat
 
     test = data_pkg.open_prepared(prepared_dir).load("test")
     out = tmp_path / "runs" / "kv" / "eval-test"
-    assert summary["data_dir"] == str(prepared_dir)  # found through the checkpoint's settings
+    assert str(summary.data_dir) == str(prepared_dir)  # found through the checkpoint's settings
     assert json.loads((out / "summary.json").read_text())["splits"]["test"]["n_images"] == len(test)
     rows = list(csv.DictReader((out / "per_case.csv").open()))
     assert [r["name"] for r in rows] == list(test.names)
     assert set(rows[0]) >= {"split", "index", "dice", "iou", "mae", "gt_pixels", "pred_pixels"}
     overlays = sorted((out / "overlays" / "test").glob("*.png"))
     assert len(overlays) == min(3, len(test)) and overlays[0].name.startswith("01_")
-    assert {"per_image", "pooled"} <= set(summary["conventions"])
+    assert {"per_image", "pooled"} <= set(summary.conventions)
 
     # The resized-resolution scores, labelled, are a direct computation with the checkpoint's
     # normalisation (not the data's); the headline is at original resolution (test_original_resolution.py).
@@ -115,8 +115,8 @@ def test_evaluate_writes_reports_from_the_checkpoint_alone(prepared_dir, tmp_pat
     probs = predict_probs(model, test.images, NORMALIZATION["mean"], NORMALIZATION["std"], "cpu")
     ref = SegmentationMetrics()
     ref.update(probs, torch.from_numpy(np.asarray(test.masks)).unsqueeze(1))
-    resized = summary["splits"]["test"]["resized"]
-    assert summary["splits"]["test"]["resolution"] == "original" and resized["resolution"].startswith(
+    resized = summary.splits["test"]["resized"]
+    assert summary.splits["test"]["resolution"] == "original" and resized["resolution"].startswith(
         "resized 64x64"
     )
     assert resized["per_image"] == pytest.approx(ref.compute()["per_image"])
@@ -151,7 +151,7 @@ def test_test_means_every_test_split(prepared, tmp_path):
     fake.test_splits = ["test_kvasir", "test_cvc"]
     ckpt = _run_ckpt(tmp_path, prepared.dir)
     summary = evaluate_checkpoint(ckpt, out_dir=tmp_path / "ev", worst=1, device="cpu")
-    assert list(summary["splits"]) == ["test_kvasir", "test_cvc"]
+    assert list(summary.splits) == ["test_kvasir", "test_cvc"]
     rows = list(csv.DictReader((tmp_path / "ev" / "per_case.csv").open()))
     assert [r["split"] for r in rows] == ["test_kvasir"] * 3 + ["test_cvc"] * 2
     assert (tmp_path / "ev" / "overlays" / "test_cvc").is_dir()

@@ -119,10 +119,10 @@ def test_external_folder_scores_as_the_same_images_prepared(layout, source, prep
     external = evaluate_checkpoint(
         ckpt, external=folder, out_dir=tmp_path / "ext-eval", device="cpu", worst=2
     )
-    assert external["layout"] == layout
-    result = external["splits"]["ext"]
+    assert external.layout == layout
+    result = external.splits["ext"]
     assert result["resolution"] == "original"
-    _same_scores(result, as_prepared["splits"]["test"])
+    _same_scores(result, as_prepared.splits["test"])
     rows = list(csv.DictReader((tmp_path / "ext-eval" / "per_case.csv").open()))
     assert len(rows) == len(names) and {r["split"] for r in rows} == {"ext"}
     assert len(list((tmp_path / "ext-eval" / "overlays" / "ext").glob("*.png"))) == 2
@@ -131,7 +131,7 @@ def test_external_folder_scores_as_the_same_images_prepared(layout, source, prep
 def test_every_format_is_read(source, ckpt, tmp_path):
     folder = _two_folders(source, [f"c{i:02d}" for i in range(8)], tmp_path / "all")
     summary = evaluate_checkpoint(ckpt, external=folder, out_dir=tmp_path / "o", device="cpu", worst=0)
-    assert summary["splits"]["all"]["n_images"] == 8
+    assert summary.splits["all"]["n_images"] == 8
 
 
 @pytest.fixture
@@ -207,7 +207,7 @@ def test_a_copy_of_a_training_image_is_refused_whatever_its_name(
     trained_on = open_prepared(prepared).load("train").names[0]
     clean = _two_folders(source, test, tmp_path / "clean")
     summary = evaluate_checkpoint(ckpt_with_identity, external=clean, out_dir=tmp_path / "o", device="cpu")
-    assert summary["data_check"].startswith(f"external folder: none of its {len(test)} images is one")
+    assert summary.data_check.startswith(f"external folder: none of its {len(test)} images is one")
 
     mixed = _numbered(source, [*test, trained_on], tmp_path / "mixed")  # renamed N.ext: found by content
     with pytest.raises(DataError, match=rf"1 of its {len(test) + 1} images are copies.*train/{trained_on}"):
@@ -219,7 +219,7 @@ def test_external_is_scored_unchecked_when_the_training_data_is_not_there(
 ):
     folder = _two_folders(source, _test_names(prepared), tmp_path / "ext")
     legacy = evaluate_checkpoint(ckpt, external=folder, out_dir=tmp_path / "o", device="cpu", worst=0)
-    assert "not checked" in legacy["data_check"] and "no data identity" in legacy["data_check"]
+    assert "not checked" in legacy.data_check and "no data identity" in legacy.data_check
 
     saved = load_checkpoint(ckpt_with_identity)
     saved["settings"]["data"]["prepared_dir"] = str(tmp_path / "moved")
@@ -227,4 +227,4 @@ def test_external_is_scored_unchecked_when_the_training_data_is_not_there(
     elsewhere.parent.mkdir(parents=True)
     torch.save(saved, elsewhere)
     summary = evaluate_checkpoint(elsewhere, external=folder, out_dir=tmp_path / "o2", device="cpu", worst=0)
-    assert "not checked" in summary["data_check"] and "is not here" in summary["data_check"]
+    assert "not checked" in summary.data_check and "is not here" in summary.data_check

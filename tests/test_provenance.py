@@ -120,9 +120,9 @@ def test_allow_teacher_mismatch_is_recorded(data, teacher, tmp_path):
             model="microaunet_fast",
         )
     )
-    assert summary["teacher"]["data"]["status"].startswith("mismatch allowed")
-    assert summary["teacher"]["data"]["fields"] == ["split_seed"]
-    student = load_checkpoint(Path(summary["checkpoint_best"]))
+    assert summary.teacher["data"]["status"].startswith("mismatch allowed")
+    assert summary.teacher["data"]["fields"] == ["split_seed"]
+    student = load_checkpoint(Path(summary.checkpoint_best))
     assert student["teacher"]["data"]["fields"] == ["split_seed"]
 
 
@@ -130,8 +130,8 @@ def test_legacy_teacher_without_identity_is_used_with_a_warning(data, teacher, t
     path = _teacher_with(teacher, tmp_path, legacy=True)
     with caplog.at_level(logging.WARNING):
         summary = distill(_settings(data, tmp_path, f"distill.teacher={path}", model="microaunet_fast"))
-    assert summary["status"] == "completed"
-    assert summary["teacher"]["data"]["status"].startswith("unchecked")
+    assert summary.status == "completed"
+    assert summary.teacher["data"]["status"].startswith("unchecked")
     assert "records no data identity" in caplog.text
 
 
@@ -174,7 +174,7 @@ def test_evaluate_refuses_a_folder_split_another_way(teacher, tmp_path):
     # scored, its validation block (a fold, images the checkpoint trained on) may not.
     by_policy = _prepare(tmp_path / "kfold", split="kfold", folds=4)
     summary = evaluate_checkpoint(teacher, data_dir=by_policy, device="cpu", out_dir=tmp_path / "o", worst=0)
-    assert summary["data_check"] == "same test images, the rest divided otherwise (policy)"
+    assert summary.data_check == "same test images, the rest divided otherwise (policy)"
     with pytest.raises(DataError, match="split policy"):
         evaluate_checkpoint(teacher, split="val", data_dir=by_policy, device="cpu", out_dir=tmp_path / "o")
 
@@ -188,8 +188,8 @@ def test_evaluate_accepts_another_division_when_the_test_split_is_the_checkpoint
     divided_otherwise = {"split_seed": 7, "membership": "another division"}
     same_test = _teacher_with(teacher, tmp_path, **divided_otherwise)
     summary = evaluate_checkpoint(same_test, data_dir=data, device="cpu", out_dir=tmp_path / "o", worst=0)
-    assert summary["data_check"] == "same test images, the rest divided otherwise (split_seed)"
-    assert summary["splits"]["test"]["n_images"] > 0
+    assert summary.data_check == "same test images, the rest divided otherwise (split_seed)"
+    assert summary.splits["test"]["n_images"] > 0
 
     (tmp_path / "other").mkdir()
     other_test = _teacher_with(
@@ -214,13 +214,13 @@ def test_evaluate_at_another_size_warns_that_it_resizes(teacher, tmp_path, caplo
     with caplog.at_level(logging.WARNING):
         summary = evaluate_checkpoint(teacher, data_dir=larger, device="cpu", out_dir=tmp_path / "o", worst=1)
     assert "prepared at 64 px, the checkpoint trained at 32 px" in caplog.text
-    assert summary["size"] == SIZE and summary["data_check"].startswith("same split, other size")
-    assert summary["splits"]["test"]["resolution"] == "original"
+    assert summary.size == SIZE and summary.data_check.startswith("same split, other size")
+    assert summary.splits["test"]["resolution"] == "original"
 
 
 def test_evaluate_same_data_prepared_again_is_accepted(teacher, tmp_path, caplog):
     again = _prepare(tmp_path / "again")
     with caplog.at_level(logging.WARNING):
         summary = evaluate_checkpoint(teacher, data_dir=again, device="cpu", out_dir=tmp_path / "o", worst=0)
-    assert summary["data_check"] == "same data as training"
+    assert summary.data_check == "same data as training"
     assert "data identity" not in caplog.text

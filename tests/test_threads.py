@@ -13,9 +13,12 @@ import torch
 from helpers import make_checkpoint
 from typer.testing import CliRunner
 
-from microaunet_cli.cli import evaluate_cmd, predict_cmd
+from microaunet_cli import cpu_threads
 from microaunet_cli.cli.app import app
 from microaunet_cli.data import PrepareSettings, prepare_dataset
+from microaunet_cli.evaluation import evaluate
+from microaunet_cli.inference import predict
+from microaunet_cli.inference import video as video_pipeline
 
 
 @pytest.fixture
@@ -42,9 +45,8 @@ def _invoke(args: list[str]) -> str:
 @pytest.mark.parametrize("command", ["evaluate", "predict"])
 def test_inference_commands_run_with_the_requested_threads(command, threads, prepared, tmp_path, monkeypatch):
     ckpt = make_checkpoint(tmp_path / "run" / "checkpoints" / "best.pt", prepared_dir=prepared)
-    module, name = (
-        (evaluate_cmd, "evaluate_checkpoint") if command == "evaluate" else (predict_cmd, "predict")
-    )
+    # The commands import their library function when they run: patched where it is defined.
+    module, name = (evaluate, "evaluate_checkpoint") if command == "evaluate" else (predict, "predict")
     real, seen = getattr(module, name), []
 
     def spy(*args, **kwargs):
@@ -97,15 +99,15 @@ def test_videos_leave_a_core_each_to_reader_and_writer_unless_told(
     2 threads waited for the cores the reader and writer hold. --threads still decides when given."""
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     # A count torch does not start with, so the test sees who set it.
-    monkeypatch.setattr(predict_cmd, "video_threads", lambda: threads + 1)
+    monkeypatch.setattr(cpu_threads, "video_threads", lambda: threads + 1)
     ckpt = make_checkpoint(tmp_path / "run" / "checkpoints" / "best.pt", prepared_dir=prepared)
-    real, seen = predict_cmd.predict_video_source, []
+    real, seen = video_pipeline.predict_video_source, []
 
     def spy(*args, **kwargs):
         seen.append(torch.get_num_threads())
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(predict_cmd, "predict_video_source", spy)
+    monkeypatch.setattr(video_pipeline, "predict_video_source", spy)
     video = tmp_path / "clip.avi"
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (48, 40))
     for i in range(3):

@@ -63,14 +63,14 @@ def test_train_teacher_lowers_loss_and_writes_every_file(prepared, tmp_path):
     assert [r["epoch"] for r in rows] == [1, 2, 3]
     assert rows[-1]["train_loss"] < rows[0]["train_loss"]
     assert all(0 <= r["val_mdice"] <= 1 for r in rows)
-    assert summary["status"] == "completed" and summary["params"] == 177_943
-    assert set(summary["test"]) == {"test"} and summary["test"]["test"]["n_images"] > 0
+    assert summary.status == "completed" and summary.params == 177_943
+    assert set(summary.test) == {"test"} and summary.test["test"]["n_images"] > 0
     env = json.loads((run / "env.json").read_text())
     assert env["torch_version"] == torch.__version__ and "command_line" in env and env["world_size"] == 1
     # The benchmark report describes its environment with the same function, hence the same keys.
     assert set(describe_environment(torch.device("cpu"))) <= set(env)
     ckpt = load_checkpoint(run / "checkpoints" / "best.pt")
-    assert ckpt["epoch"] == summary["best_epoch"]
+    assert ckpt["epoch"] == summary.best_epoch
     assert ckpt["settings"]["model"]["name"] == "malunet" and ckpt["size"] == SIZE
     assert len(ckpt["normalization"]["mean"]) == 3
 
@@ -124,12 +124,12 @@ def test_sigterm_mid_epoch_saves_and_resume_matches(prepared, tmp_path, monkeypa
 
     monkeypatch.setattr(progress_mod.TrainingProgress, "step", step_then_signal)
     summary = train_teacher(settings_for(prepared, tmp_path / "cut", *sets))
-    assert summary["status"] == "preempted"
+    assert summary.status == "preempted"
     last = load_checkpoint(tmp_path / "cut" / "synthetic-malunet" / "checkpoints" / "last.pt")
     assert (last["epoch"], last["step_in_epoch"]) == (1, 1)
     monkeypatch.setattr(progress_mod.TrainingProgress, "step", real_step)
     resumed = train_teacher(settings_for(prepared, tmp_path / "cut", *sets), resume=True)
-    assert resumed["status"] == "completed"
+    assert resumed.status == "completed"
     a = _weights(tmp_path / "straight" / "synthetic-malunet" / "checkpoints" / "last.pt")
     b = _weights(tmp_path / "cut" / "synthetic-malunet" / "checkpoints" / "last.pt")
     for key in a:
@@ -190,7 +190,7 @@ def test_distill_trains_student_and_leaves_teacher_untouched(prepared, tmp_path)
     summary = distill(settings_for(prepared, tmp_path, "train.epochs=5", model="microaunet"))
     # The run distilled from the teacher in the file, and it was the same network at the end.
     from_file = state_checksum(load_trained(teacher_path).network)
-    assert summary["teacher"]["checksum"] == from_file == summary["teacher"]["checksum_after"]
+    assert summary.teacher["checksum"] == from_file == summary.teacher["checksum_after"]
     run = tmp_path / "synthetic-microaunet-distill"
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["stage"] for r in rows] == [1, 1, 1, 2, 2]
@@ -198,7 +198,7 @@ def test_distill_trains_student_and_leaves_teacher_untouched(prepared, tmp_path)
     assert all(r["train_infonce"] > 0 for r in rows[3:])
     student = load_checkpoint(run / "checkpoints" / "best.pt")
     assert (student["role"], student["training"]) == ("student", "distilled")
-    assert (summary["role"], summary["training"]) == ("student", "distilled")
+    assert (summary.role, summary.training) == ("student", "distilled")
     # The saved network is the student alone, with every key of the network and nothing else
     # (projection heads and adapters live only in the training state), and it was trained.
     fresh = create_model("microaunet").state_dict()
@@ -301,12 +301,12 @@ def test_distill_resumed_inside_stage_two_stays_in_stage_two(prepared, tmp_path,
 
     monkeypatch.setattr(progress_mod.TrainingProgress, "step", step_then_signal)
     cut = distill(settings_for(prepared, tmp_path, "train.epochs=5", model="microaunet"))
-    assert cut["status"] == "preempted"
+    assert cut.status == "preempted"
     last = load_checkpoint(tmp_path / "synthetic-microaunet-distill" / "checkpoints" / "last.pt")
     assert (last["epoch"], last["step_in_epoch"]) == (3, 2)
     monkeypatch.setattr(progress_mod.TrainingProgress, "step", real_step)
     done = distill(settings_for(prepared, tmp_path, "train.epochs=5", model="microaunet"), resume=True)
-    assert done["status"] == "completed"
+    assert done.status == "completed"
     rows = [
         json.loads(line)
         for line in (tmp_path / "synthetic-microaunet-distill" / "metrics.jsonl").read_text().splitlines()
@@ -339,7 +339,7 @@ def test_distill_resumed_with_more_epochs_never_leaves_stage_two(prepared, tmp_p
     boundary at 4, sending epoch 4 back to imitation; the boundary stays where stage 2 began."""
     train_teacher(settings_for(prepared, tmp_path, "train.epochs=1"))
     first = distill(settings_for(prepared, tmp_path, "train.epochs=3", model="microaunet_fast"))
-    assert first["curriculum"] == {"stage1_epochs": 2}
+    assert first.curriculum == {"stage1_epochs": 2}
     done = distill(settings_for(prepared, tmp_path, "train.epochs=6", model="microaunet_fast"), resume=True)
     rows = [
         json.loads(line)
@@ -348,7 +348,7 @@ def test_distill_resumed_with_more_epochs_never_leaves_stage_two(prepared, tmp_p
         .splitlines()
     ]
     assert [r["stage"] for r in rows] == [1, 1, 2, 2, 2, 2]
-    assert done["curriculum"] == {"stage1_epochs": 2}
+    assert done.curriculum == {"stage1_epochs": 2}
     assert load_checkpoint(tmp_path / "synthetic-microaunet_fast-distill" / "checkpoints" / "last.pt")[
         "curriculum"
     ] == {"stage1_epochs": 2}
@@ -368,10 +368,10 @@ def test_scores_are_float32_whatever_the_training_precision(prepared, tmp_path):
             model="microaunet_fast",
         )
     )
-    ours = summary["test"]["test"]
+    ours = summary.test["test"]
     theirs = evaluate_checkpoint(
-        Path(summary["checkpoint_best"]), out_dir=tmp_path / "ev", worst=0, device="cpu"
-    )["splits"]["test"]
+        Path(summary.checkpoint_best), out_dir=tmp_path / "ev", worst=0, device="cpu"
+    ).splits["test"]
     for convention in ("per_image", "pooled"):
         for key, value in theirs[convention].items():
             assert ours[convention][key] == pytest.approx(value, abs=1e-6), (convention, key)
@@ -417,8 +417,8 @@ def test_each_rank_draws_its_own_augmentation(prepared, tmp_path, monkeypatch):
 
 def test_student_trained_alone_is_recorded_as_a_supervised_student(prepared, tmp_path):
     summary = train_teacher(settings_for(prepared, tmp_path, "train.epochs=1", model="microaunet_fast"))
-    assert (summary["role"], summary["training"]) == ("student", "supervised")
-    assert "kind" not in summary
+    assert (summary.role, summary.training) == ("student", "supervised")
+    assert not hasattr(summary, "kind")
     path = tmp_path / "synthetic-microaunet_fast" / "checkpoints" / "best.pt"
     assert (load_checkpoint(path)["role"], load_checkpoint(path)["training"]) == ("student", "supervised")
     trained = load_trained(path)
@@ -460,11 +460,11 @@ def test_distill_refuses_a_student_as_teacher_unless_allowed(prepared, tmp_path)
             model="microaunet_fast",
         )
     )
-    assert summary["status"] == "completed"
-    assert summary["teacher"]["role"] == "student" and summary["teacher"]["allow_any_teacher"] is True
-    assert summary["teacher"]["training"] == "supervised"
+    assert summary.status == "completed"
+    assert summary.teacher["role"] == "student" and summary.teacher["allow_any_teacher"] is True
+    assert summary.teacher["training"] == "supervised"
     from_file = state_checksum(load_trained(path).network)
-    assert summary["teacher"]["checksum"] == from_file == summary["teacher"]["checksum_after"]
+    assert summary.teacher["checksum"] == from_file == summary.teacher["checksum_after"]
     config = (tmp_path / "synthetic-microaunet_fast-distill" / "config.yaml").read_text()
     assert "allow_any_teacher: true" in config
 
@@ -543,10 +543,10 @@ def test_validation_scores_match_evaluate_on_the_val_split(prepared, tmp_path):
             model="microaunet_fast",
         )
     )
-    ours = load_checkpoint(summary["checkpoint_best"])["metrics"]
+    ours = load_checkpoint(summary.checkpoint_best)["metrics"]
     split = evaluate_checkpoint(
-        Path(summary["checkpoint_best"]), split="val", out_dir=tmp_path / "ev", worst=0, device="cpu"
-    )["splits"]["val"]
+        Path(summary.checkpoint_best), split="val", out_dir=tmp_path / "ev", worst=0, device="cpu"
+    ).splits["val"]
     theirs = split.get("resized", split)
     for convention in ("per_image", "pooled"):
         for key, value in theirs[convention].items():

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, get_args
 
 import typer
 from pydantic import BaseModel
+from pydantic_core import PydanticUndefined
 from rich.console import Console
-from rich.logging import RichHandler
+from typer.models import OptionInfo
 
 from microaunet_cli.config import load_settings, settings_to_yaml
 from microaunet_cli.errors import MicroAUNetError
@@ -89,18 +91,25 @@ def setting_option(
     *names: str,
     unset: str | None = None,
     preset: Mapping[str, Any] | None = None,
+    also: Sequence[str] = (),
     **kwargs: Any,
 ) -> Any:
-    """An option that overrides the settings field ``key``; its help shows that field's default, so the
-    two cannot drift apart. ``unset`` says what a None (or empty) default means ("the checkpoint's")."""
+    """An option that overrides the settings field ``key`` (and the fields ``also`` names); its help
+    shows that field's default, so the two cannot drift apart. ``unset`` says what a None (or empty)
+    default means ("the checkpoint's"). The option records its keys: :func:`resolve_settings` reads
+    the command's settings from its options through them, so no second table maps one to the other."""
     default = field_default(settings, key, preset)
-    shown = unset if default is None or default == [] else shown_default(default)
+    if default is PydanticUndefined:  # a required setting: the option is required too
+        shown = unset
+    else:
+        shown = unset if default is None or default == [] else shown_default(default)
     if shown is not None:  # typer's own show_default would wrap a text default in parentheses
         help = f"{help} \\[default: {shown}]"
     if isinstance(default, bool):
         kwargs.setdefault("metavar", "")  # a flag takes no value: leave the type column empty
     option = typer.Option(*names, help=help, show_default=False, **kwargs)
-    option.settings_key = key  # type: ignore[attr-defined]  # read by tests/test_cli_help.py
+    option.settings_key = key  # type: ignore[attr-defined]
+    option.settings_keys = (key, *also)  # type: ignore[attr-defined]
     return option
 
 
@@ -151,19 +160,47 @@ PrintConfigOpt = Annotated[
 
 def resolve_settings(
     cls: type[S],
-    *,
-    config: Path | None,
-    sets: list[str] | None,
-    options: Mapping[str, Any],
-    print_config: bool = False,
+    command: Callable[..., Any],
+    arguments: Mapping[str, Any],
     preset: Mapping[str, Any] | None = None,
 ) -> S:
-    """Validated settings from every source; with ``print_config`` show them and stop."""
-    settings = load_settings(cls, config=config, preset=preset, options=options, sets=sets or [])
-    if print_config:
+    """Validated settings from every source, given the ``arguments`` of ``command`` (its ``locals()``):
+    ``--config``, the options made by :func:`setting_option`, ``--set``. With ``--print-config`` show
+    them and stop."""
+    settings = load_settings(
+        cls,
+        config=arguments.get("config"),
+        preset=preset,
+        options=setting_values(command, arguments),
+        sets=arguments.get("sets") or [],
+    )
+    if arguments.get("print_config"):
         typer.echo(settings_to_yaml(settings), nl=False)
         raise typer.Exit(0)
     return settings
+
+
+def setting_values(command: Callable[..., Any], arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """The arguments that override settings, under their settings keys; an option not given (None, or
+    an empty list) overrides nothing."""
+    return {
+        key: arguments[name]
+        for name, keys in setting_keys(command).items()
+        if arguments.get(name) is not None and arguments[name] != []
+        for key in keys
+    }
+
+
+@functools.cache
+def setting_keys(command: Callable[..., Any]) -> dict[str, tuple[str, ...]]:
+    """Parameter name -> the settings keys its option overrides, as :func:`setting_option` recorded
+    them on the option (parameters of other kinds are left out)."""
+    keys = {}
+    for name, param in inspect.signature(command, eval_str=True).parameters.items():
+        for info in get_args(param.annotation)[1:]:
+            if isinstance(info, OptionInfo) and hasattr(info, "settings_keys"):
+                keys[name] = info.settings_keys
+    return keys
 
 
 def guarded(fn: Callable) -> Callable:
@@ -193,6 +230,8 @@ def setup_logging(quiet: bool = False) -> None:
     root.setLevel(level)
     root.propagate = False
     if sys.stderr.isatty():
+        from rich.logging import RichHandler
+
         handler: logging.Handler = RichHandler(console=err_console, show_path=False, markup=False)
         handler.setFormatter(logging.Formatter("%(message)s"))
     else:

@@ -2,28 +2,21 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
-import typer
 from rich.console import Console
 from rich.table import Table
 
-from microaunet_cli.benchmark import BenchmarkReport, BenchmarkSettings, run_benchmark, write_outputs
-from microaunet_cli.cli.base import (
-    ConfigOpt,
-    PrintConfigOpt,
-    command,
-    console,
-    resolve_settings,
-    set_option,
-    setting_option,
-    setup_logging,
-)
+from microaunet_cli.benchmark.settings import BenchmarkSettings
+from microaunet_cli.cli import base
+from microaunet_cli.cli.base import console
 
+if TYPE_CHECKING:
+    from microaunet_cli.benchmark import BenchmarkReport
 
-def _opt(key: str, help: str, *names: str, **kwargs: Any) -> Any:
-    return setting_option(BenchmarkSettings, key, help, *names, **kwargs)
+_opt = partial(base.setting_option, BenchmarkSettings)
 
 
 def _ratio(value: float | None) -> str:
@@ -125,15 +118,13 @@ def print_report(report: BenchmarkReport) -> None:
     )
 
 
-@command("benchmark")
+@base.command("benchmark")
 def benchmark_command(
     model: Annotated[
         list[str] | None,
         _opt("model", "Registered network to measure (repeatable).", "--model", unset="all, unless --ckpt"),
     ] = None,
-    ckpt: Annotated[
-        list[Path] | None, typer.Option("--ckpt", help="Checkpoint to measure (repeatable).")
-    ] = None,
+    ckpt: Annotated[list[Path] | None, _opt("ckpt", "Checkpoint to measure (repeatable).", "--ckpt")] = None,
     size: Annotated[int | None, _opt("size", "Input side in pixels.")] = None,
     device: Annotated[str | None, _opt("device", "auto, cpu, cuda or cuda:N.")] = None,
     modes: Annotated[
@@ -148,11 +139,11 @@ def benchmark_command(
     profile: Annotated[
         int | None, _opt("profile", "Also list the N operators with the most self time per network.")
     ] = None,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the full report as JSON.")] = None,
-    markdown_out: Annotated[Path | None, typer.Option("--markdown", help="Write Markdown tables.")] = None,
-    config: ConfigOpt = None,
-    sets: Annotated[list[str] | None, set_option(BenchmarkSettings, "throughput_repeats=20")] = None,
-    print_config: PrintConfigOpt = False,
+    json_out: Annotated[Path | None, _opt("json_out", "Write the full report as JSON.", "--json")] = None,
+    markdown_out: Annotated[Path | None, _opt("markdown_out", "Write Markdown tables.", "--markdown")] = None,
+    config: base.ConfigOpt = None,
+    sets: Annotated[list[str] | None, base.set_option(BenchmarkSettings, "throughput_repeats=20")] = None,
+    print_config: base.PrintConfigOpt = False,
 ) -> None:
     """Measure networks side by side: parameters, FLOPs/MACs, latency, throughput, peak memory.
 
@@ -162,27 +153,10 @@ def benchmark_command(
 
     Ratios are against the first network listed, measured in the same interleaved run.
     """
-    settings = resolve_settings(
-        BenchmarkSettings,
-        config=config,
-        sets=sets,
-        print_config=print_config,
-        options={
-            "model": model or None,
-            "ckpt": ckpt or None,
-            "size": size,
-            "device": device,
-            "modes": modes,
-            "batch": batch,
-            "repeats": repeats,
-            "warmup": warmup,
-            "threads": threads,
-            "profile": profile,
-            "json_out": json_out,
-            "markdown_out": markdown_out,
-        },
-    )
-    setup_logging()
+    settings = base.resolve_settings(BenchmarkSettings, benchmark_command, locals())
+    from microaunet_cli.benchmark import run_benchmark, write_outputs  # torch: only once settings are valid
+
+    base.setup_logging()
     report = run_benchmark(settings)
     print_report(report)
     write_outputs(report, settings.json_out, settings.markdown_out)

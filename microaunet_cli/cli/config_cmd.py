@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from microaunet_cli.cli.base import ConfigOpt, command, resolve_settings, set_option
+from microaunet_cli.cli import base
 from microaunet_cli.config import RunSettings
 
 
-@command("config")
+@base.command("config")
 def config_command(
-    config: ConfigOpt = None,
-    sets: Annotated[list[str] | None, set_option(RunSettings, "schedule.warmup_epochs=5")] = None,
+    config: base.ConfigOpt = None,
+    sets: Annotated[list[str] | None, base.set_option(RunSettings, "schedule.warmup_epochs=5")] = None,
 ) -> None:
     """Validate a settings file (plus environment and --set overrides) and print the resolved YAML."""
-    resolve_settings(RunSettings, config=config, sets=sets, options={}, print_config=True)
+    base.resolve_settings(RunSettings, config_command, {**locals(), "print_config": True})

@@ -2,34 +2,28 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import typer
 from rich.table import Table
 
-from microaunet_cli.cli.base import (
-    ConfigOpt,
-    PrintConfigOpt,
-    command,
-    console,
-    resolve_settings,
-    set_option,
-    setting_option,
-    setup_logging,
-    threads_option,
-)
-from microaunet_cli.cpu_threads import use_threads
-from microaunet_cli.evaluation.evaluate import evaluate_checkpoint
+from microaunet_cli.cli import base
+from microaunet_cli.cli.base import console
 from microaunet_cli.evaluation.settings import EvaluateSettings
 
+if TYPE_CHECKING:
+    from microaunet_cli.evaluation.evaluate import EvaluationSummary
 
-def _opt(key: str, help: str, *names: str, **kwargs: Any) -> Any:
-    return setting_option(EvaluateSettings, key, help, *names, **kwargs)
+_opt = partial(base.setting_option, EvaluateSettings)
 
 
 def _table(
-    title: str, summary: dict[str, Any], section: str, columns: dict[str, str], resolution: bool = True
+    title: str,
+    splits: dict[str, dict[str, Any]],
+    section: str,
+    columns: dict[str, str],
+    resolution: bool = True,
 ) -> Table:
     table = Table(title=title, title_justify="left")
     table.add_column("split", style="bold")
@@ -38,7 +32,7 @@ def _table(
         table.add_column(label, justify="right")
     if resolution:
         table.add_column("resolution")
-    for split, result in summary["splits"].items():
+    for split, result in splits.items():
         values = [f"{result[section][key]:.4f}" for key in columns]
         table.add_row(
             split, str(result["n_images"]), *values, *([result.get("resolution", "")] if resolution else [])
@@ -46,24 +40,23 @@ def _table(
     return table
 
 
-def _resized_table(summary: dict[str, Any]) -> Table | None:
-    resized = {s: r["resized"] for s, r in summary["splits"].items() if "resized" in r}
+def _resized_table(summary: EvaluationSummary) -> Table | None:
+    resized = {s: r["resized"] for s, r in summary.splits.items() if "resized" in r}
     if not resized:
         return None
-    table = _table(
+    return _table(
         "Against the resized square masks (biased upward; not comparable with papers)",
-        {"splits": resized},
+        resized,
         "per_image",
         {"mdice": "mDice", "miou": "mIoU"},
     )
-    return table
 
 
-def print_summary(summary: dict[str, Any]) -> None:
+def print_summary(summary: EvaluationSummary) -> None:
     console.print(
         _table(
             "Per-image mean (PraNet convention, headline)",
-            summary,
+            summary.splits,
             "per_image",
             {"mdice": "mDice", "miou": "mIoU", "mae": "MAE"},
         )
@@ -71,7 +64,7 @@ def print_summary(summary: dict[str, Any]) -> None:
     console.print(
         _table(
             "Pooled confusion matrix (MALUNet convention)",
-            summary,
+            summary.splits,
             "pooled",
             {
                 "dice": "Dice (F1)",
@@ -86,25 +79,23 @@ def print_summary(summary: dict[str, Any]) -> None:
     resized = _resized_table(summary)
     if resized is not None:
         console.print(resized)
-    for split, result in summary["splits"].items():
+    for split, result in summary.splits.items():
         if result.get("resolution") != "original":
             console.print(
                 f"[yellow]{split} is scored at the {result['resolution']} resolution[/]: its folder has "
                 f"no original masks; re-run prepare-data with --force to keep them"
             )
-    for item in summary.get("skipped", []):
+    for item in summary.skipped:
         console.print(f"[yellow]skipped[/] {item['file']}: {item['reason']}", highlight=False, soft_wrap=True)
     console.print(
-        f"threshold {summary['threshold']}; results in [bold]{summary['out_dir']}[/] "
+        f"threshold {summary.threshold}; results in [bold]{summary.out_dir}[/] "
         f"(summary.json, per_case.csv, overlays/)"
     )
 
 
-@command("evaluate")
+@base.command("evaluate")
 def evaluate_command(
-    ckpt: Annotated[
-        Path, typer.Option("--ckpt", help="Checkpoint to evaluate (best.pt or last.pt of a run).")
-    ],
+    ckpt: Annotated[Path, _opt("ckpt", "Checkpoint to evaluate (best.pt or last.pt of a run).", "--ckpt")],
     split: Annotated[str | None, _opt("split", "Prepared split; 'test' evaluates every test split.")] = None,
     data_dir: Annotated[
         Path | None, _opt("data_dir", "Prepared data folder.", unset="the one the checkpoint was trained on")
@@ -126,17 +117,17 @@ def evaluate_command(
         ),
     ] = None,
     skip_bad: Annotated[
-        bool,
+        bool | None,
         _opt(
             "skip_bad",
             "--external: leave out unmatched or unreadable files (listed) instead of stopping.",
             "--skip-bad",
         ),
-    ] = False,
-    threads: Annotated[int | None, threads_option(EvaluateSettings, "threads")] = None,
-    config: ConfigOpt = None,
-    sets: Annotated[list[str] | None, set_option(EvaluateSettings, "batch_size=8")] = None,
-    print_config: PrintConfigOpt = False,
+    ] = None,
+    threads: Annotated[int | None, base.threads_option(EvaluateSettings, "threads")] = None,
+    config: base.ConfigOpt = None,
+    sets: Annotated[list[str] | None, base.set_option(EvaluateSettings, "batch_size=8")] = None,
+    print_config: base.PrintConfigOpt = False,
 ) -> None:
     """Evaluate a checkpoint: per-image mDice/mIoU/MAE and pooled Dice/IoU/accuracy/sensitivity/specificity,
     against each ground truth at its original resolution.
@@ -145,22 +136,11 @@ def evaluate_command(
     from it. --external scores a labelled folder it never trained on. Writes summary.json,
     per_case.csv and overlays of the worst cases.
     """
-    options = {
-        "ckpt": ckpt,
-        "split": split,
-        "data_dir": data_dir,
-        "out": out,
-        "device": device,
-        "batch_size": batch_size,
-        "worst": worst,
-        "external": external,
-        "skip_bad": True if skip_bad else None,
-        "threads": threads,
-    }
-    s = resolve_settings(
-        EvaluateSettings, config=config, sets=sets, options=options, print_config=print_config
-    )
-    setup_logging()
+    s = base.resolve_settings(EvaluateSettings, evaluate_command, locals())
+    base.setup_logging()
+    from microaunet_cli.cpu_threads import use_threads  # torch: only once settings are valid
+    from microaunet_cli.evaluation.evaluate import evaluate_checkpoint
+
     use_threads(s.threads)
     summary = evaluate_checkpoint(
         s.ckpt,

@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
-import typer
 from rich.table import Table
 
-from microaunet_cli.cli.base import (
-    ConfigOpt,
-    PrintConfigOpt,
-    command,
-    console,
-    resolve_settings,
-    set_option,
-    setting_option,
-    setup_logging,
-)
-from microaunet_cli.export import ExportResult, ExportSettings, export_checkpoint
+from microaunet_cli.cli import base
+from microaunet_cli.cli.base import console
+from microaunet_cli.export.settings import ExportSettings
 
+if TYPE_CHECKING:
+    from microaunet_cli.export import ExportResult
 
-def _opt(key: str, help: str, *names: str, **kwargs: Any) -> Any:
-    return setting_option(ExportSettings, key, help, *names, **kwargs)
+_opt = partial(base.setting_option, ExportSettings)
 
 
 def _parity_table(result: ExportResult) -> Table:
@@ -36,11 +29,9 @@ def _parity_table(result: ExportResult) -> Table:
     return table
 
 
-@command("export")
+@base.command("export")
 def export_command(
-    ckpt: Annotated[
-        Path | None, typer.Option("--ckpt", help="Checkpoint to export (best.pt or last.pt).")
-    ] = None,
+    ckpt: Annotated[Path | None, _opt("ckpt", "Checkpoint to export (best.pt or last.pt).", "--ckpt")] = None,
     format: Annotated[
         str | None, _opt("format", "onnx, torchscript or export (a torch.export .pt2).", "--format")
     ] = None,
@@ -74,9 +65,9 @@ def export_command(
     data_dir: Annotated[
         Path | None, _opt("data_dir", "Prepared data folder for --int8.", unset="the checkpoint's")
     ] = None,
-    config: ConfigOpt = None,
-    sets: Annotated[list[str] | None, set_option(ExportSettings, "atol=1e-4")] = None,
-    print_config: PrintConfigOpt = False,
+    config: base.ConfigOpt = None,
+    sets: Annotated[list[str] | None, base.set_option(ExportSettings, "atol=1e-4")] = None,
+    print_config: base.PrintConfigOpt = False,
 ) -> None:
     """Export a checkpoint with a dynamic batch axis, check it, and write a sidecar JSON beside it.
 
@@ -92,24 +83,10 @@ def export_command(
 
     The sidecar (<out>.json) records input size, normalisation, threshold and output = logits.
     """
-    settings = resolve_settings(
-        ExportSettings,
-        config=config,
-        sets=sets,
-        print_config=print_config,
-        options={
-            "ckpt": ckpt,
-            "format": format,
-            "out": out,
-            "size": size,
-            "opset": opset,
-            "exporter": exporter,
-            "int8": int8,
-            "calibration_images": calibration_images,
-            "data_dir": data_dir,
-        },
-    )
-    setup_logging()
+    settings = base.resolve_settings(ExportSettings, export_command, locals())
+    base.setup_logging()
+    from microaunet_cli.export import export_checkpoint  # torch: only once settings are valid
+
     result = export_checkpoint(settings)
     console.print(_parity_table(result))
     opset_note = f", opset {result.written.opset}" if result.written.opset else ""

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from microaunet_cli.cli.base import command, console
-from microaunet_cli.models import count_parameters, create_model, list_models, model_entry
+from microaunet_cli.cli import base
 
 
-@command("models")
+@base.command("models")
 def models_command() -> None:
     """List the registered networks with their parameter counts (default settings)."""
+    from microaunet_cli.models import count_parameters, create_model, list_models, model_entry  # torch
+
     table = Table(title="Registered networks (default settings)")
     table.add_column("name", style="bold")
     table.add_column("role")
@@ -20,4 +21,4 @@ def models_command() -> None:
         entry = model_entry(name)
         total, _ = count_parameters(create_model(name))
         table.add_row(name, entry.role, f"{total:,}", entry.summary)
-    console.print(table)
+    base.console.print(table)

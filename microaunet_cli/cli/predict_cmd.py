@@ -2,37 +2,20 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import typer
-
-from microaunet_cli.cli.base import (
-    ConfigOpt,
-    PrintConfigOpt,
-    command,
-    console,
-    resolve_settings,
-    set_option,
-    setting_option,
-    setup_logging,
-    threads_option,
-)
-from microaunet_cli.cpu_threads import use_threads, video_threads
-from microaunet_cli.inference.predict import PredictReport, predict
+from microaunet_cli.cli import base
+from microaunet_cli.cli.base import console
 from microaunet_cli.inference.settings import PredictSettings
-from microaunet_cli.inference.video import (
-    VideoReport,
-    holds_images,
-    list_videos,
-    predict_video_source,
-    require_inputs,
-)
 from microaunet_cli.progress import progress
 
+if TYPE_CHECKING:
+    from microaunet_cli.inference.predict import PredictReport
+    from microaunet_cli.inference.video import VideoReport
 
-def _opt(key: str, help: str, *names: str, **kwargs: Any) -> Any:
-    return setting_option(PredictSettings, key, help, *names, **kwargs)
+_opt = partial(base.setting_option, PredictSettings)
 
 
 def _video(key: str, help: str, *names: str, **kwargs: Any) -> Any:
@@ -64,28 +47,30 @@ def _print_video_reports(reports: list[VideoReport]) -> None:
             console.print(f"[yellow]skipped[/] {r.error}", highlight=False, soft_wrap=True)
 
 
-@command("predict")
+@base.command("predict")
 def predict_command(
     input: Annotated[
         Path,
-        typer.Option(
+        _opt(
+            "input",
+            "An image or video, or a folder of them (jpg, "
+            "jpeg, png, tif, tiff, bmp; mp4, avi, mov, mkv, ...; hidden files ignored).",
             "--input",
             "-i",
-            help="An image or video, or a folder of them (jpg, "
-            "jpeg, png, tif, tiff, bmp; mp4, avi, mov, mkv, ...; hidden files ignored).",
         ),
     ],
     out: Annotated[
         Path,
-        typer.Option(
+        _opt(
+            "out",
+            "Output folder (masks/, overlays/, predictions.csv; one <stem>/ folder per video).",
             "--out",
             "-o",
-            help="Output folder (masks/, overlays/, predictions.csv; one <stem>/ folder per video).",
         ),
     ],
-    ckpt: Annotated[Path | None, typer.Option("--ckpt", help="Training checkpoint (.pt).")] = None,
+    ckpt: Annotated[Path | None, _opt("ckpt", "Training checkpoint (.pt).", "--ckpt")] = None,
     onnx: Annotated[
-        Path | None, typer.Option("--onnx", help="Exported ONNX file (its .json sidecar beside it).")
+        Path | None, _opt("onnx", "Exported ONNX file (its .json sidecar beside it).", "--onnx")
     ] = None,
     overlay: Annotated[bool | None, _opt("overlay", "Also write outline overlays.", "--overlay")] = None,
     batch_size: Annotated[int | None, _opt("batch_size", "Images per forward pass.")] = None,
@@ -95,7 +80,7 @@ def predict_command(
     device: Annotated[
         str | None, _opt("device", "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps.")
     ] = None,
-    threads: Annotated[int | None, threads_option(PredictSettings, "threads")] = None,
+    threads: Annotated[int | None, base.threads_option(PredictSettings, "threads")] = None,
     every: Annotated[int | None, _video("every", "Predict every Nth frame.")] = None,
     start: Annotated[float | None, _video("start", "First second of the clip.")] = None,
     end: Annotated[float | None, _video("end", "End of the clip in seconds.", unset="the end")] = None,
@@ -107,9 +92,9 @@ def predict_command(
     area_text: Annotated[
         bool | None, _video("area_text", "Write the polyp area on each overlay frame.", "--area-text")
     ] = None,
-    config: ConfigOpt = None,
-    sets: Annotated[list[str] | None, set_option(PredictSettings, "video.every=5")] = None,
-    print_config: PrintConfigOpt = False,
+    config: base.ConfigOpt = None,
+    sets: Annotated[list[str] | None, base.set_option(PredictSettings, "video.every=5")] = None,
+    print_config: base.PrintConfigOpt = False,
 ) -> None:
     """Predict polyp masks at each image's own resolution (PNG, 0 = background, 255 = polyp); for a
     video, an outline overlay video, masks, a per-frame CSV and the speed reached.
@@ -117,28 +102,23 @@ def predict_command(
     Unreadable files are reported and skipped; the command fails only when nothing could be predicted.
     Ctrl-C on a video leaves its overlay playable with the frames done so far.
     """
-    options = {
-        "input": input,
-        "out": out,
-        "ckpt": ckpt,
-        "onnx": onnx,
-        "overlay": overlay,
-        "batch_size": batch_size,
-        "threshold": threshold,
-        "device": device,
-        "video.every": every,
-        "video.start": start,
-        "video.end": end,
-        "video.masks": masks,
-        "video.codec": codec,
-        "video.container": container,
-        "video.area_text": area_text,
-        "threads": threads,
-    }
-    s = resolve_settings(
-        PredictSettings, config=config, sets=sets, options=options, print_config=print_config
+    settings = base.resolve_settings(PredictSettings, predict_command, locals())
+    base.setup_logging()
+    _predict(settings)
+
+
+def _predict(s: PredictSettings) -> None:
+    """The videos among the inputs (each into its own folder), then the images, by the same network."""
+    # torch: only once settings are valid
+    from microaunet_cli.cpu_threads import use_threads, video_threads
+    from microaunet_cli.inference.predict import predict
+    from microaunet_cli.inference.video import (
+        holds_images,
+        list_videos,
+        predict_video_source,
+        require_inputs,
     )
-    setup_logging()
+
     # What the network is and how it runs: the same for videos and images.
     network = {
         "ckpt": s.ckpt,

@@ -2,31 +2,25 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from microaunet_cli.cli.base import (
-    ConfigOpt,
-    PrintConfigOpt,
-    command,
-    console,
-    resolve_settings,
-    set_option,
-    setting_option,
-    setup_logging,
-)
-from microaunet_cli.data import PrepareResult, PrepareSettings, prepare_dataset
+from microaunet_cli.cli import base
+from microaunet_cli.cli.base import console
+from microaunet_cli.data.settings import PrepareSettings
 from microaunet_cli.datasets import dataset_help
 
+if TYPE_CHECKING:
+    from microaunet_cli.data import PrepareResult
 
-def _opt(key: str, help: str, *names: str, **kwargs: Any) -> Any:
-    return setting_option(PrepareSettings, key, help, *names, **kwargs)
+_opt = partial(base.setting_option, PrepareSettings)
 
 
-@command("prepare-data")
+@base.command("prepare-data")
 def prepare_data_command(
     dataset: Annotated[str | None, _opt("dataset", dataset_help())] = None,
     src: Annotated[
@@ -57,41 +51,25 @@ def prepare_data_command(
         int | None, _opt("workers", "Decoding processes.", unset="all cores, at most 8")
     ] = None,
     skip_bad: Annotated[
-        bool,
+        bool | None,
         _opt(
             "skip_bad", "Leave out unusable files (listed in the manifest) instead of stopping.", "--skip-bad"
         ),
-    ] = False,
-    force: Annotated[bool, _opt("force", "Prepare again even if up to date.", "--force")] = False,
+    ] = None,
+    force: Annotated[bool | None, _opt("force", "Prepare again even if up to date.", "--force")] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Only warnings and errors.", metavar="")
     ] = False,
-    config: ConfigOpt = None,
-    sets: Annotated[list[str] | None, set_option(PrepareSettings, "folds=10")] = None,
-    print_config: PrintConfigOpt = False,
+    config: base.ConfigOpt = None,
+    sets: Annotated[list[str] | None, base.set_option(PrepareSettings, "folds=10")] = None,
+    print_config: base.PrintConfigOpt = False,
 ) -> None:
     """Read Kvasir-SEG / CVC-ClinicDB as downloaded (or generate the synthetic set), split it, and
     store train/val/test arrays with a manifest. Re-running with the same inputs does nothing."""
-    options = {
-        "dataset": dataset,
-        "src": src,
-        "out": out,
-        "split": split,
-        "size": size,
-        "seed": seed,
-        "val_fraction": val_fraction,
-        "test_fraction": test_fraction,
-        "folds": folds,
-        "synthetic_count": count,
-        "workers": workers,
-        # Flags only override a config file when given.
-        "skip_bad": True if skip_bad else None,
-        "force": True if force else None,
-    }
-    settings = resolve_settings(
-        PrepareSettings, config=config, sets=sets, options=options, print_config=print_config
-    )
-    setup_logging(quiet)
+    settings = base.resolve_settings(PrepareSettings, prepare_data_command, locals())
+    base.setup_logging(quiet)
+    from microaunet_cli.data import prepare_dataset  # numpy and OpenCV: only once settings are valid
+
     result = prepare_dataset(settings)
     if not quiet:
         _summary(result)

@@ -9,7 +9,6 @@ import typer
 
 from microaunet_cli.cli.base import command, console, setup_logging
 from microaunet_cli.errors import DataError
-from microaunet_cli.evaluation.report import build_report, to_markdown
 from microaunet_cli.fileio import write_json_atomic, write_text_atomic
 
 
@@ -40,6 +39,8 @@ def report_command(
     A run folder that cannot be read is named and left out; the others are reported, and the command
     then exits with status 2."""
     setup_logging()
+    from microaunet_cli.evaluation.report import build_report, to_markdown  # numpy and torch: not for --help
+
     report = build_report(runs, reference)
     text = to_markdown(report)
     console.print(text, markup=False, highlight=False, soft_wrap=True)

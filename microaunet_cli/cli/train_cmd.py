@@ -2,40 +2,33 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from microaunet_cli.cli.base import (
-    ConfigOpt,
-    PrintConfigOpt,
-    command,
-    console,
-    err_console,
-    resolve_settings,
-    set_option,
-    setting_option,
-    setup_logging,
-    threads_option,
-)
+from microaunet_cli.cli import base
 from microaunet_cli.config import RunSettings
+from microaunet_cli.config.presets import DISTILL_PRESET
 from microaunet_cli.datasets import dataset_help
-from microaunet_cli.models import DEFAULT_STUDENT
 
-_DISTILL_PRESET = {"model": {"name": DEFAULT_STUDENT}}
+if TYPE_CHECKING:
+    from microaunet_cli.training.summary import TrainingSummary
+
 _DATA, _TRAINING, _SWITCHES, _RUN = "Data", "Training", "Switches", "Run folder"
 
 
 def _opt(key: str, help: str, *names: str, panel: str = _TRAINING, **kwargs: Any) -> Any:
-    return setting_option(RunSettings, key, help, *names, rich_help_panel=panel, **kwargs)
+    return base.setting_option(RunSettings, key, help, *names, rich_help_panel=panel, **kwargs)
 
 
 Dataset = Annotated[str | None, _opt("data.dataset", dataset_help(), "--dataset", "-d", panel=_DATA)]
 _MODEL_HELP = "Registered network (see `microaunet models`)."
 Model = Annotated[str | None, _opt("model.name", _MODEL_HELP, "--model", "-m")]
-StudentModel = Annotated[str | None, _opt("model.name", _MODEL_HELP, "--model", "-m", preset=_DISTILL_PRESET)]
+StudentModel = Annotated[str | None, _opt("model.name", _MODEL_HELP, "--model", "-m", preset=DISTILL_PRESET)]
 Epochs = Annotated[int | None, _opt("train.epochs", "Number of epochs.", "--epochs")]
 Batch = Annotated[int | None, _opt("train.batch_size", "Batch size per process.", "--batch-size", "-b")]
 Lr = Annotated[float | None, _opt("optim.lr", "Peak learning rate.", "--lr")]
@@ -119,7 +112,8 @@ Teacher = Annotated[
         "Teacher checkpoint.",
         "--teacher",
         panel="Teacher",
-        unset="checkpoints/best.pt of runs/<dataset>-malunet, the train-teacher run of the same data set",
+        unset="checkpoints/best.pt of runs/<dataset>-<teacher network>, the train-teacher run of the same "
+        "data set (the teacher network: see `microaunet models`)",
     ),
 ]
 AnyTeacher = Annotated[
@@ -131,150 +125,117 @@ AnyTeacher = Annotated[
         panel="Teacher",
     ),
 ]
-Threads = Annotated[int | None, threads_option(RunSettings, "train.num_threads", rich_help_panel=_TRAINING)]
-SetOpt = Annotated[list[str] | None, set_option(RunSettings, "schedule.warmup_epochs=5")]
+Threads = Annotated[
+    int | None, base.threads_option(RunSettings, "train.num_threads", rich_help_panel=_TRAINING)
+]
+SetOpt = Annotated[list[str] | None, base.set_option(RunSettings, "schedule.warmup_epochs=5")]
 
 
-_SETTING_OF_OPTION = {
-    "dataset": "data.dataset",
-    "model": "model.name",
-    "epochs": "train.epochs",
-    "batch_size": "train.batch_size",
-    "lr": "optim.lr",
-    "device": "train.device",
-    "amp": "train.amp",
-    "compile": "train.compile",
-    "seed": "train.seed",
-    "deterministic": "train.deterministic",
-    "data_dir": "data.prepared_dir",
-    "size": "data.size",
-    "fold": "data.fold",
-    "name": "output.name",
-    "overwrite": "output.overwrite",
-    "quiet": "output.quiet",
-    "teacher": "distill.teacher",
-    "allow_any_teacher": "distill.allow_any_teacher",
-    "allow_teacher_mismatch": "distill.allow_teacher_mismatch",
-    "threads": "train.num_threads",
-}
+def _option(name: str, annotation: Any, default: Any = None) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
 
 
-def _options(arguments: dict[str, Any]) -> dict[str, Any]:
-    """The command's arguments that are settings, under their setting keys (None: not given)."""
-    return {key: arguments[name] for name, key in _SETTING_OF_OPTION.items() if name in arguments}
-
-
-@command("train-teacher")
-def train_teacher_command(
-    dataset: Dataset = None,
-    model: Model = None,
-    epochs: Epochs = None,
-    batch_size: Batch = None,
-    lr: Lr = None,
-    device: Device = None,
-    amp: Amp = None,
-    compile: Compile = None,
-    seed: Seed = None,
-    deterministic: Deterministic = None,
-    data_dir: DataDir = None,
-    size: Size = None,
-    fold: Fold = None,
-    name: Name = None,
-    resume: Resume = False,
-    overwrite: Overwrite = None,
-    quiet: Quiet = None,
-    seeds: Seeds = None,
-    threads: Threads = None,
-    config: ConfigOpt = None,
-    sets: SetOpt = None,
-    print_config: PrintConfigOpt = False,
-) -> None:
-    """Train a network (MALUNet by default) with BCE + Dice on prepared data; writes runs/<name>/."""
-    from microaunet_cli.training.runner import train_teacher
-
-    options = _options(locals())
-    settings = resolve_settings(
-        RunSettings, config=config, sets=sets, options=options, print_config=print_config
+def _options(model: Any, *teacher: inspect.Parameter) -> inspect.Signature:
+    """The options of a training command, declared once for both: ``model`` (its default differs) and,
+    for distill, the teacher options (they have a help panel of their own)."""
+    return inspect.Signature(
+        [
+            _option("dataset", Dataset),
+            _option("model", model),
+            *teacher,
+            _option("epochs", Epochs),
+            _option("batch_size", Batch),
+            _option("lr", Lr),
+            _option("device", Device),
+            _option("amp", Amp),
+            _option("compile", Compile),
+            _option("seed", Seed),
+            _option("deterministic", Deterministic),
+            _option("data_dir", DataDir),
+            _option("size", Size),
+            _option("fold", Fold),
+            _option("name", Name),
+            _option("resume", Resume, False),
+            _option("overwrite", Overwrite),
+            _option("quiet", Quiet),
+            _option("seeds", Seeds),
+            _option("threads", Threads),
+            _option("config", base.ConfigOpt),
+            _option("sets", SetOpt),
+            _option("print_config", base.PrintConfigOpt, False),
+        ]
     )
-    setup_logging(settings.output.quiet)
-    _run(train_teacher, settings, "supervised", resume, seeds)
 
 
-@command("distill")
-def distill_command(
-    dataset: Dataset = None,
-    model: StudentModel = None,
-    teacher: Teacher = None,
-    allow_any_teacher: AnyTeacher = None,
-    epochs: Epochs = None,
-    batch_size: Batch = None,
-    lr: Lr = None,
-    device: Device = None,
-    amp: Amp = None,
-    compile: Compile = None,
-    seed: Seed = None,
-    deterministic: Deterministic = None,
-    data_dir: DataDir = None,
-    size: Size = None,
-    fold: Fold = None,
-    name: Name = None,
-    resume: Resume = False,
-    overwrite: Overwrite = None,
-    quiet: Quiet = None,
-    seeds: Seeds = None,
-    threads: Threads = None,
-    allow_teacher_mismatch: AllowMismatch = None,
-    config: ConfigOpt = None,
-    sets: SetOpt = None,
-    print_config: PrintConfigOpt = False,
-) -> None:
+def _training_command(
+    name: str, training: str, options: inspect.Signature, doc: str, preset: dict[str, Any] | None = None
+) -> Callable[..., None]:
+    """Register the command ``name``: ``options`` resolved into settings, then one run per seed of
+    ``training`` (supervised: train-teacher, distilled: distill)."""
+
+    def train(**arguments: Any) -> None:
+        settings = base.resolve_settings(RunSettings, train, arguments, preset=preset)
+        base.setup_logging(settings.output.quiet)
+        _run(settings, training, arguments["resume"], arguments["seeds"])
+
+    train.__signature__ = options  # type: ignore[attr-defined]  # what Typer reads the options from
+    train.__doc__ = doc
+    train.__name__ = train.__qualname__ = f"{name.replace('-', '_')}_command"
+    return base.command(name)(train)
+
+
+train_teacher_command = _training_command(
+    "train-teacher",
+    "supervised",
+    _options(Model),
+    "Train a network (MALUNet by default) with BCE + Dice on prepared data; writes runs/<name>/.",
+)
+distill_command = _training_command(
+    "distill",
+    "distilled",
+    _options(
+        StudentModel,
+        _option("teacher", Teacher),
+        _option("allow_any_teacher", AnyTeacher),
+        _option("allow_teacher_mismatch", AllowMismatch),
+    ),
     """Distil a trained teacher into a student (default microaunet_rt): imitation (KL + features), then
-    preference distillation (pixel InfoNCE + L2)."""
-    from microaunet_cli.training.runner import distill
-
-    options = _options(locals())
-    settings = resolve_settings(
-        RunSettings,
-        config=config,
-        sets=sets,
-        options=options,
-        print_config=print_config,
-        preset=_DISTILL_PRESET,
-    )
-    setup_logging(settings.output.quiet)
-    _run(distill, settings, "distilled", resume, seeds)
+    preference distillation (pixel InfoNCE + L2).""",
+    preset=DISTILL_PRESET,
+)
 
 
-def _run(train: Any, settings: RunSettings, kind: str, resume: bool, seeds: str | None) -> None:
+def _run(settings: RunSettings, training: str, resume: bool, seeds: str | None) -> None:
     """One run, or one per seed (each in its own folder) when --seeds is given."""
-    from microaunet_cli.training.runner import default_run_name
+    from microaunet_cli.training import runner
     from microaunet_cli.training.seeds import parse_seeds, seeded_settings
 
+    train = runner.train_teacher if training == "supervised" else runner.distill
     if seeds is None:
         _report(train(settings, resume=resume), settings.output.quiet)
         return
-    base = settings.output.name or default_run_name(settings, kind)
+    base_name = settings.output.name or runner.default_run_name(settings, training)
     folders = []
     for seed in parse_seeds(seeds):
-        seeded = seeded_settings(settings, seed, base, kind)
+        seeded = seeded_settings(settings, seed, base_name, training)
         folder = str(seeded.output.runs_dir / seeded.output.name)
-        console.print(f"[bold]seed {seed}[/]: {folder}", highlight=False, soft_wrap=True)
+        base.console.print(f"[bold]seed {seed}[/]: {folder}", highlight=False, soft_wrap=True)
         _report(train(seeded, resume=resume), settings.output.quiet)
         folders.append(folder)
-    console.print(f"summarise: microaunet report {' '.join(folders)}", highlight=False, soft_wrap=True)
+    base.console.print(f"summarise: microaunet report {' '.join(folders)}", highlight=False, soft_wrap=True)
 
 
-def _report(summary: dict[str, Any], quiet: bool) -> None:
-    if summary["interrupted"]:
+def _report(summary: TrainingSummary, quiet: bool) -> None:
+    if summary.interrupted:
         _report_stop(summary)
-    if quiet or summary.get("rank", 0) != 0:
+    if quiet or summary.rank != 0:
         return  # under torchrun only the first process reports
-    table = Table(title=f"{summary['model']} on {summary['dataset']}: best epoch {summary['best_epoch']}")
+    table = Table(title=f"{summary.model} on {summary.dataset}: best epoch {summary.best_epoch}")
     for col in ("split", "mDice", "mIoU", "MAE", "Dice (pooled)", "IoU (pooled)"):
         table.add_column(col, justify="right" if col != "split" else "left")
-    if summary.get("best_val_mdice") is not None:
-        table.add_row("val (best)", f"{summary['best_val_mdice']:.4f}", "", "", "", "")
-    for split, m in summary.get("test", {}).items():
+    if summary.best_val_mdice is not None:
+        table.add_row("val (best)", f"{summary.best_val_mdice:.4f}", "", "", "", "")
+    for split, m in summary.test.items():
         pi, po = m["per_image"], m["pooled"]
         table.add_row(
             split,
@@ -284,24 +245,24 @@ def _report(summary: dict[str, Any], quiet: bool) -> None:
             f"{po['dice']:.4f}",
             f"{po['iou']:.4f}",
         )
-    console.print(table)
-    resolutions = {m.get("resolution", "") for m in summary.get("test", {}).values()}
-    console.print(
+    base.console.print(table)
+    resolutions = {m.get("resolution", "") for m in summary.test.values()}
+    base.console.print(
         f"test scores at {' / '.join(sorted(resolutions))} resolution, validation at the training size; "
-        f"checkpoint: {summary['checkpoint_best']}  ({summary['wall_seconds']:.0f} s)"
+        f"checkpoint: {summary.checkpoint_best}  ({summary.wall_seconds:.0f} s)"
     )
 
 
-def _report_stop(summary: dict[str, Any]) -> None:
+def _report_stop(summary: TrainingSummary) -> None:
     """Say where the run stopped and how to continue it; exit 128 + the signal's number (not 0)."""
     from microaunet_cli.training.signals import stop_exit_code
 
-    if summary.get("rank", 0) == 0:
-        err_console.print(
-            f"[yellow]stopped by {summary['stopped_by'] or 'a stop signal'}[/] at epoch "
-            f"{summary['epochs_done']}/{summary['epochs']}; saved {summary['checkpoint_last']}. "
+    if summary.rank == 0:
+        base.err_console.print(
+            f"[yellow]stopped by {summary.stopped_by or 'a stop signal'}[/] at epoch "
+            f"{summary.epochs_done}/{summary.epochs}; saved {summary.checkpoint_last}. "
             f"Continue with the same command and --resume.",
             highlight=False,
             soft_wrap=True,
         )
-    raise typer.Exit(stop_exit_code(summary["stopped_by"]))
+    raise typer.Exit(stop_exit_code(summary.stopped_by))

@@ -8,6 +8,7 @@ folder), the input size, the normalisation statistics and the identity of the da
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,40 @@ CONVENTIONS = {
     f"bilinearly to each ground truth's own size and thresholded at {THRESHOLD} (PraNet protocol); "
     "'resized SxS': against the square prepared masks (biased upward)",
 }
+
+
+@dataclass(frozen=True)
+class EvaluationSummary:
+    """What ``evaluate`` scored, as its ``summary.json`` records it."""
+
+    checkpoint: Path
+    model: str
+    role: str  # the network's role in the registry: teacher or student
+    training: str | None  # supervised or distilled (None if the checkpoint does not say)
+    epoch: int | None
+    dataset: str | None  # the data set the checkpoint trained on
+    size: int  # the network's input side
+    data_check: str  # how the data scored relates to the data trained on
+    threshold: float
+    device: str
+    out_dir: Path
+    conventions: dict[str, str]
+    # Per split (a prepared split, each test split of polyp-mix, or the external folder's name): the
+    # image count, per-image and pooled metrics and the resolution they were computed at.
+    splits: dict[str, dict[str, Any]]
+    # A prepared split: its folder and the side it was prepared at.
+    data_dir: Path | None = None
+    data_size: int | None = None
+    # An external folder: where it is, the layout found and the files left out (with why).
+    external: Path | None = None
+    layout: str | None = None
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> EvaluationSummary:
+        """From the dict written as ``summary.json``."""
+        paths = {k: Path(record[k]) for k in ("checkpoint", "out_dir", "data_dir", "external") if k in record}
+        return cls(**{**record, **paths})
 
 
 def run_folder(ckpt: Path) -> Path:
@@ -100,11 +135,11 @@ def evaluate_checkpoint(
     worst: int = 8,
     external: str | Path | None = None,
     skip_bad: bool = False,
-) -> dict[str, Any]:
+) -> EvaluationSummary:
     """Score ``ckpt`` on ``split`` of its prepared data (or ``data_dir``), or on an ``external`` labelled
     folder never prepared; write summary.json, per_case.csv and worst-case overlays.
 
-    Returns the summary (also written to ``<out_dir>/summary.json``).
+    Returns the summary (also written as ``<out_dir>/summary.json``).
     """
     ckpt = Path(ckpt)
     dev = pick_device(device)
@@ -136,7 +171,7 @@ def evaluate_checkpoint(
     )
     write_csv(out / "per_case.csv", rows, CASE_COLUMNS)
     write_json_atomic(out / "summary.json", summary)
-    return summary
+    return EvaluationSummary.from_record(summary)
 
 
 def _evaluate_external(
@@ -148,7 +183,7 @@ def _evaluate_external(
     batch_size: int,
     worst: int,
     skip_bad: bool,
-) -> dict[str, Any]:
+) -> EvaluationSummary:
     """A labelled folder never trained on, scored as a test split at original resolution."""
     found = read_external(folder, trained.size, skip_bad)
     data_check = check_external(
@@ -175,7 +210,7 @@ def _evaluate_external(
     )
     write_csv(out / "per_case.csv", rows, CASE_COLUMNS)
     write_json_atomic(out / "summary.json", summary)
-    return summary
+    return EvaluationSummary.from_record(summary)
 
 
 def _summary(

@@ -7,12 +7,7 @@ from microaunet_cli.models import microaunet_rt as _microaunet_rt  # noqa: F401
 from microaunet_cli.models.registry import count_parameters, create_model, list_models, model_entry
 from microaunet_cli.models.reparam import inference_copy
 
-# The student that distill and demo train unless told otherwise: the latency-first design, at least
-# 2x faster than the teacher on a CPU at its accuracy (README, Measured).
-DEFAULT_STUDENT = "microaunet_rt"
-
 __all__ = [
-    "DEFAULT_STUDENT",
     "count_parameters",
     "create_model",
     "inference_copy",

@@ -17,17 +17,17 @@ from microaunet_cli.errors import CheckpointError, ConfigError
 from microaunet_cli.evaluation.scoring import CASE_COLUMNS, TEST_CASES, score_test_splits
 from microaunet_cli.fileio import write_csv
 from microaunet_cli.inference.resize import THRESHOLD
-from microaunet_cli.models import count_parameters, model_entry
+from microaunet_cli.models import count_parameters, list_models, model_entry
 from microaunet_cli.training.distillation import DistillationObjective, state_checksum
 from microaunet_cli.training.loop import TrainingRun
 from microaunet_cli.training.objectives import Objective, SegmentationObjective
 from microaunet_cli.training.provenance import check_teacher_data, verify_arrays
 from microaunet_cli.training.run_folder import RunFolder
 from microaunet_cli.training.runtime import barrier, seed_everything, setup_runtime, shutdown_runtime
+from microaunet_cli.training.summary import TrainingSummary
 
 log = logging.getLogger(__name__)
 
-TEACHER_MODEL = "malunet"
 # Settings a resumed run takes from the command line rather than from its checkpoint.
 RESUME_OVERRIDABLE = {
     ("train", "epochs"),
@@ -47,7 +47,7 @@ OBJECTIVES: dict[str, type[Objective]] = {
 
 
 def default_run_name(settings: RunSettings, training: str) -> str:
-    if training not in OBJECTIVES:  # the older vocabulary was "teacher" / "student"
+    if training not in OBJECTIVES:  # "teacher" / "student" are roles of networks, not trainings
         raise ValueError(f"training must be one of {tuple(OBJECTIVES)}, not {training!r}")
     return f"{settings.data.dataset}-{settings.model.name}{OBJECTIVES[training].run_suffix}"
 
@@ -59,22 +59,35 @@ def run_folder_for(settings: RunSettings, training: str) -> RunFolder:
     )
 
 
+def teacher_model() -> str:
+    """The network registered with the teacher role: the one the demo and ``run_distillation`` train
+    as teacher, and whose train-teacher run ``distill`` looks for without ``--teacher``."""
+    teachers = [name for name in list_models() if model_entry(name).role == "teacher"]
+    if len(teachers) != 1:
+        raise ConfigError(
+            f"{len(teachers)} networks are registered as teachers ({', '.join(teachers) or 'none'}), so "
+            f"there is no default teacher; name the teacher checkpoint with --teacher PATH"
+        )
+    return teachers[0]
+
+
 def default_teacher_path(settings: RunSettings) -> Path:
-    name = f"{settings.data.dataset}-{TEACHER_MODEL}"
+    """``runs/<dataset>-<teacher network>/checkpoints/best.pt``: train-teacher's run of the data set."""
+    name = f"{settings.data.dataset}-{teacher_model()}"
     return settings.output.runs_dir / name / "checkpoints" / "best.pt"
 
 
-def train_teacher(settings: RunSettings, resume: bool = False) -> dict[str, Any]:
+def train_teacher(settings: RunSettings, resume: bool = False) -> TrainingSummary:
     """Supervised training (BCE + Dice) of ``settings.model``; any registered network works."""
     return _train(settings, "supervised", resume)
 
 
-def distill(settings: RunSettings, resume: bool = False) -> dict[str, Any]:
+def distill(settings: RunSettings, resume: bool = False) -> TrainingSummary:
     """Train ``settings.model`` (the student) under a frozen teacher with the two-stage curriculum."""
     return _train(settings, "distilled", resume)
 
 
-def _train(settings: RunSettings, training: str, resume: bool) -> dict[str, Any]:
+def _train(settings: RunSettings, training: str, resume: bool) -> TrainingSummary:
     started = time.time()
     data = _open_data(settings)
     folder = run_folder_for(settings, training)
@@ -106,11 +119,11 @@ def _train(settings: RunSettings, training: str, resume: bool) -> dict[str, Any]
             f", amp {rt.amp_dtype}" if rt.amp_dtype else "",
         )
         status = run.run()
-        summary = _summary(run, status, started, identity)
-        objective.after_run(summary)
+        record = _record(run, status, started, identity)
+        objective.after_run(record)
         if rt.is_main:
-            folder.write_summary(summary)
-        return summary
+            folder.write_summary(record)
+        return TrainingSummary.from_record(record)
     finally:
         shutdown_runtime(rt)
 
@@ -165,7 +178,7 @@ def _open_data(settings: RunSettings) -> PreparedData:
 
 
 def _supervised(settings: RunSettings, model: nn.Module, data: PreparedData) -> Objective:
-    return SegmentationObjective(model)
+    return SegmentationObjective(model, settings.train.loss)
 
 
 def _distillation(settings: RunSettings, model: nn.Module, data: PreparedData) -> Objective:
@@ -196,7 +209,9 @@ def _distillation(settings: RunSettings, model: nn.Module, data: PreparedData) -
         "checksum": state_checksum(teacher),
         "params": count_parameters(teacher)[0],
     }
-    return DistillationObjective(model, teacher, settings.distill, settings.train.epochs, info)
+    return DistillationObjective(
+        model, teacher, settings.distill, settings.train.epochs, info, settings.train.loss
+    )
 
 
 _BUILDERS = {"supervised": _supervised, "distilled": _distillation}
@@ -223,14 +238,15 @@ def _check_teacher_role(path: Path, name: str, allow_any: bool) -> str:
         raise CheckpointError(
             f"teacher {path} holds {name!r}, a {role} network, not a teacher; pass the "
             f"checkpoint of a teacher network (train one with `microaunet train-teacher "
-            f"--model {TEACHER_MODEL}`), or --allow-any-teacher to distil from it anyway"
+            f"--model {teacher_model()}`), or --allow-any-teacher to distil from it anyway"
         )
     if role != "teacher":
         log.warning("--allow-any-teacher: distilling from %s, a %s network (%s)", name, role, path)
     return role
 
 
-def _summary(run: TrainingRun, status: str, started: float, extra: dict) -> dict[str, Any]:
+def _record(run: TrainingRun, status: str, started: float, extra: dict) -> dict[str, Any]:
+    """The run's summary.json (:class:`TrainingSummary` reads it back)."""
     st = run.state
     rates = [r["train_images_per_s"] for r in st.history if r.get("train_images_per_s")]
     summary: dict[str, Any] = {
@@ -290,4 +306,11 @@ def _test_metrics(run: TrainingRun) -> dict[str, Any]:
     }
 
 
-__all__ = ["default_teacher_path", "distill", "run_folder_for", "train_teacher"]
+__all__ = [
+    "TrainingSummary",
+    "default_teacher_path",
+    "distill",
+    "run_folder_for",
+    "teacher_model",
+    "train_teacher",
+]

@@ -11,10 +11,9 @@ from pathlib import Path
 
 from microaunet_cli.config import RunSettings
 from microaunet_cli.errors import ConfigError
+from microaunet_cli.training.runner import teacher_model
 
 log = logging.getLogger(__name__)
-
-TEACHER_MODEL = "malunet"
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -46,16 +45,12 @@ def seeded_settings(settings: RunSettings, seed: int, base_name: str, kind: str)
 
 def _teacher_for_seed(settings: RunSettings, seed: int) -> Path | None:
     """``--teacher`` with ``{seed}`` in it is filled in; without --teacher, the teacher run of the same seed
-    (``<dataset>-malunet-s<seed>``, as ``train-teacher --seeds`` names it) when there is one."""
+    (``<dataset>-<teacher network>-s<seed>``, as ``train-teacher --seeds`` names it) when there is one."""
     teacher = settings.distill.teacher
     if teacher is not None:
         return Path(str(teacher).replace("{seed}", str(seed)))
-    own = (
-        settings.output.runs_dir
-        / seeded_name(f"{settings.data.dataset}-{TEACHER_MODEL}", seed)
-        / "checkpoints"
-        / "best.pt"
-    )
+    run = seeded_name(f"{settings.data.dataset}-{teacher_model()}", seed)
+    own = settings.output.runs_dir / run / "checkpoints" / "best.pt"
     if own.exists():
         log.info("seed %d: teacher %s (the teacher run of the same seed)", seed, own)
         return own

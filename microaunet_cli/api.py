@@ -129,7 +129,8 @@ class Segmenter:
         Options are :class:`VideoSettings` fields (``every``, ``start``, ``end``, ``masks``, ``codec``,
         ``container``, ``area_text``), as keywords or in ``settings``. The report holds one row per
         predicted frame and the end-to-end and model-only FPS. Raises :class:`DataError` naming the file
-        when the video cannot be read or written; Ctrl-C leaves the frames done so far, playable.
+        when the video cannot be read or written, :class:`PredictionError` when the network fails on it
+        (out of memory, say); Ctrl-C leaves the frames done so far, playable.
 
         On a CPU with few cores, do what the command does before :func:`load`:
         ``torch.set_num_threads(microaunet_cli.cpu_threads.video_threads())``, which leaves a core each

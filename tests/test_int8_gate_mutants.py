@@ -50,13 +50,13 @@ def test_dice_per_image_by_hand():
 
 def test_agreement_and_accuracy_over_two_batches(sessions):
     # fp32 masks: logit > 0; INT8 masks: logit > 1 (the stand-in shifts by -1); 0 itself is background
-    batches = [_logits([0.5, 2.0, 0.0, -1.0], [2.0, 3.0, 1.5, 0.0]), _logits([0.5, 0.5, 0.0, 0.0])]
+    batches = [_logits([0.5, 2.0, 0.0, -1.0], [2.0, 3.0, 1.0, 0.0]), _logits([0.5, 0.5, 0.0, 0.0])]
     truth = np.array([[1, 1, 0, 0], [1, 1, 1, 1], [0, 0, 0, 1]], np.uint8)[:, None, :]
     got = mask_agreement("fp32.onnx", "int8.onnx", iter(batches), "val", truth)
-    # fp32: [1100] [1110] [1100]; INT8: [0100] [1110] [0000]
-    agreement = [2 * 1 / 3, 1.0, 0.0]
+    # fp32: [1100] [1110] [1100]; INT8: [0100] [1100] [0000] (an INT8 logit of exactly 0 is background)
+    agreement = [2 * 1 / 3, 2 * 2 / 5, 0.0]
     fp32 = [1.0, 2 * 3 / 7, 0.0]
-    int8 = [2 * 1 / 3, 2 * 3 / 7, 0.0]
+    int8 = [2 * 1 / 3, 2 * 2 / 6, 0.0]
     assert got.split == "val" and got.n_images == 3
     assert got.mean_dice == pytest.approx(np.mean(agreement))
     assert got.min_dice == pytest.approx(0.0)

@@ -529,7 +529,7 @@ def test_the_rendezvous_port_is_free_on_the_node_even_when_its_first_choice_is_t
 
 
 def test_rendezvous_ports_of_jobs_20000_apart_differ_and_skip_ports_in_use():
-    from microaunet_cli.training.slurm import PORTS, rendezvous_port
+    from microaunet_cli.cli.slurm import PORTS, rendezvous_port
 
     ports = {rendezvous_port(str(job)) for job in (5, 20005, 40005)}
     assert len(ports) == 3 and all(p in PORTS for p in ports)
@@ -540,7 +540,7 @@ def test_rendezvous_ports_of_jobs_20000_apart_differ_and_skip_ports_in_use():
 
 
 def test_the_checkpoint_to_resume_is_where_the_command_would_write(tmp_path, monkeypatch):
-    from microaunet_cli.training.slurm import last_checkpoint
+    from microaunet_cli.cli.slurm import last_checkpoint
 
     runs = tmp_path / "scratch-runs"
     args = ["--dataset", "synthetic", "--name", "mine", "--set", f"output.runs_dir={runs}"]

@@ -1,7 +1,7 @@
 """What the batch scripts of ``examples/slurm`` ask the toolkit before they start the ranks.
 
-    python -m microaunet_cli.training.slurm port                    # a free rendezvous port for the job
-    python -m microaunet_cli.training.slurm last COMMAND ARGS...    # the last.pt that COMMAND ARGS resumes
+    python -m microaunet_cli.cli.slurm port                  # a free rendezvous port for the job
+    python -m microaunet_cli.cli.slurm last COMMAND ARGS...  # the last.pt that COMMAND ARGS resumes
 
 The batch script runs on the allocation's first node, where the ranks meet (``MASTER_ADDR``), so the
 port it finds free there is the one rank 0 listens on. The run folder is the one the command itself

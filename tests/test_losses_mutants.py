@@ -181,3 +181,91 @@ def test_bce_dice_by_hand():
     assert float(loss) == pytest.approx(bce + dice, rel=1e-6)
     assert float(terms["bce"]) == pytest.approx(bce, rel=1e-6)
     assert float(terms["dice"]) == pytest.approx(dice, rel=1e-6)
+
+
+def test_attention_maps_are_normalised_per_image():
+    # two images whose maps differ only in scale: each normalised alone, they are equal, so the term is 0
+    s = torch.cat([_pixels((1.0,), (2.0,)), _pixels((3.0,), (6.0,))])
+    t = torch.cat([_pixels((1.0,), (2.0,)), _pixels((1.0,), (2.0,))])
+    assert float(feature_mimic([s], [t], mode="attention")) == pytest.approx(0.0, abs=1e-7)
+
+
+@pytest.mark.parametrize("length, t, expected", [(1.0, 0.5, 0.5), (0.5, 0.25, 0.5), (1.0, 0.0, 0.0)])
+def test_omega_over_a_stage_of_one_epoch_or_less(length, t, expected):
+    assert imitation_weight(t, length) == pytest.approx(expected, abs=1e-12)
+
+
+# Three pixels: background at 0; polyp at 1 and 2, whose teacher embeddings are the same.
+_TEACHER3 = _pixels((0.0, 5.0), (1.0, 0.0), (2.0, 0.0))  # unit: (0, 1), (1, 0), (1, 0)
+_LABELS3 = torch.tensor([[[0, 1, 1]]])
+
+
+def _infonce3(student: torch.Tensor, seed: int = 0, **kwargs) -> float:
+    return float(
+        pixel_infonce(student, _TEACHER3, _LABELS3, generator=torch.Generator().manual_seed(seed), **kwargs)
+    )
+
+
+def _nce_m(pos: float, neg: float, m: int, tau: float) -> float:
+    """-log(e^{pos/τ} / (e^{pos/τ} + m·e^{neg/τ})): m negatives of the same embedding."""
+    return math.log(math.exp(pos / tau) + m * math.exp(neg / tau)) - pos / tau
+
+
+def test_infonce_by_hand_with_classes_of_different_sizes():
+    # both polyp pixels identical for the student too: every draw gives the same anchors' losses
+    student = _pixels((2.0, 0.0), (3.0, 4.0), (3.0, 4.0))
+    tau, m = 0.5, 3
+    l0 = _nce_m(0.0, 1.0, m, tau)  # anchor 0: positive (1,0)·(0,1), negatives (1,0)·(1,0)
+    l1 = _nce_m(0.6, 0.8, m, tau)  # anchors 1, 2: positive (.6,.8)·(1,0), negative (.6,.8)·(0,1)
+    for seed in range(4):
+        got = _infonce3(student, seed, n_anchors=64, n_negatives=m, temperature=tau)
+        assert got == pytest.approx((l0 + l1) / 2, rel=1e-5), seed
+
+
+def _two_students() -> tuple[torch.Tensor, float, float, float]:
+    """The polyp pixels differ for the student: (0.6, 0.8) and (0, 1); one negative per anchor."""
+    student = _pixels((2.0, 0.0), (3.0, 4.0), (0.0, 7.0))
+    tau = 0.5
+    return student, _nce_m(0.0, 1.0, 1, tau), _nce_m(0.6, 0.8, 1, tau), _nce_m(0.0, 1.0, 1, tau)
+
+
+def test_infonce_takes_half_the_anchors_from_each_class():
+    student, l0, la, lb = _two_students()
+    # n_anchors 2: one anchor per class, so the loss is (l0 + la)/2 or (l0 + lb)/2, never in between
+    one = {round(_infonce3(student, s, n_anchors=2, n_negatives=1, temperature=0.5), 5) for s in range(16)}
+    assert one == {round((l0 + la) / 2, 5), round((l0 + lb) / 2, 5)}
+    # n_anchors 4: two per class, and over 16 draws at least once one of each polyp pixel
+    two = {round(_infonce3(student, s, n_anchors=4, n_negatives=1, temperature=0.5), 5) for s in range(16)}
+    assert round((2 * l0 + la + lb) / 4, 5) in two
+    assert two <= {round((2 * l0 + 2 * x) / 4, 5) for x in (la, lb)} | {round((2 * l0 + la + lb) / 4, 5)}
+
+
+def test_infonce_preference_needs_both_masks():
+    student, *_ = _two_students()
+    plain = _infonce3(student, n_anchors=4, n_negatives=2, temperature=0.5)
+    wrong = torch.tensor([[[False, True, True]]])
+    assert _infonce3(student, student_wrong=wrong, n_anchors=4, n_negatives=2, temperature=0.5) == plain
+    assert _infonce3(student, teacher_right=wrong, n_anchors=4, n_negatives=2, temperature=0.5) == plain
+
+
+def test_infonce_defaults():
+    g = torch.Generator().manual_seed(0)
+    student, teacher = torch.randn(1, 4, 6, 6, generator=g), torch.randn(1, 4, 6, 6, generator=g)
+    labels = torch.rand(1, 6, 6, generator=g) > 0.5
+    wrong, right = torch.rand(1, 6, 6, generator=g) > 0.5, torch.rand(1, 6, 6, generator=g) > 0.3
+
+    def run(**kwargs) -> float:
+        return float(
+            pixel_infonce(
+                student,
+                teacher,
+                labels,
+                student_wrong=wrong,
+                teacher_right=right,
+                generator=torch.Generator().manual_seed(4),
+                **kwargs,
+            )
+        )
+
+    assert run() == run(n_anchors=256, n_negatives=512, temperature=0.1, preference_weight=2.0)
+    assert run() != run(preference_weight=3.0) and run() != run(n_negatives=513)

@@ -29,7 +29,7 @@ COMMANDS: dict[str, list[str]] = {
     "demo": [],
     "config": [],
 }
-MIN_HELP_WIDTH = 30  # characters of description per line at COLUMNS=80 (it was 20 for train-teacher)
+MIN_HELP_WIDTH = 30  # characters of description per line at COLUMNS=80
 _DEFAULT = re.compile(r"\\\[default: (.*?)\]")
 
 

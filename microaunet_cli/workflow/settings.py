@@ -15,13 +15,13 @@ class DemoSettings(Section):
     # Small images and a small set keep the whole workflow to a few minutes on a laptop CPU.
     size: Side = 64
     count: int = 200
-    # The student to distil: the latency-first microaunet_rt, or microaunet (the seed's faithful design).
+    # The student to distil: the latency-first microaunet_rt, or microaunet (the MicroAUNet paper's design).
     student: ModelName = DEFAULT_STUDENT
     teacher_epochs: int = Field(default=30, ge=1)
     student_epochs: int = Field(default=30, ge=1)
     batch_size: int = Field(default=16, ge=1)
     # Peak learning rate of both runs. Short runs learn faster with 3e-3 than with the 300-epoch
-    # recipe's 1e-3 (measured on this demo, README opening, and on Kvasir at 40 epochs, README "Measured").
+    # recipe's 1e-3 (measured on this demo and on Kvasir-SEG at 40 epochs: docs/RESULTS.md).
     lr: float = Field(default=3e-3, gt=0)
     device: str = "auto"
     # CPU threads for every step (the training runs' train.num_threads, benchmark's threads); None

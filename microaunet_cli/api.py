@@ -142,17 +142,21 @@ class Segmenter:
         )
 
 
-def load(path: str | Path, device: str = "auto", threshold: float | None = None) -> Segmenter:
-    """A :class:`Segmenter` from a training checkpoint (``.pt``) or an exported ONNX file (``.onnx``,
+def load(
+    path: str | Path, device: str = "auto", threshold: float | None = None, tta: bool = False
+) -> Segmenter:
+    """A :class:`Segmenter` from a training checkpoint (``.pt``), shipped weights by name (see
+    ``microaunet models``, e.g. ``load("microaunet_rt-polyp")``), or an exported ONNX file (``.onnx``,
     with the ``.json`` sidecar ``microaunet export`` writes beside it).
 
     ``device``: auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps. ``threshold``: None keeps
-    the sidecar's, else 0.5.
+    the sidecar's, else 0.5. ``tta``: flip test-time augmentation (the image and its two flips
+    averaged; three forward passes).
     """
     _check_threshold(threshold)
     path = Path(path)
     onnx = path.suffix.lower() == ".onnx"
-    return Segmenter(load_runner(None if onnx else path, path if onnx else None, device, threshold))
+    return Segmenter(load_runner(None if onnx else path, path if onnx else None, device, threshold, tta))
 
 
 @dataclass

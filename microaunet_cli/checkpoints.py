@@ -10,6 +10,7 @@ tensors, numbers, strings, lists and dicts.
 from __future__ import annotations
 
 import logging
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from microaunet_cli.config import RunSettings
 from microaunet_cli.errors import CheckpointError
 from microaunet_cli.fileio import atomic_path
 from microaunet_cli.models import create_model, model_entry
+from microaunet_cli.weights import looks_like_name, resolve_checkpoint, shipped_names
 
 log = logging.getLogger(__name__)
 
@@ -58,18 +60,30 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    path = Path(path)
+    """A checkpoint file, or shipped weights by name (``microaunet models`` lists them)."""
+    path = resolve_checkpoint(path)
+    if path.is_dir():
+        inside = path / "checkpoints" / "best.pt"
+        example = inside if inside.is_file() else "RUN/checkpoints/best.pt"
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file; pass the .pt file, e.g. {example}")
     if not path.is_file():
+        names = ", ".join(shipped_names()) or "none installed"
+        if looks_like_name(path):
+            raise CheckpointError(
+                f"{path}: no such file, and no shipped weights of that name; the shipped names "
+                f"are: {names} (see `microaunet models`), or pass the path of a .pt file"
+            )
         raise CheckpointError(
             f"checkpoint {path} does not exist; train one with `microaunet train-teacher` "
-            f"or `microaunet distill`, or pass the path of an existing .pt file"
+            f"or `microaunet distill`, pass the path of an existing .pt file, or a shipped name "
+            f"({names})"
         )
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means the file is unusable
         raise CheckpointError(
-            f"checkpoint {path} cannot be read ({type(exc).__name__}: {exc}); "
-            f"it is corrupt, truncated or not a microaunet checkpoint"
+            f"checkpoint {path} cannot be read ({_unreadable(exc)}); it is corrupt, truncated or not a "
+            f"microaunet checkpoint: use a last.pt/best.pt written by train-teacher or distill"
         ) from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(
@@ -77,6 +91,15 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"use a last.pt/best.pt written by train-teacher or distill"
         )
     return ckpt
+
+
+def _unreadable(exc: Exception) -> str:
+    """Why torch.load failed, in one line. Its refusals of unexpected pickled objects advise loading
+    with weights_only=False, which would run code from the file: not advice to pass on."""
+    if isinstance(exc, pickle.UnpicklingError):
+        return "not a PyTorch file of tensors and plain values"
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0][:200]}" if lines else type(exc).__name__
 
 
 def settings_from_checkpoint(ckpt: dict[str, Any], path: str | Path = "<checkpoint>") -> RunSettings:
@@ -114,7 +137,7 @@ def input_spec(ckpt: dict[str, Any], path: str | Path) -> tuple[int, list[float]
 
 def load_trained(path: str | Path, device: str | torch.device = "cpu") -> TrainedModel:
     """The one loader for a trained network: the record every stage uses to run or describe it."""
-    path = Path(path)
+    path = resolve_checkpoint(path)
     ckpt = load_checkpoint(path)
     settings = settings_from_checkpoint(ckpt, path)
     size, mean, std = input_spec(ckpt, path)

@@ -95,7 +95,14 @@ def print_summary(summary: EvaluationSummary) -> None:
 
 @base.command("evaluate")
 def evaluate_command(
-    ckpt: Annotated[Path, _opt("ckpt", "Checkpoint to evaluate (best.pt or last.pt of a run).", "--ckpt")],
+    ckpt: Annotated[
+        Path,
+        _opt(
+            "ckpt",
+            "Checkpoint to evaluate (best.pt or last.pt of a run), or shipped weights by name.",
+            "--ckpt",
+        ),
+    ],
     split: Annotated[str | None, _opt("split", "Prepared split; 'test' evaluates every test split.")] = None,
     data_dir: Annotated[
         Path | None, _opt("data_dir", "Prepared data folder.", unset="the one the checkpoint was trained on")
@@ -122,6 +129,12 @@ def evaluate_command(
             "skip_bad",
             "--external: leave out unmatched or unreadable files (listed) instead of stopping.",
             "--skip-bad",
+        ),
+    ] = None,
+    tta: Annotated[
+        bool | None,
+        _opt(
+            "tta", "Flip test-time augmentation: average each image and its two flips (3x the work).", "--tta"
         ),
     ] = None,
     threads: Annotated[int | None, base.threads_option(EvaluateSettings, "threads")] = None,
@@ -152,5 +165,6 @@ def evaluate_command(
         worst=s.worst,
         external=s.external,
         skip_bad=s.skip_bad,
+        tta=s.tta,
     )
     print_summary(summary)

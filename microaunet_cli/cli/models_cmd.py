@@ -1,4 +1,5 @@
-"""``microaunet models``: the registered networks and their sizes."""
+"""``microaunet models``: the registered networks and their sizes, and the trained weights shipped
+with the toolkit (usable by name wherever a command takes ``--ckpt``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from microaunet_cli.cli import base
 
 @base.command("models")
 def models_command() -> None:
-    """List the registered networks with their parameter counts (default settings)."""
+    """List the registered networks (parameter counts at default settings) and the shipped trained
+    weights, which every --ckpt option and microaunet_cli.load() accept by name."""
     from microaunet_cli.models import count_parameters, create_model, list_models, model_entry  # torch
 
     table = Table(title="Registered networks (default settings)")
@@ -21,4 +23,36 @@ def models_command() -> None:
         entry = model_entry(name)
         total, _ = count_parameters(create_model(name))
         table.add_row(name, entry.role, f"{total:,}", entry.summary)
+    base.console.print(table)
+    _shipped_table()
+
+
+def _describe(name: str) -> dict:
+    """Network, data, size and test scores of shipped weights, from the file itself."""
+    from microaunet_cli.checkpoints import load_checkpoint
+    from microaunet_cli.weights import card_path, shipped_path
+
+    ckpt = load_checkpoint(shipped_path(name))
+    return {
+        "model": ckpt["settings"]["model"]["name"],
+        "training": ckpt.get("training"),
+        "dataset": ckpt.get("dataset"),
+        "size": ckpt.get("size"),
+        "test": {split: scores.get("mdice") for split, scores in (ckpt.get("test") or {}).items()},
+        "card": str(card_path(name)),
+    }
+
+
+def _shipped_table() -> None:
+    from microaunet_cli.weights import shipped_names
+
+    table = Table(title="Trained weights shipped with the toolkit (--ckpt NAME; research use only)")
+    for column in ("name", "network", "training", "data", "size", "test mDice", "model card"):
+        table.add_column(column, style="bold" if column == "name" else None)
+    for name in shipped_names():
+        d = _describe(name)
+        scores = ", ".join(f"{split} {v:.3f}" for split, v in d["test"].items() if v is not None)
+        table.add_row(
+            name, d["model"], d["training"] or "", d["dataset"] or "", str(d["size"]), scores, d["card"]
+        )
     base.console.print(table)

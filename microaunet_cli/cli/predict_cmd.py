@@ -68,11 +68,20 @@ def predict_command(
             "-o",
         ),
     ],
-    ckpt: Annotated[Path | None, _opt("ckpt", "Training checkpoint (.pt).", "--ckpt")] = None,
+    ckpt: Annotated[
+        Path | None,
+        _opt("ckpt", "Training checkpoint (.pt), or shipped weights by name (see models).", "--ckpt"),
+    ] = None,
     onnx: Annotated[
         Path | None, _opt("onnx", "Exported ONNX file (its .json sidecar beside it).", "--onnx")
     ] = None,
     overlay: Annotated[bool | None, _opt("overlay", "Also write outline overlays.", "--overlay")] = None,
+    tta: Annotated[
+        bool | None,
+        _opt(
+            "tta", "Flip test-time augmentation: average the image and its two flips (3x the work).", "--tta"
+        ),
+    ] = None,
     batch_size: Annotated[int | None, _opt("batch_size", "Images per forward pass.")] = None,
     threshold: Annotated[
         float | None, _opt("threshold", "Probability threshold.", unset="the ONNX sidecar's, else 0.5")
@@ -126,6 +135,7 @@ def _predict(s: PredictSettings) -> None:
         "batch_size": s.batch_size,
         "threshold": s.threshold,
         "device": s.device,
+        "tta": s.tta,
     }
     require_inputs(s.input)  # nothing to read: one error naming the folder, before loading
     videos = list_videos(s.input)

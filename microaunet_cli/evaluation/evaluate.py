@@ -23,7 +23,8 @@ from microaunet_cli.evaluation.external import read_external
 from microaunet_cli.evaluation.scoring import CASE_COLUMNS, NO_ORIGINALS_WARNING, SplitData, evaluate_split
 from microaunet_cli.fileio import write_csv, write_json_atomic
 from microaunet_cli.inference.resize import THRESHOLD
-from microaunet_cli.inference.runners import TorchRunner, trained_runner
+from microaunet_cli.inference.runners import Predictor, trained_runner, with_tta
+from microaunet_cli.weights import WEIGHTS_DIR, looks_like_name, resolve_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,8 @@ class EvaluationSummary:
     external: Path | None = None
     layout: str | None = None
     skipped: list[dict[str, str]] = field(default_factory=list)
+    # Scored with flip test-time augmentation (evaluate --tta).
+    tta: bool = False
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> EvaluationSummary:
@@ -76,8 +79,13 @@ def run_folder(ckpt: Path) -> Path:
     return ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
 
 
-def default_out_dir(ckpt: Path, split: str) -> Path:
-    return run_folder(ckpt) / f"eval-{split}"
+def default_out_dir(ckpt: Path, split: str, tta: bool = False) -> Path:
+    """``<run folder>/eval-<split>[-tta]``; for shipped weights (given by name), ``eval-<name>-<split>``
+    in the working directory, never inside the installed package."""
+    suffix = "-tta" if tta else ""
+    if looks_like_name(ckpt) or resolve_checkpoint(ckpt).parent == WEIGHTS_DIR:
+        return Path(f"eval-{ckpt.stem}-{split}{suffix}")
+    return run_folder(ckpt) / f"eval-{split}{suffix}"
 
 
 def find_prepared(settings_dir: Path, ckpt: Path) -> Path:
@@ -135,6 +143,7 @@ def evaluate_checkpoint(
     worst: int = 8,
     external: str | Path | None = None,
     skip_bad: bool = False,
+    tta: bool = False,
 ) -> EvaluationSummary:
     """Score ``ckpt`` on ``split`` of its prepared data (or ``data_dir``), or on an ``external`` labelled
     folder never prepared; write summary.json, per_case.csv and worst-case overlays.
@@ -144,9 +153,11 @@ def evaluate_checkpoint(
     ckpt = Path(ckpt)
     dev = pick_device(device)
     trained = load_trained(ckpt, dev)
-    runner = trained_runner(trained, dev, description=f"{ckpt} on {dev}")
+    runner = with_tta(trained_runner(trained, dev, description=f"{ckpt} on {dev}"), tta)
     if external is not None:
-        return _evaluate_external(trained, Path(external), runner, dev, out_dir, batch_size, worst, skip_bad)
+        return _evaluate_external(
+            trained, Path(external), runner, dev, out_dir, batch_size, worst, skip_bad, ckpt, tta
+        )
     settings = trained.settings
     explicit = data_dir is not None
     data_dir = Path(data_dir) if explicit else find_prepared(settings.data.resolved_dir(), ckpt)
@@ -159,7 +170,7 @@ def evaluate_checkpoint(
         explicit,
         splits_to_evaluate(list(prepared.splits), list(prepared.test_splits), split),
     )
-    out = Path(out_dir) if out_dir is not None else default_out_dir(ckpt, split)
+    out = Path(out_dir) if out_dir is not None else default_out_dir(ckpt, split, tta)
     results, rows = {}, []
     for name, split_data in _prepared_splits(prepared, split, settings.data.fold).items():
         results[name], split_rows = evaluate_split(
@@ -167,7 +178,14 @@ def evaluate_checkpoint(
         )
         rows += split_rows
     summary = _summary(
-        trained, dev, out, results, data_dir=str(data_dir), data_size=prepared.size, data_check=data_check
+        trained,
+        dev,
+        out,
+        results,
+        data_dir=str(data_dir),
+        data_size=prepared.size,
+        data_check=data_check,
+        tta=tta,
     )
     write_csv(out / "per_case.csv", rows, CASE_COLUMNS)
     write_json_atomic(out / "summary.json", summary)
@@ -177,12 +195,14 @@ def evaluate_checkpoint(
 def _evaluate_external(
     trained: TrainedModel,
     folder: Path,
-    runner: TorchRunner,
+    runner: Predictor,
     dev: torch.device,
     out_dir: str | Path | None,
     batch_size: int,
     worst: int,
     skip_bad: bool,
+    ckpt: Path,
+    tta: bool,
 ) -> EvaluationSummary:
     """A labelled folder never trained on, scored as a test split at original resolution."""
     found = read_external(folder, trained.size, skip_bad)
@@ -194,7 +214,7 @@ def _evaluate_external(
         found.split.names,
     )
     name = folder.name
-    out = Path(out_dir) if out_dir is not None else default_out_dir(trained.path, name)
+    out = Path(out_dir) if out_dir is not None else default_out_dir(ckpt, name, tta)
     result, rows = evaluate_split(
         runner, found.split, name, trained.size, batch_size, worst, out / "overlays"
     )
@@ -207,6 +227,7 @@ def _evaluate_external(
         layout=found.layout,
         skipped=found.skipped,
         data_check=data_check,
+        tta=tta,
     )
     write_csv(out / "per_case.csv", rows, CASE_COLUMNS)
     write_json_atomic(out / "summary.json", summary)

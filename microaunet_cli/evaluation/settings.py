@@ -27,5 +27,7 @@ class EvaluateSettings(Section):
     # A labelled folder never trained on (images/ + masks/, or N.ext + pN.ext), scored as a test set at
     # original resolution instead of a prepared split.
     external: Path | None = None
+    # Flip test-time augmentation: average the probabilities of each image and its two flips.
+    tta: bool = False
     # External folder: leave out unmatched, unreadable or size-mismatched files (listed in summary.json).
     skip_bad: bool = False

@@ -191,6 +191,7 @@ def predict(
     overlay: bool = False,
     on_start: Callable[[int], None] | None = None,
     advance: Progress | None = None,
+    tta: bool = False,
 ) -> PredictReport:
     """Write ``masks/<stem>.png`` (0/255), optional ``overlays/``, ``predictions.csv`` and ``summary.json``.
 
@@ -198,7 +199,7 @@ def predict(
     """
     source, out = Path(source), Path(out_dir)
     paths = list_images(source)  # before loading the model: a wrong --input fails at once
-    runner = load_runner(Path(ckpt) if ckpt else None, Path(onnx) if onnx else None, device, threshold)
+    runner = load_runner(Path(ckpt) if ckpt else None, Path(onnx) if onnx else None, device, threshold, tta)
     log.info("predicting %d image(s) with %s", len(paths), runner.description)
     if on_start is not None:
         on_start(len(paths))

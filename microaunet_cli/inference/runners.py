@@ -84,6 +84,36 @@ class OnnxRunner:
         return torch.sigmoid(torch.from_numpy(np.concatenate(logits)).float())[:, 0].numpy()
 
 
+@dataclass
+class FlipAveraged:
+    """Flip test-time augmentation around any predictor: the probabilities of the image, of its mirror
+    image and of its upside-down image, each flipped back, averaged (three forward passes)."""
+
+    inner: Predictor
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return self.inner.input_size
+
+    @property
+    def threshold(self) -> float:
+        return self.inner.threshold
+
+    @property
+    def description(self) -> str:
+        return f"{self.inner.description}, flip TTA"
+
+    def probs(self, images: np.ndarray) -> np.ndarray:
+        out = self.inner.probs(images)
+        out = out + self.inner.probs(np.ascontiguousarray(images[:, :, ::-1]))[:, :, ::-1]
+        out = out + self.inner.probs(np.ascontiguousarray(images[:, ::-1]))[:, ::-1]
+        return (out / 3.0).astype(np.float32)
+
+
+def with_tta(runner: Predictor, tta: bool) -> Predictor:
+    return FlipAveraged(runner) if tta else runner
+
+
 def trained_runner(
     trained: TrainedModel, device: torch.device, threshold: float = THRESHOLD, description: str | None = None
 ) -> TorchRunner:
@@ -169,10 +199,15 @@ def onnx_runner(onnx: Path, device: str, threshold: float | None) -> OnnxRunner:
 
 
 def load_runner(
-    ckpt: Path | None, onnx: Path | None, device: str = "auto", threshold: float | None = None
+    ckpt: Path | None,
+    onnx: Path | None,
+    device: str = "auto",
+    threshold: float | None = None,
+    tta: bool = False,
 ) -> Predictor:
+    """The predictor of a checkpoint or an ONNX file; ``tta`` averages it with its flipped images."""
     if (ckpt is None) == (onnx is None):
         raise ConfigError("give exactly one of --ckpt (a .pt checkpoint) or --onnx (an exported .onnx file)")
     if ckpt is not None:
-        return torch_runner(ckpt, device, threshold)
-    return onnx_runner(onnx, device, threshold)
+        return with_tta(torch_runner(ckpt, device, threshold), tta)
+    return with_tta(onnx_runner(onnx, device, threshold), tta)

@@ -53,5 +53,8 @@ class PredictSettings(Section):
     # per physical core. The same setting as benchmark's --threads.
     threads: int | None = Field(default=None, ge=1)
 
+    # Flip test-time augmentation: average the probabilities of the image and its two flips (3 passes).
+    tta: bool = False
+
     # Options for video inputs (ignored for images).
     video: VideoSettings = VideoSettings()

@@ -315,6 +315,7 @@ def predict_video_source(
     device: str = "auto",
     on_start: Callable[[int], None] | None = None,
     advance: Callable[[int], None] | None = None,
+    tta: bool = False,
 ) -> list[VideoReport]:
     """``predict`` for a video file or the videos in a folder: one ``out_dir/<stem>/`` per video and
     ``out_dir/videos.csv``. Raises :class:`DataError` only when no video could be predicted."""
@@ -325,7 +326,7 @@ def predict_video_source(
     ignored = ignored_files(source)
     if ignored:
         log.warning("not read, neither images nor videos: %s", ", ".join(p.name for p in ignored))
-    runner = load_runner(Path(ckpt) if ckpt else None, Path(onnx) if onnx else None, device, threshold)
+    runner = load_runner(Path(ckpt) if ckpt else None, Path(onnx) if onnx else None, device, threshold, tta)
     log.info("predicting %d video(s) with %s", len(videos), runner.description)
     if on_start is not None:
         on_start(len(videos))

@@ -1,0 +1,49 @@
+"""Trained weights shipped inside the package, reached by name wherever a checkpoint path is taken.
+
+Each ``<name>.pt`` is a checkpoint of this toolkit without its training state (no optimiser, no
+scheduler), loadable with ``torch.load(weights_only=True)``; ``<name>.md`` beside it is its model card:
+data and terms, the command that reproduces it, its test scores, commit and checksum.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+WEIGHTS_DIR = Path(__file__).resolve().parent
+
+
+def shipped_names() -> list[str]:
+    """The names of the shipped weights, sorted."""
+    return sorted(p.stem for p in WEIGHTS_DIR.glob("*.pt"))
+
+
+def shipped_path(name: str) -> Path:
+    return WEIGHTS_DIR / f"{name}.pt"
+
+
+def card_path(name: str) -> Path:
+    return WEIGHTS_DIR / f"{name}.md"
+
+
+def looks_like_name(path: str | Path) -> bool:
+    """A bare word without a folder or a suffix: meant as a shipped name rather than a file."""
+    text = str(path)
+    return bool(text) and "/" not in text and "\\" not in text and not Path(text).suffix
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """``path`` itself when it is a file; the shipped file when it names shipped weights; else ``path``
+    unchanged, for the caller's "does not exist" error (which lists the names)."""
+    path = Path(path)
+    if path.is_file() or not looks_like_name(path):
+        return path
+    return shipped_path(str(path)) if str(path) in shipped_names() else path
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -50,6 +50,11 @@ def default_out(ckpt: Path, suffix: str) -> Path:
 
 def _output_path(settings: ExportSettings, ckpt: Path, suffix: str) -> Path:
     out = settings.out or default_out(ckpt, suffix)
+    if out.is_dir():
+        raise ExportError(
+            f"--out {out} is a folder; give the file to write, "
+            f"e.g. --out {out / default_out(ckpt, suffix).name}"
+        )
     if out.resolve() == ckpt.resolve():
         raise ExportError(f"--out {out} is the checkpoint itself; choose another output path")
     return out

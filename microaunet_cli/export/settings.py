@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 from microaunet_cli.config.settings import Section, Side
@@ -76,8 +76,11 @@ class ExportSettings(Section):
             raise ValueError("needs at least two different positive batch sizes")
         return v
 
-    @model_validator(mode="after")
-    def _int8_is_onnx(self) -> ExportSettings:
-        if self.int8 and self.format != "onnx":
-            raise ValueError(f"--int8 quantises an ONNX file: use it with --format onnx, not {self.format}")
-        return self
+    @field_validator("int8")
+    @classmethod
+    def _int8_is_onnx(cls, v: bool, info: ValidationInfo) -> bool:
+        # A check of the field (format is validated before it), so the error names int8 alone.
+        fmt = info.data.get("format", "onnx")
+        if v and fmt != "onnx":
+            raise ValueError(f"--int8 quantises an ONNX file: use it with --format onnx, not {fmt}")
+        return v

@@ -1,0 +1,89 @@
+"""Time training steps as the loop runs them (augmentation, normalisation, objective, backward,
+optimiser) on random batches: the median of N steps, for train-teacher or distill at either stage.
+
+    python scripts/train_step_speed.py teacher 128 --steps 30
+    python scripts/train_step_speed.py distill 256 --stage 2 --threads 2
+
+Compare two versions of the toolkit by running it from each checkout in turn, interleaved, with no
+other job on the machine (docs/RESULTS.md, "Training speed").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import torch
+
+from microaunet_cli.checkpoints import build_model
+from microaunet_cli.config import RunSettings
+from microaunet_cli.devices import autocast
+from microaunet_cli.inference.preprocess import standardize
+from microaunet_cli.training.augment import augment_batch
+from microaunet_cli.training.distillation import DistillationObjective
+from microaunet_cli.training.objectives import SegmentationObjective, StepContext
+from microaunet_cli.training.optim import build_optimizer
+
+EPOCHS = 40  # a 40-epoch run: stage 1 is epochs 0-23, stage 2 from 24
+
+
+def objective(kind: str) -> torch.nn.Module:
+    s = RunSettings()
+    if kind == "teacher":
+        return SegmentationObjective(build_model(s))
+    s.model.name = "microaunet_rt"
+    return DistillationObjective(build_model(s), build_model(RunSettings()), s.distill, EPOCHS)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("kind", choices=["teacher", "distill"])
+    ap.add_argument("size", type=int)
+    ap.add_argument("--stage", type=int, choices=[1, 2], default=1, help="distill: which stage")
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--bf16", action="store_true", help="bf16 autocast")
+    ap.add_argument("--contiguous", action="store_true", help="NCHW instead of channels-last")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    obj = objective(args.kind)
+    fmt = torch.contiguous_format if args.contiguous else torch.channels_last
+    obj = obj.to(memory_format=fmt)
+    if hasattr(obj, "teacher"):
+        obj.teacher.to(memory_format=fmt)
+    opt = build_optimizer(obj.parameters(), RunSettings().optim)
+    aug = RunSettings().augment
+    images = torch.randint(0, 255, (64, args.size, args.size, 3), dtype=torch.uint8)
+    masks = (torch.rand(64, args.size, args.size) > 0.7).to(torch.uint8)
+    epoch = 0 if args.stage == 1 else EPOCHS - 1
+
+    def step(i: int) -> None:
+        sl = slice((i * args.batch) % 64, (i * args.batch) % 64 + args.batch)
+        x = images[sl].permute(0, 3, 1, 2).float().div_(255.0)
+        y = masks[sl].unsqueeze(1).float()
+        g = torch.Generator().manual_seed(i)
+        x, y = augment_batch(x, y, aug, g)
+        x = standardize(x, (0.5,) * 3, (0.25,) * 3).contiguous(memory_format=fmt)
+        with autocast("cpu", torch.bfloat16 if args.bf16 else None):
+            loss, _ = obj(x, y, StepContext(epoch=epoch, progress=float(epoch), generator=g))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    for i in range(5):
+        step(i)
+    times = []
+    for i in range(args.steps):
+        t0 = time.perf_counter()
+        step(i)
+        times.append(time.perf_counter() - t0)
+    ms = statistics.median(times) * 1000
+    print(json.dumps({**vars(args), "ms": round(ms, 1), "images_per_s": round(args.batch * 1000 / ms, 1)}))
+
+
+if __name__ == "__main__":
+    main()

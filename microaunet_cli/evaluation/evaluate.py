@@ -177,19 +177,17 @@ def evaluate_checkpoint(
             runner, split_data, name, trained.size, batch_size, worst, out / "overlays"
         )
         rows += split_rows
-    summary = _summary(
+    return _write_summary(
         trained,
         dev,
         out,
         results,
+        rows,
         data_dir=str(data_dir),
         data_size=prepared.size,
         data_check=data_check,
         tta=tta,
     )
-    write_csv(out / "per_case.csv", rows, CASE_COLUMNS)
-    write_json_atomic(out / "summary.json", summary)
-    return EvaluationSummary.from_record(summary)
 
 
 def _evaluate_external(
@@ -218,23 +216,36 @@ def _evaluate_external(
     result, rows = evaluate_split(
         runner, found.split, name, trained.size, batch_size, worst, out / "overlays"
     )
-    summary = _summary(
+    return _write_summary(
         trained,
         dev,
         out,
         {name: result},
+        rows,
         external=str(folder),
         layout=found.layout,
         skipped=found.skipped,
         data_check=data_check,
         tta=tta,
     )
+
+
+def _write_summary(
+    trained: TrainedModel,
+    dev: torch.device,
+    out: Path,
+    results: dict[str, Any],
+    rows: list[dict[str, Any]],
+    **extra: Any,
+) -> EvaluationSummary:
+    """Write ``per_case.csv`` and ``summary.json`` into ``out``; return the summary."""
     write_csv(out / "per_case.csv", rows, CASE_COLUMNS)
-    write_json_atomic(out / "summary.json", summary)
-    return EvaluationSummary.from_record(summary)
+    record = _record(trained, dev, out, results, **extra)
+    write_json_atomic(out / "summary.json", record)
+    return EvaluationSummary.from_record(record)
 
 
-def _summary(
+def _record(
     trained: TrainedModel, dev: torch.device, out: Path, results: dict[str, Any], **extra: Any
 ) -> dict[str, Any]:
     return {

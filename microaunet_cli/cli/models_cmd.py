@@ -30,7 +30,7 @@ def models_command() -> None:
 def _describe(name: str) -> dict:
     """Network, data, size and test scores of shipped weights, from the file itself."""
     from microaunet_cli.checkpoints import load_checkpoint
-    from microaunet_cli.weights import card_path, shipped_path
+    from microaunet_cli.weights import shipped_path
 
     ckpt = load_checkpoint(shipped_path(name))
     return {
@@ -39,7 +39,6 @@ def _describe(name: str) -> dict:
         "dataset": ckpt.get("dataset"),
         "size": ckpt.get("size"),
         "test": {split: scores.get("mdice") for split, scores in (ckpt.get("test") or {}).items()},
-        "card": str(card_path(name)),
     }
 
 
@@ -47,12 +46,14 @@ def _shipped_table() -> None:
     from microaunet_cli.weights import shipped_names
 
     table = Table(title="Trained weights shipped with the toolkit (--ckpt NAME; research use only)")
-    for column in ("name", "network", "training", "data", "size", "test mDice", "model card"):
-        table.add_column(column, style="bold" if column == "name" else None)
+    table.add_column("name", style="bold", no_wrap=True)
+    table.add_column("network", no_wrap=True)
+    table.add_column("trained")
+    table.add_column("test mDice (original resolution)")
     for name in shipped_names():
         d = _describe(name)
-        scores = ", ".join(f"{split} {v:.3f}" for split, v in d["test"].items() if v is not None)
-        table.add_row(
-            name, d["model"], d["training"] or "", d["dataset"] or "", str(d["size"]), scores, d["card"]
-        )
+        scores = ", ".join(f"{split.removeprefix('test_')} {v:.3f}" for split, v in d["test"].items() if v)
+        trained = f"{d['training'] or ''}, {d['dataset']} {d['size']} px"
+        table.add_row(name, d["model"], trained, scores)
     base.console.print(table)
+    base.console.print("Model cards: microaunet_cli/weights/NAME.md in the installed package.")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,16 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 def _seed_and_threads():
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture(autouse=True)
+def _package_logger_restored():
+    """A CLI command sets up the package's logger for a terminal (its own handler, no propagation);
+    later tests must still see log records through pytest's capture, whatever ran before them."""
+    logger = logging.getLogger("microaunet_cli")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    yield
+    logger.handlers[:], logger.level, logger.propagate = saved[0], saved[1], saved[2]
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import sys
 
 import pytest
 import torch
+from weights import randomised
 
 from microaunet_cli.errors import ConfigError
 from microaunet_cli.models import count_parameters, create_model, list_models
@@ -43,6 +44,16 @@ PINNED_OUTPUTS = {
         700.388948935,
         (-746.929992676, 424.307617188, 699.68145752, 1381.28283691),
     ),
+}
+# The same with every weight drawn at random (tests/weights.py): at initialisation each spatial gate
+# scores exactly 0 and BatchNorm is the identity, so the pins above cannot see, for one, an activation
+# with f(0) = 0.5 in place of the sigmoid. Re-pin with `python tests/test_models.py --randomised NAME`.
+PINNED_RANDOMISED = {
+    # name: (mean |logit|, logits at REFERENCE_INDICES)
+    "malunet": (0.531024572661, (-0.193795084953, -0.0059904307127, -0.107783794403, -2.2905523777)),
+    "microaunet": (2.11674408409, (4.12713909149, 1.82832980156, 2.4674680233, 3.74147200584)),
+    "microaunet_fast": (0.594165517797, (-0.0732068568468, 0.507397174835, 0.660068571568, 0.930997788906)),
+    "microaunet_rt": (0.924284446558, (1.46948051453, 0.826690554619, 0.919435977936, -0.086582660675)),
 }
 
 
@@ -152,12 +163,38 @@ def test_reference_output_is_pinned(name):
     assert values == pytest.approx(want_values, rel=1e-4, abs=slack)
 
 
+def randomised_output(model_name: str) -> tuple[float, tuple[float, ...]]:
+    """(mean |logit|, selected logits) of the network with randomised weights on the fixed input."""
+    model = randomised(create_model(model_name))
+    x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        y = model(x).flatten().double()
+    return float(y.abs().mean()), tuple(float(y[i]) for i in REFERENCE_INDICES)
+
+
+def test_randomised_output_is_pinned(name):
+    if name not in PINNED_RANDOMISED:
+        pytest.fail(
+            f"network {name!r} has no pinned randomised output. Print one with "
+            f"`python tests/test_models.py --randomised {name}` and add it to PINNED_RANDOMISED in {__file__}"
+        )
+    mean_abs, values = randomised_output(name)
+    want_mean_abs, want_values = PINNED_RANDOMISED[name]
+    assert mean_abs == pytest.approx(want_mean_abs, rel=1e-4)
+    assert values == pytest.approx(want_values, rel=1e-4, abs=1e-4 * want_mean_abs)
+
+
 def test_unknown_model_lists_the_valid_ones():
     with pytest.raises(ConfigError, match="malunet, microaunet"):
         create_model("unet9000")
 
 
-if __name__ == "__main__":  # print PINNED_OUTPUTS lines for the networks named on the command line
+if __name__ == "__main__":  # print PINNED_OUTPUTS (or, with --randomised, PINNED_RANDOMISED) lines
+    if sys.argv[1:2] == ["--randomised"]:
+        for model_name in sys.argv[2:] or MODELS:
+            mean_abs, values = randomised_output(model_name)
+            print(f"    {model_name!r}: ({mean_abs:.12g}, ({', '.join(f'{v:.12g}' for v in values)})),")
+        sys.exit(0)
     for model_name in sys.argv[1:] or MODELS:
         total, mean_abs, values = reference_output(model_name)
         print(

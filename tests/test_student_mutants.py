@@ -16,6 +16,7 @@ import sys
 import pytest
 import torch
 from torch import nn
+from weights import randomised
 
 from microaunet_cli.models import create_model, inference_copy
 from microaunet_cli.models.microaunet_rt import DilatedResidual, LightBridge, SeparableConv, SpatialGate
@@ -25,26 +26,6 @@ NAME = "microaunet_rt"
 REFERENCE_INDICES = (0, 1000, 2080, 4095)
 # (mean |logit|, logits at REFERENCE_INDICES) of randomised(create_model(NAME)) on _input(), eval mode
 PINNED = (0.924284446558, (1.46948051453, 0.826690554619, 0.919435977936, -0.086582660675))
-
-
-def randomised(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Every parameter and BatchNorm statistic drawn from a seeded generator: kernels ~ N(0, 1/fan-in),
-    norm gains around 1, biases, shifts and scalar gates (α, β) spread around 0."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            noise = torch.randn(p.shape, generator=g)
-            if p.ndim >= 2:
-                p.copy_(noise / math.sqrt(p[0].numel()))
-            elif p.ndim == 1 and name.endswith("weight"):
-                p.copy_(1 + 0.3 * noise)
-            else:
-                p.copy_(0.5 * noise)
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.copy_(0.2 * torch.randn(m.num_features, generator=g))
-                m.running_var.copy_(0.5 + torch.rand(m.num_features, generator=g))
-    return model.eval()
 
 
 def _input() -> torch.Tensor:

@@ -34,6 +34,11 @@ class ExternalSet:
 
 def find_pairs(folder: Path) -> tuple[str, list[Sample], list[tuple[str, str]]]:
     """(layout name, pairs, problems) of an external folder."""
+    if folder.is_file():
+        raise DataError(
+            f"--external {folder} is a file, not a folder; unpack it and give the folder holding "
+            f"images/ and masks/ (or N.ext images with pN.ext masks)"
+        )
     if not folder.is_dir():
         raise DataError(
             f"--external {folder}: folder not found; give the folder holding images/ and masks/ "
@@ -45,6 +50,12 @@ def find_pairs(folder: Path) -> tuple[str, list[Sample], list[tuple[str, str]]]:
     samples, problems = pair_prefixed(folder)
     if samples:
         return "N+pN", samples, problems
+    if "images" in dirs or "masks" in dirs:
+        has, lacks = ("images", "masks") if "images" in dirs else ("masks", "images")
+        raise DataError(
+            f"--external {folder}: has {has}/ but no {lacks}/; scoring needs both, the mask of each "
+            f"image under the same file name in {folder / lacks}/"
+        )
     raise DataError(
         f"--external {folder}: no labelled images found. Expected images/ and masks/ with the same "
         f"file names, or one folder of N.ext images with pN.ext masks (png, jpg, tif, bmp)."

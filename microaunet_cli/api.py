@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, overload
 
 import numpy as np
+from pydantic import ValidationError
 
 from microaunet_cli.config import RunSettings, load_settings
 from microaunet_cli.config.presets import DISTILL_PRESET
@@ -33,6 +34,10 @@ __all__ = ["DistillResult", "Segmenter", "VideoReport", "VideoSettings", "load",
 
 
 def _check_image(image: Any, where: str) -> np.ndarray:
+    if isinstance(image, np.ndarray) and image.ndim == 3 and 0 in image.shape[:2]:
+        raise DataError(
+            f"{where}: an empty image ({image.shape[0]}×{image.shape[1]} pixels); nothing to segment"
+        )
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         got = (
             f"{type(image).__name__} {getattr(image, 'dtype', '')} {getattr(image, 'shape', '')}"
@@ -136,10 +141,16 @@ class Segmenter:
         ``torch.set_num_threads(microaunet_cli.cpu_threads.video_threads())``, which leaves a core each
         to the reader and the writer (on 2 cores, 35% more frames a second for the default student).
         """
+        batch_size = _positive_int(batch_size, "batch_size")
         values = dict(settings.model_dump() if isinstance(settings, VideoSettings) else settings or {})
-        return predict_video(
-            self.runner, Path(src), Path(out), VideoSettings(**{**values, **options}), batch_size
-        )
+        try:
+            video = VideoSettings(**{**values, **options})
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise ConfigError(
+                f"predict_video: {problems}; its options are {', '.join(VideoSettings.model_fields)}"
+            ) from None
+        return predict_video(self.runner, Path(src), Path(out), video, batch_size)
 
 
 def load(

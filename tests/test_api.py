@@ -98,8 +98,12 @@ def test_predict_video_takes_options_as_keywords(tiny_checkpoint, tmp_path):
     report = seg.predict_video(video, tmp_path / "out", every=2, masks="none")
     assert report.status == "ok" and report.frames == 6 and [r["frame"] for r in report.rows] == [0, 2, 4]
     assert (tmp_path / "out" / "overlay.mp4").is_file() and report.model_fps > 0
-    with pytest.raises(ValueError, match="every"):
+    with pytest.raises(ConfigError, match="predict_video: every: .*greater than or equal to 1"):
         seg.predict_video(video, tmp_path / "o2", every=0)
+    with pytest.raises(ConfigError, match="evry: Extra inputs.*its options are every, "):
+        seg.predict_video(video, tmp_path / "o2", evry=2)
+    with pytest.raises(ConfigError, match="batch_size"):
+        seg.predict_video(video, tmp_path / "o2", batch_size=0)
 
 
 def test_run_distillation_trains_the_teacher_once_then_reuses_it(tmp_path):
@@ -143,3 +147,9 @@ def test_predict_batch_given_one_image_says_to_call_predict(tiny_checkpoint):
     seg = mu.load(tiny_checkpoint, device="cpu")
     with pytest.raises(DataError, match=r"predict_batch takes a list of images.*predict\(image\)"):
         seg.predict_batch(images()[0])
+
+
+def test_an_empty_image_is_named(tiny_checkpoint):
+    seg = mu.load(tiny_checkpoint, device="cpu")
+    with pytest.raises(DataError, match=r"image 1: an empty image \(0×10 pixels\)"):
+        seg.predict_batch([images()[0], np.zeros((0, 10, 3), np.uint8)])

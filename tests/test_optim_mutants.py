@@ -130,10 +130,19 @@ def test_the_log_says_from_which_lr_and_epoch_to_which_floor(caplog):
     with caplog.at_level(logging.INFO, logger="microaunet_cli.training.optim"):
         replan_schedule(sched, cfg, old_epochs=10, epochs=20, epochs_done=4, mid_epoch=False)
     kept = _cos(3, 10, 1.0)
-    assert (
+    assert [r.getMessage() for r in caplog.records] == [
         f"--epochs changed from 10 to 20 on resume: the lr falls from {kept:.3g} (epoch 4) to 0.2 at the end"
-        in caplog.text
-    )
+    ]
+
+
+def test_the_log_after_one_epoch_names_the_first(caplog):
+    cfg = ScheduleSettings(eta_min=ETA_MIN)
+    _, sched = _scheduler(cfg, epochs=10, epochs_done=1)
+    with caplog.at_level(logging.INFO, logger="microaunet_cli.training.optim"):
+        replan_schedule(sched, cfg, old_epochs=10, epochs=20, epochs_done=1, mid_epoch=False)
+    assert [r.getMessage() for r in caplog.records] == [
+        "--epochs changed from 10 to 20 on resume: the lr falls from 1 (epoch 1) to 0.2 at the end"
+    ]
 
 
 def test_a_second_resume_keeps_the_continuation():

@@ -16,13 +16,20 @@ def _seed_and_threads():
 
 
 @pytest.fixture(autouse=True)
-def _package_logger_restored():
-    """A CLI command sets up the package's logger for a terminal (its own handler, no propagation);
-    later tests must still see log records through pytest's capture, whatever ran before them."""
-    logger = logging.getLogger("microaunet_cli")
-    saved = (list(logger.handlers), logger.level, logger.propagate)
+def _package_logger_reset():
+    """A CLI command sets up the package's logger for a terminal (its own handler, no propagation),
+    and a session-scoped fixture may run one before any test: each test starts and ends with the
+    logger as a library leaves it, so its records reach pytest's capture whatever ran before."""
+
+    def reset() -> None:
+        logger = logging.getLogger("microaunet_cli")
+        logger.handlers.clear()
+        logger.setLevel(logging.NOTSET)
+        logger.propagate = True
+
+    reset()
     yield
-    logger.handlers[:], logger.level, logger.propagate = saved[0], saved[1], saved[2]
+    reset()
 
 
 @pytest.fixture

@@ -249,33 +249,52 @@ def _mutmut(folder: Path, names: list[str], children: int) -> int:
 
 def report(names: list[str]) -> int:
     """A table of the groups' last runs (Markdown, as docs/mutation.md shows it), then the survivors
-    not judged equivalent. Returns 1 where those are more than a tenth of the non-equivalent mutants."""
+    not judged equivalent. Returns 1 where those and the timeouts are more than a tenth of the
+    non-equivalent mutants checked."""
     equivalent = _equivalent()
-    rows, survivors = [], []
+    print(
+        "\n| group | mutants | checked | killed | timed out | equivalent | survived "
+        "| killed / (checked − equivalent) |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    totals = dict.fromkeys(("n", "checked", "killed", "timeout", "equiv", "survived"), 0)
+    survivors = []
     for name in names:
         res = _results(WORK / name, GROUPS[name])
-        if not res:
-            print(f"{name}: not run (scripts/mutation.sh {name})")
+        c = dict.fromkeys(("killed", "unchecked", "equiv", "timeout", "survived"), 0)
+        for key, status in res.items():
+            if status in KILLED:
+                c["killed"] += 1
+            elif status == "not checked":
+                c["unchecked"] += 1
+            elif key in equivalent:
+                c["equiv"] += 1
+            else:
+                c["timeout" if status == "timeout" else "survived"] += 1
+                survivors.append(f"  {key}: {status}")
+        checked = len(res) - c["unchecked"]
+        if checked - c["equiv"] <= 0:
+            print(f"| {name} | {len(res) or '—'} | not run yet (scripts/mutation.sh {name}) | | | | | |")
             continue
-        killed = sum(s in KILLED for s in res.values())
-        equiv = sum(k in equivalent and s not in KILLED for k, s in res.items())
-        rows.append((name, len(res), killed, equiv))
-        survivors += [
-            f"  {k}: {s}" for k, s in sorted(res.items()) if s not in KILLED and k not in equivalent
-        ]
-    if len(rows) > 1:
-        rows.append(("all", *(sum(r[i] for r in rows) for i in (1, 2, 3))))
-    print("\n| module group | mutants | killed | equivalent | killed / non-equivalent |")
-    print("|---|---:|---:|---:|---:|")
-    for name, total, killed, equiv in rows:
-        score = killed / (total - equiv) if total > equiv else 1.0
-        print(f"| {name} | {total} | {killed} | {equiv} | {killed}/{total - equiv} = {score:.1%} |")
+        for k, v in (
+            ("n", len(res)),
+            ("checked", checked),
+            *((k, c[k]) for k in ("killed", "timeout", "equiv", "survived")),
+        ):
+            totals[k] += v
+        den = checked - c["equiv"]
+        cells = [len(res), checked, c["killed"], c["timeout"], c["equiv"], c["survived"]]
+        score = f"{c['killed']}/{den} = {c['killed'] / den:.1%}"
+        print(f"| {name} | {' | '.join(map(str, cells))} | {score} |")
+    den = totals["checked"] - totals["equiv"]
+    if den > 0:
+        cells = [totals[k] for k in ("n", "checked", "killed", "timeout", "equiv", "survived")]
+        score = f"{totals['killed']}/{den} = {totals['killed'] / den:.1%}"
+        print(f"| all run | {' | '.join(map(str, cells))} | {score} |")
     if survivors:
         print("\nsurvivors not judged equivalent (see one: cd .mutation/<group> && mutmut show NAME):")
         print("\n".join(survivors))
-    missed = sum(total - killed - equiv for _, total, killed, equiv in rows[-1:])
-    nonequiv = sum(total - equiv for _, total, _, equiv in rows[-1:])
-    return 1 if nonequiv and missed > 0.1 * nonequiv else 0
+    return 1 if den > 0 and den - totals["killed"] > 0.1 * den else 0
 
 
 def main() -> int:

@@ -65,7 +65,7 @@ def card(name: str, payload: dict, summary: dict, env: dict, config: str, reprod
 validation mDice {summary.get("best_val_mdice", 0):.4f}).
 
 ```bash
-microaunet predict --ckpt {name} --input photo.jpg --out masks/
+microaunet predict --ckpt {name} --input photo.jpg --out out/   # mask: out/masks/photo.png
 ```
 
 {TERMS}

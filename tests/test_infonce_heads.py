@@ -14,7 +14,7 @@ def test_heads_on_sampled_rows_match_heads_on_the_whole_map():
     teacher = torch.randn(3, 12, 10, 10)
     labels = torch.rand(3, 10, 10) > 0.7
     wrong, right = torch.rand(3, 10, 10) > 0.5, torch.rand(3, 10, 10) > 0.4
-    common = dict(student_wrong=wrong, teacher_right=right, n_anchors=64, n_negatives=96)
+    common = {"student_wrong": wrong, "teacher_right": right, "n_anchors": 64, "n_negatives": 96}
 
     whole = pixel_infonce(
         s_head(student), t_head(teacher), labels, generator=torch.Generator().manual_seed(7), **common

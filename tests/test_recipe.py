@@ -91,7 +91,7 @@ def test_weight_average_follows_the_formula_with_its_warm_up():
     for step, value in enumerate([1.0, 2.0, 3.0, 4.0]):
         with torch.no_grad():
             net.weight.fill_(value)
-        avg.update(net)
+        avg.update()
         d = min(0.9, (1 + step) / (10 + step))
         expected = d * expected + (1 - d) * value
         assert float(avg.model.weight[0, 0]) == pytest.approx(expected, rel=1e-6)

@@ -86,7 +86,7 @@ def test_api_and_predict_offer_tta(tiny_checkpoint, tmp_path):
 
 
 @pytest.mark.parametrize("tta", [False, True])
-def test_evaluate_records_tta_and_keeps_its_own_folder(tiny_checkpoint, tmp_path, tta):
+def test_evaluate_writes_tta_scores_to_their_own_folder(tiny_checkpoint, tmp_path, tta):
     from microaunet_cli.evaluation.evaluate import default_out_dir
 
     out = default_out_dir(tiny_checkpoint, "test", tta)

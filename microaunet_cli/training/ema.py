@@ -18,6 +18,9 @@ class WeightAverage:
         self.decay = decay
         self.steps = 0
         self.model = copy.deepcopy(model).eval().requires_grad_(False)
+        # (average, live) tensor pairs, gathered once: state_dict() rebuilt every step is wasted work,
+        # and both modules keep their tensors (loading a state dict copies into them).
+        self._pairs = list(zip(self.model.state_dict().values(), model.state_dict().values()))
 
     def rate(self) -> float:
         """The decay at this step: a warm-up (1 + t)/(10 + t) keeps the first steps from weighing
@@ -25,10 +28,11 @@ class WeightAverage:
         return min(self.decay, (1 + self.steps) / (10 + self.steps))
 
     @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
+    def update(self) -> None:
+        """One step of the average towards the network it was made from."""
         d = self.rate()
         self.steps += 1
-        for avg, new in zip(self.model.state_dict().values(), model.state_dict().values()):
+        for avg, new in self._pairs:
             if avg.is_floating_point():
                 avg.lerp_(new.detach(), 1.0 - d)
             else:

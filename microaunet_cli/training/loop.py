@@ -272,7 +272,7 @@ class TrainingRun:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         if self.ema is not None:
-            self.ema.update(self.model)
+            self.ema.update()
         return loss.detach(), terms
 
     def _check_finite(self, loss_sum: torch.Tensor, epoch: int) -> None:

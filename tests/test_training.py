@@ -283,9 +283,12 @@ def test_two_process_torchrun_matches_single_process_evaluation(prepared, tmp_pa
         # Validation scores the training-size masks; evaluate keeps those under "resized".
         single = single if split == "test" else single["resized"]
         assert ddp["n_images"] == single["n_images"] > 0
-        for convention in ("per_image", "pooled"):
+        # Pooled scores count pixels: one pixel whose probability sits within rounding of the threshold
+        # can flip between the ranks' thread count and this process's (seen: 2e-6 of pooled accuracy);
+        # a duplicated or dropped image would move them by orders of magnitude more.
+        for convention, tolerance in (("per_image", 1e-6), ("pooled", 1e-5)):
             for key, value in single[convention].items():
-                assert ddp[convention][key] == pytest.approx(value, abs=1e-6), (split, convention, key)
+                assert ddp[convention][key] == pytest.approx(value, abs=tolerance), (split, convention, key)
 
 
 def test_distill_resumed_inside_stage_two_stays_in_stage_two(prepared, tmp_path, monkeypatch):

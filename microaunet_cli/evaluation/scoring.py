@@ -26,7 +26,7 @@ import torch
 from microaunet_cli.data.decode import resample, resize_mask
 from microaunet_cli.data.original_masks import OriginalMasks
 from microaunet_cli.evaluation.metrics import SegmentationMetrics
-from microaunet_cli.inference.resize import THRESHOLD, mask_at_size
+from microaunet_cli.inference.resize import THRESHOLD, mask_at_size, to_original_size
 from microaunet_cli.inference.runners import Predictor, TorchRunner
 from microaunet_cli.overlays import draw_overlay, write_png
 
@@ -98,7 +98,7 @@ def score_split(runner: Predictor, split: SplitData, batch_size: int) -> SplitSc
                 shapes.append((h, w))
                 continue
             gt = split.originals[i]
-            full, _ = mask_at_size(prob, *gt.shape, runner.threshold)
+            full = to_original_size(prob, *gt.shape)  # thresholded at THRESHOLD by the metrics
             original.update(
                 torch.from_numpy(full)[None], torch.from_numpy(gt)[None], idx[i - start : i - start + 1]
             )

@@ -64,11 +64,17 @@ GROUPS: dict[str, Group] = {
         (f"{PKG}/losses/distill.py", f"{PKG}/losses/segmentation.py"),
         ("tests/test_losses.py", "tests/test_losses_mutants.py"),
     ),
-    # the flips, warp and jitter (multiscale_side and resize_batch, newer, are not in the group yet)
+    # the flips, warp and jitter (multiscale_side and resize_batch are in "recipe")
     "augment": Group(
         (f"{PKG}/training/augment.py",),
         ("tests/test_augment_mutants.py",),
         functions=("*x__coin__*", "*x__uniform__*", "*x_affine_params__*", "*x_augment_batch__*"),
+    ),
+    # the training-recipe options: multi-scale batches and the weight average (EMA)
+    "recipe": Group(
+        (f"{PKG}/training/augment.py", f"{PKG}/training/ema.py"),
+        ("tests/test_recipe.py",),
+        functions=("*x_multiscale_side__mutmut_*", "*x_resize_batch__mutmut_*", "*WeightAverageǁ*"),
     ),
     "identity": Group((f"{PKG}/data/identity.py",), ("tests/test_data_identity_mutants.py",)),
     "decode": Group(

@@ -5,9 +5,11 @@ here: each image's Dice at its original size is worked out from the hand-written
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
+import torch
 from oracles import bilinear_resize
 
 from microaunet_cli.data.decode import resize_mask
@@ -177,9 +179,18 @@ def test_evaluate_split_names_its_worst_and_logs_the_headline(tmp_path, caplog):
     assert [p.name for p in sorted((tmp_path / "test").glob("*.png"))] == [
         f"{rank:02d}_{split.names[i][:-4]}.png" for rank, i in enumerate(order[:2], start=1)
     ]
-    assert f"test: 3 images, mDice {np.mean(want):.4f} (per image)" in caplog.text
-    assert "at original resolution" in caplog.text
-    assert len(rows) == 3
+    pooled = summary["pooled"]["dice"]
+    headline = f"test: 3 images, mDice {np.mean(want):.4f} (per image), Dice {pooled:.4f} (pooled)"
+    assert [r.getMessage() for r in caplog.records] == [headline + ", at original resolution"]
+    assert [(r["split"], r["name"]) for r in rows] == [("test", n) for n in split.names]
+
+
+def test_evaluate_split_without_originals_says_the_resized_size(caplog):
+    split, _ = _split(with_originals=False)
+    with caplog.at_level(logging.INFO):
+        summary, rows = evaluate_split(Runner(MAPS), split, "val", SIZE, 3, 0, None)
+    assert caplog.records[-1].getMessage().endswith(", at the resized 4x4 resolution")
+    assert summary["worst"] == [] and [r["split"] for r in rows] == ["val"] * 3
 
 
 def test_overlays_drop_stale_ones_and_draw_at_the_original_size(tmp_path):
@@ -197,3 +208,91 @@ def test_overlays_drop_stale_ones_and_draw_at_the_original_size(tmp_path):
     write_worst_overlays(runner, split, [], tmp_path)
     assert sorted(p.name for p in tmp_path.glob("*.png")) == ["notes.png"]
     assert runner.calls == [(1, SIZE, SIZE, 3)]
+
+
+def test_overlays_draw_the_scored_masks_with_their_size_in_the_caption(tmp_path, monkeypatch):
+    from microaunet_cli.evaluation import scoring
+
+    drawn = []
+    monkeypatch.setattr(scoring, "draw_overlay", lambda *args: drawn.append(args) or args[0])
+    row = {"index": 2, "name": "c.png", "dice": 0.5, "iou": 0.25}
+    split, originals = _split()
+    write_worst_overlays(Runner(MAPS), split, [row], tmp_path / "original")
+    plain, _ = _split(with_originals=False)
+    write_worst_overlays(Runner(MAPS), plain, [row], tmp_path / "resized")
+    (image, pred, gt, caption), (image4, pred4, gt4, caption4) = drawn
+    assert image.shape == (8, 6, 3) and np.array_equal(gt, originals[2])
+    assert np.array_equal(pred, bilinear_resize(MAPS[3], 8, 6) > 0.5)
+    assert caption == "#1 c.png  Dice 0.500  IoU 0.250  at 6x8"
+    assert image4.shape == (SIZE, SIZE, 3) and np.array_equal(gt4, plain.masks[2])
+    assert np.array_equal(pred4, MAPS[3] > 0.5) and caption4 == "#1 c.png  Dice 0.500  IoU 0.250"
+
+
+class _KeyedNet(torch.nn.Module):
+    """The network form of ``Runner``: logits of the map filed under the first pixel's value (inputs
+    normalised with mean 0 and std 1/255, so that value comes back unchanged)."""
+
+    def forward(self, x):
+        maps = torch.tensor(np.stack([MAPS[round(float(v))] for v in x[:, 0, 0, 0]]), dtype=x.dtype)
+        return torch.logit(maps, eps=1e-6)[:, None]
+
+
+@dataclass
+class _Arrays:
+    images: np.ndarray
+    masks: list
+    names: list
+
+    def __len__(self):
+        return len(self.images)
+
+
+class _Prepared:
+    """A prepared folder's reading interface: three test splits, one empty, one without originals."""
+
+    size, root, test_splits = SIZE, "data/x", ("test_a", "test_empty", "test_b")
+
+    def __init__(self):
+        self.split, self.originals = _split()
+
+    def load(self, name):
+        if name == "test_empty":
+            return _Arrays(self.split.images[:0], [], [])
+        return _Arrays(self.split.images, self.split.masks, self.split.names)
+
+    def original_masks(self, name):
+        return self.originals if name == "test_a" else None
+
+
+def _close(a, b) -> bool:
+    """Equal structures, floats within 1e-6 (the network's sigmoid against the maps' own values)."""
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return isinstance(b, list) and len(a) == len(b) and all(map(_close, a, b))
+    if isinstance(a, float):
+        return a == pytest.approx(b, abs=1e-6)
+    return a == b
+
+
+def test_score_test_splits_scores_every_test_split_as_evaluate_does(caplog):
+    from microaunet_cli.evaluation.scoring import score_test_splits
+
+    net, data = _KeyedNet().train(), _Prepared()
+    with caplog.at_level(logging.INFO):
+        results, rows = score_test_splits(net, data, [0.0] * 3, [1 / 255] * 3, torch.device("cpu"), 2)
+    assert not net.training and list(results) == ["test_a", "test_b"]
+    want_a, rows_a = evaluate_split(Runner(MAPS), data.split, "test_a", SIZE, 2, 0, None)
+    plain, _ = _split(with_originals=False)
+    want_b, rows_b = evaluate_split(Runner(MAPS), plain, "test_b", SIZE, 2, 0, None)
+    assert _close(results["test_a"], want_a) and _close(results["test_b"], want_b)
+    assert results["test_a"]["resolution"] == "original" and results["test_b"]["resolution"] != "original"
+    assert _close(rows, rows_a + rows_b)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        (
+            "data/x was prepared before original masks were kept: test_b is scored against the resized "
+            "4x4 masks, which biases scores upward. Run `microaunet prepare-data ... --force` on it to "
+            "score at original resolution."
+        )
+    ]

@@ -91,17 +91,15 @@ def score_split(runner: Predictor, split: SplitData, batch_size: int) -> SplitSc
             resize_mask(np.asarray(m), h) if m.shape != (h, w) else np.asarray(m)
             for m in split.masks[start:stop]
         ]
-        idx = torch.arange(start, stop)
-        resized.update(torch.from_numpy(probs), torch.from_numpy(np.stack(masks)), idx)
+        # In split order, so each metric's running count is the image's index in the split.
+        resized.update(torch.from_numpy(probs), torch.from_numpy(np.stack(masks)))
         for i, prob in zip(range(start, stop), probs):
             if original is None:
                 shapes.append((h, w))
                 continue
             gt = split.originals[i]
             full = to_original_size(prob, *gt.shape)  # thresholded at THRESHOLD by the metrics
-            original.update(
-                torch.from_numpy(full)[None], torch.from_numpy(gt)[None], idx[i - start : i - start + 1]
-            )
+            original.update(torch.from_numpy(full)[None], torch.from_numpy(gt)[None])
             shapes.append(gt.shape)
     return SplitScores(resized, original, shapes)
 

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
+from typing import ClassVar
 
+import cv2
 import numpy as np
 import pytest
 from data_fixtures import pair, write_image, write_mask
@@ -148,3 +151,58 @@ def test_decode_samples_keeps_the_order(tmp_path, workers):
     assert [d.original_shape for d in got] == [(20, 24 + 2 * i) for i in range(5)]
     for d, s in zip(got, samples):
         assert np.array_equal(d.mask, decode_pair(s.image, s.mask, 8).mask)
+
+
+def test_shrinking_by_three_averages_and_enlarging_interpolates():
+    # At a factor of 3 area averaging and bilinear sampling differ (bilinear would take each block's
+    # centre pixel); at a factor of 2 they agree, so 2x tests cannot tell the two rules apart.
+    image = np.random.default_rng(1).integers(0, 29, (9, 9, 3)).astype(np.uint8) * 9  # whole-number means
+    blocks = image.reshape(3, 3, 3, 3, 3).astype(np.int64).sum(axis=(1, 3)) // 9
+    centres = image[1::3, 1::3]
+    out = resample(image, 3, 3)
+    assert not np.array_equal(blocks, centres) and np.array_equal(out, blocks.astype(np.uint8))
+    # the same pixel count (1×9 -> 3×3) goes to OpenCV's area method, not to its bilinear one
+    row = np.random.default_rng(2).integers(0, 85, (1, 9, 3)).astype(np.uint8) * 3
+    area, linear = (cv2.resize(row, (3, 3), interpolation=m) for m in (cv2.INTER_AREA, cv2.INTER_LINEAR))
+    assert not np.array_equal(area, linear) and np.array_equal(resample(row, 3, 3), area)
+
+
+class _RecordingPool:
+    """Stands in for ProcessPoolExecutor: records how it was built, mapped and shut down, runs here."""
+
+    made: ClassVar[list[dict]] = []
+
+    def __init__(self, *args, **kwargs):
+        self.calls = {"args": args, "kwargs": kwargs}
+        _RecordingPool.made.append(self.calls)
+
+    def map(self, fn, tasks, **kwargs):
+        self.calls["map"] = kwargs
+        return map(fn, tasks)
+
+    def shutdown(self, *args, **kwargs):
+        self.calls["shutdown"] = (args, kwargs)
+
+
+@pytest.mark.parametrize("n, workers, chunk", [(5, 2, 1), (40, 2, 5), (40, 3, 3), (136, 2, 16), (200, 2, 16)])
+def test_decode_samples_pool_settings(monkeypatch, n, workers, chunk):
+    monkeypatch.setattr(decode, "ProcessPoolExecutor", _RecordingPool)
+    monkeypatch.setattr(decode, "_decode_task", lambda task: task[0])
+    monkeypatch.setattr(sys, "platform", "linux")
+    _RecordingPool.made = []
+    samples = [Sample(f"c{i}", Path(f"i{i}.png"), Path(f"m{i}.png")) for i in range(n)]
+    assert list(decode_samples(samples, 8, workers)) == [Path(f"i{i}.png") for i in range(n)]
+    (calls,) = _RecordingPool.made
+    (context,) = calls["kwargs"].values()
+    assert calls["args"] == (workers,) and context.get_start_method() == "fork"
+    assert calls["map"] == {"chunksize": chunk}
+    assert calls["shutdown"] == ((), {"wait": True, "cancel_futures": True})
+
+
+def test_one_worker_decodes_in_this_process(monkeypatch):
+    monkeypatch.setattr(decode, "ProcessPoolExecutor", _RecordingPool)
+    monkeypatch.setattr(decode, "_decode_task", lambda task: task[0])
+    _RecordingPool.made = []
+    samples = [Sample(f"c{i}", Path(f"i{i}.png"), Path(f"m{i}.png")) for i in range(3)]
+    assert list(decode_samples(samples, 8, 1)) == [Path(f"i{i}.png") for i in range(3)]
+    assert _RecordingPool.made == []

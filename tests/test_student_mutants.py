@@ -154,14 +154,22 @@ def test_conv_bn_fuses_once_and_keeps_its_geometry():
 
 def test_folding_refuses_training_mode_and_inference_copy_is_a_folded_eval_copy():
     model = create_model(NAME)
-    with pytest.raises(RuntimeError, match=r"call model\.eval\(\) first"):
+    with pytest.raises(RuntimeError) as err:
         fuse_modules(model.train())
+    assert str(err.value) == "fuse() uses BatchNorm running statistics: call model.eval() first"
     net = inference_copy(model.train())
     assert model.training and not net.training
     assert not any(isinstance(m, nn.BatchNorm2d) for m in net.modules())
     assert any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
     plain = nn.Conv2d(1, 1, 1)
     assert not inference_copy(plain).training and inference_copy(plain) is not plain
+
+
+@pytest.mark.parametrize("kernel, dilation", [(1, 1), (3, 1), (3, 2), (5, 1), (5, 3), (7, 2)])
+def test_conv_bn_keeps_the_size_for_any_odd_kernel_and_dilation(kernel, dilation):
+    block = ConvBN(2, 3, kernel_size=kernel, dilation=dilation)
+    assert block.conv.bias is None  # the BatchNorm's shift is the bias
+    assert block(torch.zeros(1, 2, 9, 11)).shape == (1, 3, 9, 11)
 
 
 if __name__ == "__main__":  # print the PINNED line

@@ -68,6 +68,11 @@ def test_every_frame_from_start_to_stop_with_every_nth_predicted():
     assert cap.grabs == 3 and reader.next_index == 12 and reader.error is None
 
 
+def test_every_nth_counts_from_the_start_frame():
+    items, _ = _read_all(Capture(12), _clip(first=2, stop=11, every=3))
+    assert [f.index for f in items[:-1] if f.small is not None] == [2, 5, 8]
+
+
 def test_the_network_input_is_the_frame_resized_and_in_rgb():
     items, _ = _read_all(Capture(2), _clip())
     small = items[0].small
@@ -116,8 +121,25 @@ def test_put_unless_stopped_waits_for_room_and_gives_up_on_stop():
     assert put_unless_stopped(q, 1, stop) is True and q.get() == 1
     q.put(0)  # full
     threading.Timer(0.25, stop.set).start()
-    assert put_unless_stopped(q, 2, stop) is False
+    assert _within(5.0, put_unless_stopped, q, 2, stop) == [False]  # no room ever: returns on stop
     assert q.get() == 0 and q.empty()
+
+
+def test_put_unless_stopped_puts_when_room_appears():
+    q: queue.Queue = queue.Queue(maxsize=1)
+    q.put(0)  # full until the timer takes the item out
+    threading.Timer(0.25, q.get).start()
+    assert put_unless_stopped(q, 2, threading.Event()) is True
+    assert q.get_nowait() == 2
+
+
+def _within(seconds: float, fn, *args) -> list:
+    """``[fn(*args)]``, or ``[]`` when it has not returned after ``seconds`` (a hang fails, not stalls)."""
+    result: list = []
+    worker = threading.Thread(target=lambda: result.append(fn(*args)), daemon=True)
+    worker.start()
+    worker.join(seconds)
+    return result
 
 
 def _frames(predicted: list[bool]) -> queue.Queue:

@@ -49,7 +49,9 @@ def slim_payload(ckpt: dict, summary: dict) -> dict:
     return payload
 
 
-def card(name: str, payload: dict, summary: dict, env: dict, config: str, reproduce: str, digest: str) -> str:
+def card(
+    name: str, payload: dict, summary: dict, env: dict, config: str, reproduce: str, digest: str, note=""
+) -> str:
     rows = "\n".join(
         f"| {split} | {t['n_images']} | {t['mdice']:.4f} | {t['miou']:.4f} | {t['dice_pooled']:.4f} |"
         for split, t in payload["test"].items()
@@ -62,7 +64,7 @@ def card(name: str, payload: dict, summary: dict, env: dict, config: str, reprod
 `{settings["model"]["name"]}` ({summary.get("params", 0):,} parameters), {payload.get("training")} on
 `{payload.get("dataset")}` at {payload["size"]}×{payload["size"]} px, seed {settings["train"]["seed"]},
 {epochs} epochs; the checkpoint of the best validation epoch ({best},
-validation mDice {summary.get("best_val_mdice", 0):.4f}).
+validation mDice {summary.get("best_val_mdice", 0):.4f}).{" " + note.strip() if note.strip() else ""}
 
 ```bash
 microaunet predict --ckpt {name} --input photo.jpg --out out/   # mask: out/masks/photo.png
@@ -105,6 +107,7 @@ def main() -> None:
     ap.add_argument("name", help="name users will pass to --ckpt")
     ap.add_argument("--reproduce", type=Path, required=True, help="text file: the commands that reproduce it")
     ap.add_argument("--out-dir", type=Path, default=WEIGHTS_DIR)
+    ap.add_argument("--note", default="", help="a sentence for the card header: how the run was chosen")
     args = ap.parse_args()
     summary = json.loads((args.run / "summary.json").read_text())
     env = json.loads((args.run / "env.json").read_text())
@@ -114,7 +117,7 @@ def main() -> None:
     out = args.out_dir / f"{args.name}.pt"
     save_checkpoint(out, payload)
     digest = sha256(out)
-    text = card(args.name, payload, summary, env, config, args.reproduce.read_text(), digest)
+    text = card(args.name, payload, summary, env, config, args.reproduce.read_text(), digest, args.note)
     (args.out_dir / f"{args.name}.md").write_text(text)
     print(f"{out} ({out.stat().st_size / 1024:.0f} KiB), sha256 {digest}")
 

@@ -145,7 +145,31 @@ def test_notes_for_what_cannot_be_paired(captured):
     unscored.cases = {}
     (row,) = paired_differences([student, unscored], ("teacher", "supervised"))
     assert row["note"].startswith(f"no per-image scores in {unscored.folder}: run `microaunet evaluate")
+    assert row["split"] == "test" and row["model"] == "student"
     assert not captured
+
+
+def test_runs_are_taken_in_seed_order_from_seed_zero():
+    runs = [_run("s", "distilled", 1, {"a": 0.1}), _run("s", "distilled", 0, {"a": 0.5})]
+    assert [m.seed for m in report._by_seed(runs)] == [0, 1]
+
+
+def test_a_group_that_mixes_resolutions_is_named_and_labelled(caplog):
+    runs = [_run("s", "distilled", seed, {"a": 0.5}) for seed in (0, 1, 2)]
+    runs[1].splits["test"]["resolution"] = "resized 128x128"
+    del runs[2].splits["test"]["resolution"]
+    with caplog.at_level("WARNING"):
+        (row,) = group_table(runs)
+    assert row["resolution"] == "not recorded / original / resized 128x128"
+    (message,) = (r.getMessage() for r in caplog.records)
+    assert message == (
+        "s distilled on kvasir 256 test mixes resolutions (not recorded, original, resized 128x128): "
+        "their mean is not meaningful"
+    )
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        (row,) = group_table(runs[:1])
+    assert row["resolution"] == "original" and not caplog.records
 
 
 def test_an_absent_reference_is_refused_with_the_choices():

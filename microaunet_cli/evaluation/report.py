@@ -77,7 +77,7 @@ def group_table(runs: list[RunScores]) -> list[dict[str, Any]]:
     for (data, model, kind), members in _groups(runs).items():
         splits = [s for s in members[0].splits if all(s in m.splits for m in members)]
         for split in splits:
-            resolutions = sorted({str(m.splits[split].get("resolution", "")) for m in members})
+            resolutions = sorted({str(m.splits[split].get("resolution", "not recorded")) for m in members})
             if len(resolutions) > 1:
                 log.warning(
                     "%s %s on %s %s mixes resolutions (%s): their mean is not meaningful",

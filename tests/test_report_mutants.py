@@ -140,13 +140,30 @@ def test_notes_for_what_cannot_be_paired(captured):
     }
     disjoint = _run("teacher", "supervised", 1, {"q": 0.2})
     (row,) = paired_differences([student, disjoint], ("teacher", "supervised"))
-    assert row["note"] == "no test image scored by every run (other test sets?)"
+    assert row["note"] == "no test image scored by every run (other test sets?)" and row["split"] == "test"
     unscored = _run("teacher", "supervised", 1, {"a": 0.2})
     unscored.cases = {}
     (row,) = paired_differences([student, unscored], ("teacher", "supervised"))
     assert row["note"].startswith(f"no per-image scores in {unscored.folder}: run `microaunet evaluate")
     assert row["split"] == "test" and row["model"] == "student"
+    also_unscored = _run("student", "distilled", 2, {"a": 0.1}, teacher="teacher")
+    also_unscored.cases = {}
+    (row,) = paired_differences([student, also_unscored, unscored], ("teacher", "supervised"))
+    assert row["note"].startswith(f"no per-image scores in {also_unscored.folder}, {unscored.folder}: run")
     assert not captured
+
+
+def test_a_data_set_without_the_reference_does_not_stop_the_others(captured):
+    runs = [
+        _run("student", "distilled", 1, {"a": 0.1}, data="cvc 256", teacher="teacher"),
+        _run("student", "distilled", 1, {"a": 0.3}, teacher="teacher"),
+        _run("teacher", "supervised", 1, {"a": 0.5}),
+    ]
+    rows = paired_differences(runs, ("teacher", "supervised"))
+    assert [(r["dataset"], r["note"]) for r in rows] == [
+        ("cvc 256", "no teacher:supervised runs on cvc 256"),
+        ("kvasir 256", None),
+    ]
 
 
 def test_runs_are_taken_in_seed_order_from_seed_zero():

@@ -196,3 +196,81 @@ def test_the_teacher_follows_the_objective_between_devices_and_dtypes(nets):
     finally:
         obj.float()
     assert next(obj.teacher.parameters()).dtype == torch.float32
+
+
+def test_adapters_map_each_differing_student_level_to_the_teachers_channels(nets):
+    student, teacher = nets
+    obj = _objective(nets)
+    assert len(obj.adapters) == 5
+    pairs = list(zip(student.c_list[:5], teacher.c_list[:5], obj.adapters))
+    assert any(a != b for a, b, _ in pairs)
+    for a, b, adapter in pairs:
+        if a == b:
+            assert isinstance(adapter, nn.Identity)
+        else:
+            assert isinstance(adapter, nn.Conv2d) and adapter.weight.shape == (b, a, 1, 1)
+            assert adapter.bias is None
+    same = DistillationObjective(create_model("malunet"), create_model("malunet"), DistillSettings(), 10)
+    assert all(isinstance(a, nn.Identity) for a in same.adapters)
+
+
+def test_the_teacher_is_frozen_and_in_eval_mode():
+    teacher = create_model("malunet").train()
+    obj = DistillationObjective(create_model("microaunet_rt"), teacher, DistillSettings(), epochs=10)
+    assert obj.teacher is teacher and not teacher.training
+    assert not any(p.requires_grad for p in teacher.parameters())
+
+
+def test_a_changed_teacher_is_reported_with_the_exact_message(nets):
+    obj = _objective(nets)  # checksum 1.5: no network has it
+    with pytest.raises(RuntimeError) as err:
+        obj.after_run({"teacher": {}})
+    message = "the teacher's weights changed during distillation; this is a bug, please report it"
+    assert str(err.value) == message
+
+
+def test_a_longer_run_resumed_at_the_boundary_moves_it(nets):
+    obj = _objective(nets, epochs=20)  # 0.6 × 20 = 12; all of stage 1 (6) begun, none of stage 2
+    obj.resumed(_ckpt(10, 6), epochs=20, epochs_begun=6)
+    assert obj.stage1_epochs == 12
+
+
+@pytest.mark.parametrize("mode", ["channel_norm", "attention"])
+def test_stage_one_imitates_the_skips_with_the_adapters_and_mode(nets, mode):
+    from microaunet_cli.losses import feature_mimic
+    from microaunet_cli.training.objectives import StepContext
+
+    obj = _objective(nets, mimic=mode)
+    obj.model.eval()
+    images = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    masks = (images[:, :1] > 0).float()
+    _, terms = obj(images, masks, StepContext(epoch=0, progress=0.0, generator=torch.Generator()))
+    with torch.no_grad():
+        _, s_skips, _ = obj.model(images, return_features=True)
+        _, t_skips, _ = obj.teacher(images, return_features=True)
+        want = feature_mimic(s_skips, t_skips, obj.adapters, mode)
+    assert float(terms["mimic"]) == pytest.approx(float(want), rel=1e-5)
+    other = feature_mimic(s_skips, t_skips, obj.adapters, "attention" if mode == "channel_norm" else mode)
+    assert mode == "attention" or float(other) != pytest.approx(float(want), rel=1e-3)
+
+
+@pytest.mark.parametrize("lambda_l2, has_l2", [(0.0, False), (1e-5, True)])
+def test_the_l2_term_is_added_only_when_weighted(nets, lambda_l2, has_l2):
+    from microaunet_cli.training.objectives import StepContext
+
+    obj = _objective(nets, epochs=2, imitation_fraction=0.5, lambda_l2=lambda_l2)  # stage 2: epoch 1
+    images = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    masks = (images[:, :1] > 0).float()
+    _, terms = obj(images, masks, StepContext(epoch=1, progress=1.0, generator=torch.Generator()))
+    assert ("l2" in terms) is has_l2 and "infonce" in terms
+
+
+def test_logits_of_exactly_zero_are_background(nets, monkeypatch):
+    seen = {}
+    monkeypatch.setattr(distillation, "pixel_infonce", lambda *a, **kw: seen.update(kw) or torch.tensor(0.0))
+    masks = torch.zeros(1, 1, 2, 2)
+    masks[0, 0, 0, 0] = 1
+    zero = torch.zeros(1, 1, 2, 2)  # probability exactly 0.5: not polyp
+    _objective(nets)._contrastive(zero, torch.randn(1, 8, 2, 2), zero, torch.randn(1, 32, 2, 2), masks, None)
+    assert seen["student_wrong"].tolist() == [[[True, False], [False, False]]]
+    assert seen["teacher_right"].tolist() == [[[False, True], [True, True]]]

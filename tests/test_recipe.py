@@ -82,6 +82,43 @@ def test_resize_batch_keeps_image_and_mask_aligned():
     assert int(y.sum()) == 24 * 24
 
 
+def test_resize_batch_is_bilinear_with_pixel_centres_and_masks_strictly_over_half():
+    from oracles import bilinear_resize
+
+    images = torch.rand(2, 3, 5, 5, generator=torch.Generator().manual_seed(0))
+    masks = torch.zeros(2, 1, 5, 5)
+    masks[:, :, 1:4, 2:] = 1.0
+    x, y = resize_batch(images, masks, 8)
+    want = np.stack([[bilinear_resize(c.numpy(), 8, 8) for c in im] for im in images])
+    np.testing.assert_allclose(x.numpy(), want, atol=1e-6)
+    want_masks = np.stack([[bilinear_resize(m[0].numpy(), 8, 8) > 0.5] for m in masks])
+    assert y.dtype == masks.dtype and np.array_equal(y.numpy() > 0, want_masks)
+    # 2 -> 3 puts the middle column exactly halfway between a polyp and a background pixel: background
+    half = torch.tensor([[[[1.0, 0.0], [1.0, 0.0]]]])
+    _, y = resize_batch(half, half, 3)
+    assert y[0, 0].tolist() == [[1.0, 0.0, 0.0]] * 3
+
+
+@pytest.mark.parametrize("shape", [(6, 4), (4, 6), (6, 6)])
+def test_resize_batch_resizes_unless_already_square_at_the_side(shape):
+    images, masks = torch.rand(1, 3, *shape), torch.ones(1, 1, *shape)
+    x, y = resize_batch(images, masks, 6)
+    assert x.shape == (1, 3, 6, 6) and y.shape == (1, 1, 6, 6)
+    assert (x is images) is (shape == (6, 6))
+
+
+def test_weight_average_state_round_trip():
+    avg = WeightAverage(torch.nn.Linear(2, 1), decay=0.99)
+    avg.update()
+    avg.update()
+    assert avg.state_dict() == {"steps": 2, "decay": 0.99}
+    fresh = WeightAverage(torch.nn.Linear(2, 1), decay=0.99)
+    fresh.load(avg.model.state_dict(), avg.state_dict())
+    assert fresh.steps == 2 and torch.equal(fresh.model.weight, avg.model.weight)
+    fresh.load(avg.model.state_dict(), {})  # a state without a step count starts the warm-up again
+    assert fresh.steps == 0 and fresh.rate() == pytest.approx(0.1)
+
+
 def test_weight_average_follows_the_formula_with_its_warm_up():
     net = torch.nn.Linear(2, 1, bias=False)
     with torch.no_grad():

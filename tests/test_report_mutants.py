@@ -185,6 +185,10 @@ def test_a_group_that_mixes_resolutions_is_named_and_labelled(caplog):
     )
     caplog.clear()
     with caplog.at_level("WARNING"):
+        (row,) = group_table(runs[:2])  # two resolutions are already a mix
+    assert row["resolution"] == "original / resized 128x128" and len(caplog.records) == 1
+    caplog.clear()
+    with caplog.at_level("WARNING"):
         (row,) = group_table(runs[:1])
     assert row["resolution"] == "original" and not caplog.records
 

@@ -62,7 +62,12 @@ GROUPS: dict[str, Group] = {
     ),
     "losses": Group(
         (f"{PKG}/losses/distill.py", f"{PKG}/losses/segmentation.py"),
-        ("tests/test_losses.py", "tests/test_losses_mutants.py"),
+        (
+            "tests/test_losses.py",
+            "tests/test_losses_mutants.py",
+            "tests/test_structure_loss.py",
+            "tests/test_infonce_heads.py",
+        ),
     ),
     # the flips, warp and jitter (multiscale_side and resize_batch are in "recipe")
     "augment": Group(

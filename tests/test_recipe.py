@@ -11,51 +11,12 @@ import torch
 from microaunet_cli.checkpoints import load_checkpoint
 from microaunet_cli.config import RunSettings, load_settings
 from microaunet_cli.data import PrepareSettings, prepare_dataset
-from microaunet_cli.losses import structure_loss
 from microaunet_cli.models import create_model
 from microaunet_cli.training.augment import multiscale_side, resize_batch
 from microaunet_cli.training.ema import WeightAverage
 from microaunet_cli.training.runner import distill, train_teacher
 
 SIZE = 64
-
-
-def _structure_by_hand(logits: np.ndarray, mask: np.ndarray) -> float:
-    """One 8×8 image: every 31×31 window (zero padded) covers the whole image, so each pixel's local
-    mean of the mask is the mask's sum over 961."""
-    local = mask.sum() / 961.0
-    w = 1 + 5 * np.abs(local - mask)
-    p = 1 / (1 + np.exp(-logits))
-    bce = -(mask * np.log(p) + (1 - mask) * np.log(1 - p))
-    wbce = (w * bce).sum() / w.sum()
-    inter = (p * mask * w).sum()
-    union = ((p + mask) * w).sum()
-    wiou = 1 - (inter + 1) / (union - inter + 1)
-    return float(wbce + wiou)
-
-
-def test_structure_loss_matches_the_formula_by_hand():
-    rng = np.random.default_rng(0)
-    masks = np.zeros((2, 8, 8))
-    masks[0, 2:5, 1:7] = 1  # 18 foreground pixels
-    masks[1, 0:2, 0:3] = 1  # 6: a different boundary weight than image 0
-    logits = rng.normal(0, 2, size=(2, 8, 8))
-    got, terms = structure_loss(torch.tensor(logits)[:, None].float(), torch.tensor(masks)[:, None].float())
-    want = np.mean([_structure_by_hand(logits[i], masks[i]) for i in range(2)])
-    assert float(got) == pytest.approx(want, rel=1e-5)
-    assert float(terms["wbce"] + terms["wiou"]) == pytest.approx(want, rel=1e-5)
-
-
-def test_structure_loss_weighs_boundary_pixels_more():
-    """The same wrong pixel costs more at a polyp's edge than far from it."""
-    mask = torch.zeros(1, 1, 64, 64)
-    mask[..., 20:40, 20:40] = 1
-    base = torch.where(mask > 0, 6.0, -6.0)
-    near, far = base.clone(), base.clone()
-    near[..., 20, 30] = -6.0  # an edge pixel of the polyp missed
-    far[..., 60, 2] = 6.0  # a background pixel far away flagged
-    ref = float(structure_loss(base, mask)[0])
-    assert float(structure_loss(near, mask)[0]) - ref > 1.5 * (float(structure_loss(far, mask)[0]) - ref)
 
 
 def test_multiscale_side_is_repeatable_and_rounded_to_32():

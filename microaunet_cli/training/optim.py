@@ -68,7 +68,7 @@ class CosineFactor:
             return self.floor + (self.from_factor - self.floor) * 0.5 * (1 + math.cos(math.pi * t / span))
         if epoch < self.warmup:
             return (epoch + 1) / (self.warmup + 1)
-        t = (epoch - self.warmup) % self.t_max if self.t_max else 0
+        t = (epoch - self.warmup) % self.t_max  # t_max >= 1: settings validate it, build_scheduler clamps it
         return self.floor + (1 - self.floor) * 0.5 * (1 + math.cos(math.pi * t / self.t_max))
 
     def continue_to(self, anchor: int, end_epoch: int) -> None:

@@ -29,6 +29,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass
 from fnmatch import fnmatch
 from pathlib import Path
@@ -258,6 +259,15 @@ def _mutmut(folder: Path, names: list[str], children: int) -> int:
     return subprocess.call(cmd, cwd=folder)
 
 
+COLUMNS = ("mutants", "checked", "killed", "timeout", "equivalent", "survived")
+
+
+def _row(name: str, counts: Counter) -> str:
+    den = counts["checked"] - counts["equivalent"]
+    score = f"{counts['killed']}/{den} = {counts['killed'] / den:.1%}"
+    return f"| {name} | {' | '.join(str(counts[c]) for c in COLUMNS)} | {score} |"
+
+
 def report(names: list[str]) -> int:
     """A table of the groups' last runs (Markdown, as docs/mutation.md shows it), then the survivors
     not judged equivalent. Returns 1 where those and the timeouts are more than a tenth of the
@@ -268,40 +278,30 @@ def report(names: list[str]) -> int:
         "| killed / (checked − equivalent) |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    totals = dict.fromkeys(("n", "checked", "killed", "timeout", "equiv", "survived"), 0)
+    totals: Counter = Counter()
     survivors = []
     for name in names:
         res = _results(WORK / name, GROUPS[name])
-        c = dict.fromkeys(("killed", "unchecked", "equiv", "timeout", "survived"), 0)
+        counts = Counter(mutants=len(res))
         for key, status in res.items():
             if status in KILLED:
-                c["killed"] += 1
+                counts["killed"] += 1
             elif status == "not checked":
-                c["unchecked"] += 1
+                continue
             elif key in equivalent:
-                c["equiv"] += 1
+                counts["equivalent"] += 1
             else:
-                c["timeout" if status == "timeout" else "survived"] += 1
+                counts["timeout" if status == "timeout" else "survived"] += 1
                 survivors.append(f"  {key}: {status}")
-        checked = len(res) - c["unchecked"]
-        if checked - c["equiv"] <= 0:
+            counts["checked"] += 1
+        if counts["checked"] <= counts["equivalent"]:
             print(f"| {name} | {len(res) or '—'} | not run yet (scripts/mutation.sh {name}) | | | | | |")
             continue
-        for k, v in (
-            ("n", len(res)),
-            ("checked", checked),
-            *((k, c[k]) for k in ("killed", "timeout", "equiv", "survived")),
-        ):
-            totals[k] += v
-        den = checked - c["equiv"]
-        cells = [len(res), checked, c["killed"], c["timeout"], c["equiv"], c["survived"]]
-        score = f"{c['killed']}/{den} = {c['killed'] / den:.1%}"
-        print(f"| {name} | {' | '.join(map(str, cells))} | {score} |")
-    den = totals["checked"] - totals["equiv"]
+        totals.update(counts)
+        print(_row(name, counts))
+    den = totals["checked"] - totals["equivalent"]
     if den > 0:
-        cells = [totals[k] for k in ("n", "checked", "killed", "timeout", "equiv", "survived")]
-        score = f"{totals['killed']}/{den} = {totals['killed'] / den:.1%}"
-        print(f"| all run | {' | '.join(map(str, cells))} | {score} |")
+        print(_row("all run", totals))
     if survivors:
         print("\nsurvivors not judged equivalent (see one: cd .mutation/<group> && mutmut show NAME):")
         print("\n".join(survivors))

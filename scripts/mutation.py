@@ -22,6 +22,7 @@ and are left out of the non-equivalent score.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -242,6 +243,18 @@ def _restore_verdicts(folder: Path, group: Group, before: dict[str, int | None])
         meta.write_text(json.dumps(data, indent=4))
 
 
+SOURCES = "sources.json"  # in a group's folder: the SHA-256 of each file it mutated, at its fresh run
+
+
+def _sources(group: Group) -> dict[str, str]:
+    return {f: hashlib.sha256((REPO / f).read_bytes()).hexdigest() for f in group.files}
+
+
+def _recorded_sources(folder: Path) -> dict[str, str] | None:
+    path = folder / SOURCES
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 def _equivalent() -> dict[str, str]:
     """``mutant name -> reason`` from scripts/mutation_equivalent.txt (``name  # reason`` lines)."""
     if not EQUIVALENT.is_file():
@@ -326,7 +339,13 @@ def main() -> int:
     for name in names:
         group = GROUPS[name]
         start = time.monotonic()
-        if args.again and (WORK / name / "mutants").is_dir():
+        again = args.again and (WORK / name / "mutants").is_dir()
+        if again and _sources(group) != _recorded_sources(WORK / name):
+            # mutmut numbers mutants within a function: after a source change a kept verdict could
+            # land on a different mutant of the same name, so only a fresh run scores it honestly.
+            print(f"== {name}: {', '.join(group.files)} changed since its last run: running it afresh")
+            again = False
+        if again:
             folder = WORK / name
             before = _exit_codes(folder, group)
             todo = [k for k, s in _results(folder, group).items() if s not in KILLED]
@@ -341,6 +360,7 @@ def main() -> int:
                 print(f"== {name}: none of its test files exists ({', '.join(group.tests)}); skipped")
                 continue
             folder = _prepare(name, group)
+            (folder / SOURCES).write_text(json.dumps(_sources(group), indent=1))
             print(f"== {name}: {', '.join(group.files)} against {', '.join(group.tests)}")
             rc = _mutmut(folder, list(group.functions), args.children)
         print(f"== {name}: mutmut exited {rc} after {time.monotonic() - start:.0f} s")

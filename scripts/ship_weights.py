@@ -50,7 +50,14 @@ def slim_payload(ckpt: dict, summary: dict) -> dict:
 
 
 def card(
-    name: str, payload: dict, summary: dict, env: dict, config: str, reproduce: str, digest: str, note=""
+    name: str,
+    payload: dict,
+    summary: dict,
+    env: dict,
+    config: str,
+    reproduce: str,
+    digest: str,
+    note: str = "",
 ) -> str:
     rows = "\n".join(
         f"| {split} | {t['n_images']} | {t['mdice']:.4f} | {t['miou']:.4f} | {t['dice_pooled']:.4f} |"
@@ -64,7 +71,7 @@ def card(
 `{settings["model"]["name"]}` ({summary.get("params", 0):,} parameters), {payload.get("training")} on
 `{payload.get("dataset")}` at {payload["size"]}×{payload["size"]} px, seed {settings["train"]["seed"]},
 {epochs} epochs; the checkpoint of the best validation epoch ({best},
-validation mDice {summary.get("best_val_mdice", 0):.4f}).{" " + note.strip() if note.strip() else ""}
+validation mDice {summary.get("best_val_mdice", 0):.4f}).{f" {note.strip()}" if note.strip() else ""}
 
 ```bash
 microaunet predict --ckpt {name} --input photo.jpg --out out/   # mask: out/masks/photo.png

@@ -148,6 +148,10 @@ class TrainSettings(Section):
     # Exponential moving average of the weights, scored and saved in place of the raw weights; 0 disables.
     # 0.999 averages over about the last 1,000 steps (with a warm-up over the first steps).
     ema_decay: float = Field(default=0.0, ge=0, lt=1)
+    # Deep supervision: weight of the decoder's side outputs (strides 32, 16 and 8, each upsampled and
+    # scored with the segmentation loss; their mean is added); 0 disables. Their 1×1 heads are
+    # training-only: the saved, exported and timed network is the same with or without them.
+    deep_supervision: float = Field(default=0.0, ge=0)
     # CPU threads for torch (--threads); None leaves torch's choice: OMP_NUM_THREADS, else one per
     # physical core. Give each job its share when several run on one machine.
     num_threads: int | None = Field(default=None, ge=1)

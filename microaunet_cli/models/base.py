@@ -77,6 +77,12 @@ class UNetBase(nn.Module):
     def after_init(self) -> None:
         """Hook run after the generic initialisation, for weights that must keep a relation."""
 
+    def deep_supervision_taps(self) -> list[tuple[nn.Module, int]]:
+        """The decoder stages deep supervision reads, with their channels: the normalised outputs of
+        decoder stages 2-4 (strides 32, 16 and 8, before their upsampling)."""
+        c = self.c_list
+        return [(self.decoder_norms[1], c[3]), (self.decoder_norms[2], c[2]), (self.decoder_norms[3], c[1])]
+
     def forward(self, x: torch.Tensor, return_features: bool = False):
         check_input(x, self.input_channels)
         out = x

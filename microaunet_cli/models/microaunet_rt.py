@@ -164,6 +164,12 @@ class MicroAUNetRT(nn.Module):
             return logits, (t1, t2, t3, t4, t5), dec
         return logits
 
+    def deep_supervision_taps(self) -> list[tuple[nn.Module, int]]:
+        """The decoder stages deep supervision reads, with their channels: up4, up3 and up2 (strides
+        32, 16 and 8, before their upsampling)."""
+        c = self.c_list
+        return [(self.up4, c[3]), (self.up3, c[2]), (self.up2, c[1])]
+
     def fuse(self) -> MicroAUNetRT:
         """Fold BatchNorms and merge the training branches (in place, eval mode); same outputs."""
         return fuse_modules(self)

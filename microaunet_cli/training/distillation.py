@@ -20,6 +20,7 @@ from microaunet_cli.losses import (
     l2_penalty,
     pixel_infonce,
 )
+from microaunet_cli.training.deep_supervision import DeepSupervision
 from microaunet_cli.training.objectives import Objective, StepContext
 from microaunet_cli.training.optim import shrinkable_parameters
 
@@ -62,6 +63,7 @@ class DistillationObjective(Objective):
         epochs: int,
         teacher_info: dict[str, Any] | None = None,
         seg_loss: str = "bce_dice",
+        deep_supervision: float = 0.0,
     ) -> None:
         super().__init__()
         self.model = student
@@ -80,6 +82,8 @@ class DistillationObjective(Objective):
         self.teacher_head = ProjectionHead(t_c[0], cfg.proj_dim)
         # Not a registered submodule: the teacher is neither trained, nor saved, nor wrapped by DDP.
         object.__setattr__(self, "teacher", teacher.eval().requires_grad_(False))
+        # Built last, so that the heads above draw the same random weights with it as without.
+        self.side = DeepSupervision(student, deep_supervision) if deep_supervision > 0 else None
 
     def _apply(self, fn, recurse=True):  # keep the unregistered teacher on the student's device
         super()._apply(fn, recurse)
@@ -133,9 +137,15 @@ class DistillationObjective(Objective):
         self.teacher.eval()
         with torch.no_grad():
             t_logits, t_skips, t_dec = self.teacher(images, return_features=True)
+        if self.side is not None:
+            self.side.arm()
         s_logits, s_skips, s_dec = self.model(images, return_features=True)
         loss, terms = self.seg_loss(s_logits, masks)
         terms = {"seg": loss.detach(), **terms}
+        if self.side is not None:
+            side = self.side.side_loss(masks, self.seg_loss)
+            loss = loss + side
+            terms["side"] = side.detach()
         if self.stage_of(ctx.epoch) == 1:
             w = self.omega(ctx.progress)
             mimic = feature_mimic(s_skips, t_skips, self.adapters, self.cfg.mimic)

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from microaunet_cli.losses import SEGMENTATION_LOSSES
+from microaunet_cli.training.deep_supervision import DeepSupervision
 
 
 @dataclass
@@ -65,14 +66,20 @@ class Objective(nn.Module):
 
 class SegmentationObjective(Objective):
     """Plain supervised training (the teacher, or a student alone): BCE + soft Dice, or the structure
-    loss (``train.loss``)."""
+    loss (``train.loss``), plus the decoder's side outputs with ``deep_supervision`` > 0."""
 
     training_kind = "supervised"
 
-    def __init__(self, model: nn.Module, loss: str = "bce_dice") -> None:
+    def __init__(self, model: nn.Module, loss: str = "bce_dice", deep_supervision: float = 0.0) -> None:
         super().__init__()
         self.model = model
         self.seg_loss = SEGMENTATION_LOSSES[loss]
+        self.side = DeepSupervision(model, deep_supervision) if deep_supervision > 0 else None
 
     def forward(self, images: torch.Tensor, masks: torch.Tensor, ctx: StepContext):
-        return self.seg_loss(self.model(images), masks)
+        if self.side is None:
+            return self.seg_loss(self.model(images), masks)
+        self.side.arm()
+        loss, terms = self.seg_loss(self.model(images), masks)
+        side = self.side.side_loss(masks, self.seg_loss)
+        return loss + side, {**terms, "side": side.detach()}

@@ -178,7 +178,7 @@ def _open_data(settings: RunSettings) -> PreparedData:
 
 
 def _supervised(settings: RunSettings, model: nn.Module, data: PreparedData) -> Objective:
-    return SegmentationObjective(model, settings.train.loss)
+    return SegmentationObjective(model, settings.train.loss, settings.train.deep_supervision)
 
 
 def _distillation(settings: RunSettings, model: nn.Module, data: PreparedData) -> Objective:
@@ -210,7 +210,13 @@ def _distillation(settings: RunSettings, model: nn.Module, data: PreparedData) -
         "params": count_parameters(teacher)[0],
     }
     return DistillationObjective(
-        model, teacher, settings.distill, settings.train.epochs, info, settings.train.loss
+        model,
+        teacher,
+        settings.distill,
+        settings.train.epochs,
+        info,
+        settings.train.loss,
+        settings.train.deep_supervision,
     )
 
 

@@ -46,3 +46,40 @@ def test_structure_loss_weighs_boundary_pixels_more():
     far[..., 60, 2] = 6.0  # a background pixel far away flagged
     ref = float(structure_loss(base, mask)[0])
     assert float(structure_loss(near, mask)[0]) - ref > 1.5 * (float(structure_loss(far, mask)[0]) - ref)
+
+
+def _window_means_by_hand(x: np.ndarray, k: int) -> np.ndarray:
+    """Each pixel's mean over its k×k window, zeros outside the map, by explicit sums."""
+    r = k // 2
+    padded = np.pad(x, r)
+    h, w = x.shape
+    return np.array([[padded[i : i + k, j : j + k].sum() / (k * k) for j in range(w)] for i in range(h)])
+
+
+@pytest.mark.parametrize(("shape", "k"), [((40, 37), 31), ((9, 14), 5), ((3, 3), 31), ((50, 50), 3)])
+def test_box_mean_is_the_zero_padded_window_mean(shape, k):
+    from microaunet_cli.losses.segmentation import box_mean
+
+    rng = np.random.default_rng(1)
+    binary = (rng.random((2, 1, *shape)) > 0.6).astype(np.float32)
+    soft = rng.random((2, 1, *shape)).astype(np.float32)
+    for x, atol in ((binary, 1e-7), (soft, 1e-6)):
+        got = box_mean(torch.from_numpy(x), k).numpy()
+        want = np.stack([[_window_means_by_hand(c, k) for c in im] for im in x])
+        np.testing.assert_allclose(got, want, atol=atol)
+
+
+def test_structure_loss_uses_31_by_31_windows_on_a_larger_image():
+    """At 48×48 the windows no longer cover the whole image: a pixel's weight depends on where it is."""
+    rng = np.random.default_rng(2)
+    mask = np.zeros((48, 48))
+    mask[5:20, 30:44] = 1
+    logits = rng.normal(size=(48, 48))
+    w = 1 + 5 * np.abs(_window_means_by_hand(mask, 31) - mask)
+    p = 1 / (1 + np.exp(-logits))
+    bce = -(mask * np.log(p) + (1 - mask) * np.log(1 - p))
+    wbce = (w * bce).sum() / w.sum()
+    inter, union = (p * mask * w).sum(), ((p + mask) * w).sum()
+    want = wbce + 1 - (inter + 1) / (union - inter + 1)
+    got, _ = structure_loss(torch.tensor(logits)[None, None].float(), torch.tensor(mask)[None, None].float())
+    assert float(got) == pytest.approx(float(want), rel=1e-5)

@@ -3,6 +3,10 @@ optimiser) on random batches: the median of N steps, for train-teacher or distil
 
     python scripts/train_step_speed.py teacher 128 --steps 30
     python scripts/train_step_speed.py distill 256 --stage 2 --threads 2
+    python scripts/train_step_speed.py distill 192 --config configs/polyp_laptop.yaml
+
+``--config`` takes a recipe's loss, weight average (updated after each step, as the loop does),
+augmentation and distillation settings from a settings file; without it, the code's defaults.
 
 Compare two versions of the toolkit by running it from each checkout in turn, interleaved, with no
 other job on the machine (docs/RESULTS.md, "Training speed").
@@ -14,27 +18,30 @@ import argparse
 import json
 import statistics
 import time
+from pathlib import Path
 
 import torch
 
 from microaunet_cli.checkpoints import build_model
-from microaunet_cli.config import RunSettings
+from microaunet_cli.config import RunSettings, load_settings
 from microaunet_cli.devices import autocast
 from microaunet_cli.inference.preprocess import standardize
 from microaunet_cli.training.augment import augment_batch
 from microaunet_cli.training.distillation import DistillationObjective
+from microaunet_cli.training.ema import WeightAverage
 from microaunet_cli.training.objectives import SegmentationObjective, StepContext
 from microaunet_cli.training.optim import build_optimizer
 
 EPOCHS = 40  # a 40-epoch run: stage 1 is epochs 0-23, stage 2 from 24
 
 
-def objective(kind: str) -> torch.nn.Module:
-    s = RunSettings()
+def objective(kind: str, s: RunSettings) -> torch.nn.Module:
     if kind == "teacher":
-        return SegmentationObjective(build_model(s))
+        return SegmentationObjective(build_model(s), s.train.loss)
+    teacher = build_model(s)
+    s = s.model_copy(deep=True)
     s.model.name = "microaunet_rt"
-    return DistillationObjective(build_model(s), build_model(RunSettings()), s.distill, EPOCHS)
+    return DistillationObjective(build_model(s), teacher, s.distill, EPOCHS, seg_loss=s.train.loss)
 
 
 def main() -> None:
@@ -47,16 +54,19 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--bf16", action="store_true", help="bf16 autocast")
     ap.add_argument("--contiguous", action="store_true", help="NCHW instead of channels-last")
+    ap.add_argument("--config", type=Path, help="settings file of the recipe to time")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    obj = objective(args.kind)
+    settings = load_settings(RunSettings, config=args.config, environ={}) if args.config else RunSettings()
+    obj = objective(args.kind, settings)
     fmt = torch.contiguous_format if args.contiguous else torch.channels_last
     obj = obj.to(memory_format=fmt)
     if hasattr(obj, "teacher"):
         obj.teacher.to(memory_format=fmt)
-    opt = build_optimizer(obj.parameters(), RunSettings().optim)
-    aug = RunSettings().augment
+    opt = build_optimizer(obj.parameters(), settings.optim)
+    aug = settings.augment
+    ema = WeightAverage(obj.model, settings.train.ema_decay) if settings.train.ema_decay else None
     images = torch.randint(0, 255, (64, args.size, args.size, 3), dtype=torch.uint8)
     masks = (torch.rand(64, args.size, args.size) > 0.7).to(torch.uint8)
     epoch = 0 if args.stage == 1 else EPOCHS - 1
@@ -73,6 +83,8 @@ def main() -> None:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if ema is not None:
+            ema.update()
 
     for i in range(5):
         step(i)
@@ -82,7 +94,8 @@ def main() -> None:
         step(i)
         times.append(time.perf_counter() - t0)
     ms = statistics.median(times) * 1000
-    print(json.dumps({**vars(args), "ms": round(ms, 1), "images_per_s": round(args.batch * 1000 / ms, 1)}))
+    row = {**vars(args), "config": str(args.config), "ms": round(ms, 1)}
+    print(json.dumps({**row, "images_per_s": round(args.batch * 1000 / ms, 1)}))
 
 
 if __name__ == "__main__":

@@ -176,3 +176,43 @@ if __name__ == "__main__":  # print the PINNED line
     mean_abs, values = reference_output()
     print(f"PINNED = ({mean_abs:.12g}, ({', '.join(f'{v:.12g}' for v in values)}))")
     sys.exit(0)
+
+
+@pytest.mark.parametrize("stride", [1, 2, 3])
+@pytest.mark.parametrize("shape", [(2, 5, 9, 9), (1, 5, 8, 11)])
+def test_depthwise_scale_is_a_grouped_1x1_conv_as_one_multiply(stride, shape):
+    from microaunet_cli.models.reparam import DepthwiseScale
+
+    conv = nn.Conv2d(5, 5, 1, stride, groups=5, bias=False)
+    scale = DepthwiseScale(5, stride)
+    assert scale.weight.shape == conv.weight.shape and scale.bias is None
+    scale.load_state_dict(conv.state_dict())  # the same keys: checkpoints load either way
+    x = torch.randn(*shape).contiguous(memory_format=torch.channels_last)
+    x.requires_grad_(True)
+    want, got = conv(x), scale(x)
+    assert got.shape == want.shape
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-6)
+    g = torch.randn_like(want)
+    dx_want, dw_want = torch.autograd.grad(want, (x, conv.weight), g)
+    dx_got, dw_got = torch.autograd.grad(got, (x, scale.weight), g)
+    torch.testing.assert_close(dx_got, dx_want)
+    torch.testing.assert_close(dw_got, dw_want)
+
+
+def test_conv_bn_around_a_conv_draws_nothing_else_and_fuses():
+    from microaunet_cli.models.reparam import DepthwiseScale
+
+    torch.manual_seed(0)
+    block = ConvBN.around(DepthwiseScale(4, 2))
+    after = torch.rand(1)
+    torch.manual_seed(0)
+    DepthwiseScale(4, 2)
+    assert torch.equal(torch.rand(1), after)  # the wrapper itself draws no random numbers
+    assert isinstance(block.bn, nn.BatchNorm2d) and block.bn.num_features == 4
+    block = randomised(block).eval()
+    x = torch.randn(2, 4, 7, 7)
+    with torch.no_grad():
+        want = block(x)
+        block.fuse()
+        torch.testing.assert_close(block(x), want, rtol=1e-5, atol=1e-6)
+    assert block.conv.stride == (2, 2) and type(block.conv) is nn.Conv2d

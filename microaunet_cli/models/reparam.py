@@ -32,6 +32,15 @@ class ConvBN(nn.Module):
         self.conv = nn.Conv2d(c_in, c_out, kernel_size, stride, padding, dilation, groups, bias=False)
         self.bn: nn.Module = nn.BatchNorm2d(c_out)
 
+    @classmethod
+    def around(cls, conv: nn.Conv2d) -> ConvBN:
+        """A ConvBN over a given conv (e.g. a ``DepthwiseScale``), drawing no other random weights."""
+        block = cls.__new__(cls)
+        nn.Module.__init__(block)
+        block.conv = conv
+        block.bn = nn.BatchNorm2d(conv.out_channels)
+        return block
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.bn(self.conv(x))
 
@@ -49,6 +58,25 @@ class ConvBN(nn.Module):
         self.conv, self.bn = fused, nn.Identity()
 
 
+class DepthwiseScale(nn.Conv2d):
+    """A depthwise 1×1 conv without bias (stride s): each channel times its weight, every s-th pixel.
+
+    The same parameters, state-dict keys and outputs as ``nn.Conv2d(c, c, 1, s, groups=c,
+    bias=False)``, computed as one broadcast multiply. PyTorch runs a 1×1 grouped conv on one CPU
+    thread at batch < 16 as one tiny conv per channel (hundreds of calls per training step of the
+    default student); the multiply is a single op on any device and thread count.
+    """
+
+    def __init__(self, channels: int, stride: int = 1) -> None:
+        super().__init__(channels, channels, 1, stride, groups=channels, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = self.stride[0]
+        if s > 1:
+            x = x[:, :, ::s, ::s]
+        return x * self.weight.view(1, -1, 1, 1)
+
+
 class RepDWConv(nn.Module):
     """Depthwise 3×3 conv (dilation d) trained as three branches, MobileOne-style, merged by ``fuse()``.
 
@@ -62,7 +90,7 @@ class RepDWConv(nn.Module):
         super().__init__()
         self.channels, self.stride, self.dilation = channels, stride, dilation
         self.dense = ConvBN(channels, channels, 3, stride, dilation, groups=channels)
-        self.scale = ConvBN(channels, channels, 1, stride, groups=channels)
+        self.scale = ConvBN.around(DepthwiseScale(channels, stride))
         self.identity = nn.BatchNorm2d(channels) if stride == 1 else None
         self.fused: nn.Conv2d | None = None
 

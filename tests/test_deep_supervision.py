@@ -63,7 +63,7 @@ def test_side_loss_is_the_weighted_mean_of_the_upsampled_side_maps_losses(loss):
     ]
     want_side = (0.3 * sum(sides) / 3).detach()
     assert float(terms["side"]) == pytest.approx(float(want_side), rel=1e-5)
-    assert float(total) == pytest.approx(float(main + want_side), rel=1e-5)
+    assert float(total.detach()) == pytest.approx(float(main.detach() + want_side), rel=1e-5)
     total.backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in objective.side.parameters())
 

@@ -38,3 +38,19 @@ def make_checkpoint(
         },
     )
     return Path(path)
+
+
+def recipe_settings(prepared, runs, *sets: str):
+    """Settings of a short deterministic run on a prepared folder (recipe options tested on top)."""
+    from microaunet_cli.config import RunSettings, load_settings
+
+    base = [
+        f"data.prepared_dir={prepared}",
+        f"output.runs_dir={runs}",
+        "train.batch_size=8",
+        "train.eval_batch_size=16",
+        "output.quiet=true",
+        "train.deterministic=true",
+        "schedule.t_max=4",
+    ]
+    return load_settings(RunSettings, sets=[*base, *sets], environ={})

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import recipe_settings
 
 from microaunet_cli.checkpoints import load_checkpoint, load_trained
-from microaunet_cli.config import DistillSettings, RunSettings, load_settings
+from microaunet_cli.config import DistillSettings, RunSettings
 from microaunet_cli.data import PrepareSettings, prepare_dataset
 from microaunet_cli.errors import ConfigError
 from microaunet_cli.losses import SEGMENTATION_LOSSES
@@ -123,17 +124,7 @@ def prepared(tmp_path_factory) -> Path:
 
 
 def _settings(prepared: Path, runs: Path, *sets: str) -> RunSettings:
-    base = [
-        f"data.prepared_dir={prepared}",
-        f"output.runs_dir={runs}",
-        "train.batch_size=8",
-        "train.eval_batch_size=16",
-        "output.quiet=true",
-        "train.deterministic=true",
-        "schedule.t_max=4",
-        "train.deep_supervision=0.5",
-    ]
-    return load_settings(RunSettings, sets=[*base, *sets], environ={})
+    return recipe_settings(prepared, runs, "train.deep_supervision=0.5", *sets)
 
 
 def test_runs_save_the_heads_to_resume_but_never_in_the_network(prepared, tmp_path):

@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import recipe_settings
 
 from microaunet_cli.checkpoints import load_checkpoint
-from microaunet_cli.config import RunSettings, load_settings
+from microaunet_cli.config import RunSettings
 from microaunet_cli.data import PrepareSettings, prepare_dataset
 from microaunet_cli.models import create_model
 from microaunet_cli.training.augment import multiscale_side, resize_batch
@@ -104,16 +105,7 @@ def prepared(tmp_path_factory) -> Path:
 
 
 def _settings(prepared: Path, runs: Path, *sets: str) -> RunSettings:
-    base = [
-        f"data.prepared_dir={prepared}",
-        f"output.runs_dir={runs}",
-        "train.batch_size=8",
-        "train.eval_batch_size=16",
-        "output.quiet=true",
-        "train.deterministic=true",
-        "schedule.t_max=4",
-    ]
-    return load_settings(RunSettings, sets=[*base, *sets], environ={})
+    return recipe_settings(prepared, runs, *sets)
 
 
 def test_ema_run_saves_the_average_and_resumes_exactly(prepared, tmp_path):

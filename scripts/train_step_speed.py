@@ -54,6 +54,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--bf16", action="store_true", help="bf16 autocast")
     ap.add_argument("--contiguous", action="store_true", help="NCHW instead of channels-last")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the objective (train.compile)")
     ap.add_argument("--config", type=Path, help="settings file of the recipe to time")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -65,6 +66,7 @@ def main() -> None:
     if hasattr(obj, "teacher"):
         obj.teacher.to(memory_format=fmt)
     opt = build_optimizer(obj.parameters(), settings.optim)
+    run_objective = torch.compile(obj) if args.compile else obj
     aug = settings.augment
     ema = WeightAverage(obj.model, settings.train.ema_decay) if settings.train.ema_decay else None
     images = torch.randint(0, 255, (64, args.size, args.size, 3), dtype=torch.uint8)
@@ -79,7 +81,7 @@ def main() -> None:
         x, y = augment_batch(x, y, aug, g)
         x = standardize(x, (0.5,) * 3, (0.25,) * 3).contiguous(memory_format=fmt)
         with autocast("cpu", torch.bfloat16 if args.bf16 else None):
-            loss, _ = obj(x, y, StepContext(epoch=epoch, progress=float(epoch), generator=g))
+            loss, _ = run_objective(x, y, StepContext(epoch=epoch, progress=float(epoch), generator=g))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -33,6 +33,8 @@ def _fake_run(
     dice: list[float],
     teacher: str | None = None,
     dataset: str = "kvasir",
+    params: int | None = None,
+    teacher_params: int | None = None,
 ) -> Path:
     """A run folder as train-teacher / distill leave it, with chosen per-image Dice (``seed`` None: a
     run that records none)."""
@@ -59,8 +61,12 @@ def _fake_run(
         "status": "completed",
         "test": {"test": metrics},
     }
+    if params is not None:
+        summary["params"] = params
     if teacher is not None:
         summary["teacher"] = {"model": teacher}
+        if teacher_params is not None:
+            summary["teacher"]["params"] = teacher_params
     (folder / "summary.json").write_text(json.dumps(summary))
     if seed is not None:
         (folder / "config.yaml").write_text(f"train:\n  seed: {seed}\n")
@@ -342,6 +348,45 @@ def test_reference_given_as_a_model_alone_takes_its_one_training_kind(tmp_path):
         build_report(runs, reference="malunet:teacher")  # a role, not a training kind: say which exist
     with pytest.raises(DataError, match="no runs of that network"):
         build_report(runs, reference="unet")
+
+
+def test_one_network_name_at_two_widths_is_two_networks_never_pooled(tmp_path):
+    """A malunet trained wider (model.c_list) and its student are reported apart from the default
+    malunet and its student's teacher; each student is compared with the teacher of its own width."""
+    base = np.linspace(0.5, 0.9, 20)
+    runs = []
+    for tag, params, offset in (("t", 177_943, 0.0), ("w", 674_119, 0.04)):
+        for s in range(2):
+            dice = list(base + offset)
+            runs.append(_fake_run(tmp_path, f"{tag}-s{s}", "malunet", "supervised", s, dice, params=params))
+            runs.append(
+                _fake_run(
+                    tmp_path,
+                    f"{tag}-st-s{s}",
+                    "microaunet_rt",
+                    "distilled",
+                    s,
+                    list(base + offset + 0.01),
+                    teacher="malunet",
+                    params=87_987,
+                    teacher_params=params,
+                )
+            )
+    report = build_report(runs, reference="malunet[674119]:supervised")
+    rows = {(g["model"], g["kind"]): g["runs"] for g in report["groups"]}
+    assert rows == {
+        ("malunet[177943]", "supervised"): 2,
+        ("malunet[674119]", "supervised"): 2,
+        ("microaunet_rt", "distilled"): 4,  # one student network (same width), from two teachers
+    }
+    by_model = {d["model"]: d["dice"]["difference"] for d in report["differences"]}
+    assert by_model == pytest.approx({"malunet[177943]": -0.04, "microaunet_rt": -0.02 + 0.01})
+    # Without --reference: the first student's teacher, at its width.
+    assert build_report(runs)["reference"] == {"model": "malunet[177943]", "kind": "supervised"}
+    assert "| malunet[674119] | supervised |" in to_markdown(report)
+    # One width only: the plain name, as before.
+    (one,) = [r for r in runs if r.name == "t-s0"]
+    assert build_report([one])["groups"][0]["model"] == "malunet"
 
 
 def test_runs_on_different_data_sets_get_their_own_rows_and_differences(tmp_path):

@@ -1,6 +1,10 @@
 """Reading the runs ``microaunet report`` summarises: each run folder's test scores, per image and
 summarised, with its network, training kind, seed, data set and size (``RunScores``). A folder that
 cannot be read is a ``DataError`` naming the file and the fix; ``read_runs`` lists those and goes on.
+
+A network is its registered name and its width: when the runs given hold one name at different
+parameter counts (a ``malunet`` trained with a wider ``model.c_list``, say), each width is labelled
+``NAME[PARAMS]`` wherever the report names it, so different networks are never pooled as seeds of one.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ class RunScores:
     )  # split -> name -> {dice, iou}
     source: str = ""
     data: str = "unknown data"  # the data set it trained and was tested on, and its size
+    params: int | None = None  # the network's parameter count, when the summary records it
+    teacher_params: int | None = None
 
     @property
     def group(self) -> tuple[str, str, str]:
@@ -102,6 +108,10 @@ def _data(summary: dict[str, Any]) -> str:
     return f"{dataset} {summary['size']} px" if summary.get("size") else str(dataset)
 
 
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
 def read_run(folder: Path) -> RunScores:
     """The test scores of a run folder (see the module docstring for where they are read from)."""
     folder = Path(folder)
@@ -113,7 +123,8 @@ def read_run(folder: Path) -> RunScores:
     summary = _read_json(path)
     if not isinstance(summary.get("model"), str):
         raise DataError(f"{path}: names no model; {REREAD}")
-    teacher_model = (summary.get("teacher") or {}).get("model")
+    teacher = summary.get("teacher") if isinstance(summary.get("teacher"), dict) else {}
+    teacher_model = teacher.get("model")
     base = {
         "folder": folder,
         "model": summary["model"],
@@ -121,6 +132,8 @@ def read_run(folder: Path) -> RunScores:
         "seed": _seed(folder),
         "teacher_model": teacher_model,
         "data": _data(summary),
+        "params": _count(summary.get("params")),
+        "teacher_params": _count(teacher.get("params")),
     }
     test = summary.get("test") or {}
     if (
@@ -175,4 +188,22 @@ def read_runs(folders: list[Path]) -> tuple[list[RunScores], list[dict[str, str]
         except DataError as exc:
             log.error("left out of the report: %s", exc)
             left_out.append({"folder": str(folder), "reason": str(exc)})
-    return runs, left_out
+    return label_widths(runs), left_out
+
+
+def label_widths(runs: list[RunScores]) -> list[RunScores]:
+    """Runs whose network name comes at more than one parameter count among ``runs`` (their own, or
+    their teacher's) are relabelled ``NAME[PARAMS]``, the students' teacher names too."""
+    counts: dict[str, set[int]] = {}
+    for r in runs:
+        for name, params in ((r.model, r.params), (r.teacher_model, r.teacher_params)):
+            if name is not None and params is not None:
+                counts.setdefault(name, set()).add(params)
+    widths = {name for name, seen in counts.items() if len(seen) > 1}
+
+    def label(name: str | None, params: int | None) -> str | None:
+        return f"{name}[{params}]" if name in widths and params is not None else name
+
+    for r in runs:
+        r.model, r.teacher_model = label(r.model, r.params), label(r.teacher_model, r.teacher_params)
+    return runs

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The full recipe (configs/polyp_full.yaml: polyp-mix, 256 px, 300 epochs, multi-scale, structure loss,
-# weight average) on one GPU: prepare the data, train the teacher, distil the default student, and
-# write the `report` table. Every step is timed into $OUT/times.tsv.
+# The full recipe (configs/polyp_full.yaml: polyp-mix, 256 px, 300 epochs, structure loss, weight
+# average, distillation by imitation only) on one GPU: prepare the data, train the teacher, distil the
+# default student, and write the `report` table. Every step is timed into $OUT/times.tsv.
 #
 #   SRC=~/datasets bash examples/full_recipe_gpu.sh      # SRC holds Kvasir-SEG/ and CVC-ClinicDB/
 #

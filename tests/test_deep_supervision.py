@@ -113,7 +113,7 @@ def test_distillation_adds_the_side_term_and_keeps_its_other_heads_unchanged():
     loss, terms = with_side(images, masks, _ctx())
     base, base_terms = without(images, masks, _ctx())
     assert "side" not in base_terms and float(terms["side"]) > 0
-    assert float(loss) == pytest.approx(float(base + terms["side"]), rel=1e-5)
+    assert float(loss.detach()) == pytest.approx(float((base + terms["side"]).detach()), rel=1e-5)
 
 
 @pytest.fixture(scope="module")

@@ -9,12 +9,15 @@ optimiser) on random batches: the median of N steps, for train-teacher or distil
 augmentation and distillation settings from a settings file; without it, the code's defaults.
 
 Compare two versions of the toolkit by running it from each checkout in turn, interleaved, with no
-other job on the machine (docs/RESULTS.md, "Training speed").
+other job on the machine (docs/RESULTS.md, "Training speed"). It runs in checkouts back to d037399
+(the release before the training-speed work): what an older checkout lacks (a loss choice, the
+weight average, the allocator setting) is left out there, and the recipe must then be the default.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import statistics
 import time
@@ -28,20 +31,35 @@ from microaunet_cli.devices import autocast
 from microaunet_cli.inference.preprocess import standardize
 from microaunet_cli.training.augment import augment_batch
 from microaunet_cli.training.distillation import DistillationObjective
-from microaunet_cli.training.ema import WeightAverage
 from microaunet_cli.training.objectives import SegmentationObjective, StepContext
 from microaunet_cli.training.optim import build_optimizer
+
+try:  # what older checkouts lack
+    from microaunet_cli.training.ema import WeightAverage
+except ImportError:
+    WeightAverage = None
+try:
+    from microaunet_cli.cpu_memory import keep_freed_memory
+except ImportError:
+    keep_freed_memory = None
 
 EPOCHS = 40  # a 40-epoch run: stage 1 is epochs 0-23, stage 2 from 24
 
 
 def objective(kind: str, s: RunSettings) -> torch.nn.Module:
+    loss = getattr(s.train, "loss", "bce_dice")
     if kind == "teacher":
-        return SegmentationObjective(build_model(s), s.train.loss)
+        if "loss" in inspect.signature(SegmentationObjective).parameters:
+            return SegmentationObjective(build_model(s), loss)
+        assert loss == "bce_dice", "this checkout has only the BCE + Dice loss"
+        return SegmentationObjective(build_model(s))
     teacher = build_model(s)
     s = s.model_copy(deep=True)
     s.model.name = "microaunet_rt"
-    return DistillationObjective(build_model(s), teacher, s.distill, EPOCHS, seg_loss=s.train.loss)
+    if "seg_loss" in inspect.signature(DistillationObjective).parameters:
+        return DistillationObjective(build_model(s), teacher, s.distill, EPOCHS, seg_loss=loss)
+    assert loss == "bce_dice", "this checkout has only the BCE + Dice loss"
+    return DistillationObjective(build_model(s), teacher, s.distill, EPOCHS)
 
 
 def main() -> None:
@@ -58,6 +76,8 @@ def main() -> None:
     ap.add_argument("--config", type=Path, help="settings file of the recipe to time")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if keep_freed_memory is not None:  # as the training loop does on a CPU
+        keep_freed_memory()
     torch.manual_seed(0)
     settings = load_settings(RunSettings, config=args.config, environ={}) if args.config else RunSettings()
     obj = objective(args.kind, settings)
@@ -68,7 +88,8 @@ def main() -> None:
     opt = build_optimizer(obj.parameters(), settings.optim)
     run_objective = torch.compile(obj) if args.compile else obj
     aug = settings.augment
-    ema = WeightAverage(obj.model, settings.train.ema_decay) if settings.train.ema_decay else None
+    ema_decay = getattr(settings.train, "ema_decay", 0.0)
+    ema = WeightAverage(obj.model, ema_decay) if ema_decay else None
     images = torch.randint(0, 255, (64, args.size, args.size, 3), dtype=torch.uint8)
     masks = (torch.rand(64, args.size, args.size) > 0.7).to(torch.uint8)
     epoch = 0 if args.stage == 1 else EPOCHS - 1

@@ -22,7 +22,7 @@ ARCHITECTURE_MD = PACKAGE_DIR.parent / "docs" / "ARCHITECTURE.md"
 # import its own subpackage and the layers below its own, never its own layer's other members nor a
 # layer above. docs/ARCHITECTURE.md ("Layers") states the same list; a test compares the two.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors", "version", "fileio", "datasets", "progress", "cpu_threads", "lazy", "weights"),
+    ("errors", "version", "fileio", "datasets", "progress", "cpu_threads", "cpu_memory", "lazy", "weights"),
     ("devices", "environment", "onnx_runtime", "overlays"),
     ("models", "losses"),
     ("config",),

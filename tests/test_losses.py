@@ -7,6 +7,7 @@ import itertools
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from microaunet_cli.config import DistillSettings
 from microaunet_cli.losses import (
@@ -392,3 +393,16 @@ def test_kl_can_be_kept_on_in_stage_two(objective):
     loss_on, terms_on = kept(images, masks, ctx)
     assert "kl" not in terms_off and float(terms_on["kl"]) > 0
     assert float((loss_on - loss_off).detach()) == pytest.approx(0.5 * float(terms_on["kl"]), rel=1e-4)
+
+
+def test_kl_is_the_four_term_bernoulli_kl_even_at_saturated_logits():
+    """The two-log-sigmoid form against the definition, in float64, with logits up to ±60."""
+    g = torch.Generator().manual_seed(0)
+    zs = torch.cat([torch.randn(2, 1, 8, 8, generator=g) * 5, torch.full((1, 1, 8, 8), 60.0)])
+    zt = torch.cat([torch.randn(2, 1, 8, 8, generator=g) * 5, torch.full((1, 1, 8, 8), -60.0)])
+    for tau in (1.0, 4.0):
+        s, t = zs.double() / tau, zt.double() / tau
+        pt = torch.sigmoid(t)
+        ls = F.logsigmoid
+        want = (pt * (ls(t) - ls(s)) + (1 - pt) * (ls(-t) - ls(-s))).mean() * tau**2
+        assert float(bernoulli_kl(zs, zt, tau)) == pytest.approx(float(want), rel=1e-5)

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from microaunet_cli.models.cpu_training import GroupNorm, PointwiseConv
 from microaunet_cli.models.layers import check_input
 
 DEFAULT_C_LIST = (8, 16, 24, 32, 48, 64)
@@ -54,11 +55,11 @@ class UNetBase(nn.Module):
         # Built in this order on purpose: the default initialisers draw from the random generator, so
         # the order fixes which weights a seed gives (tests/test_models.py pins the outputs).
         self.encoder = self.build_encoder(c, input_channels)
-        self.encoder_norms = nn.ModuleList(nn.GroupNorm(4, w) for w in c[:5])
+        self.encoder_norms = nn.ModuleList(GroupNorm(4, w) for w in c[:5])
         self.bridge = self.build_bridge(c[:5]) if bridge else None
         self.decoder = self.build_decoder(c)
-        self.decoder_norms = nn.ModuleList(nn.GroupNorm(4, w) for w in reversed(c[:5]))
-        self.head = nn.Conv2d(c[0], num_classes, 1)
+        self.decoder_norms = nn.ModuleList(GroupNorm(4, w) for w in reversed(c[:5]))
+        self.head = PointwiseConv(c[0], num_classes)
         self.apply(init_malunet_style)
         self.after_init()
 

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from microaunet_cli.errors import MicroAUNetError
+from microaunet_cli.models.cpu_training import GroupNorm, PointwiseConv
 
 # Five max-pools: inputs must divide by 2**5.
 STRIDE = 32
@@ -33,8 +34,8 @@ class DWConv(nn.Module):
     def __init__(self, c_in: int, c_out: int, kernel_size: int = 3) -> None:
         super().__init__()
         self.depthwise = nn.Conv2d(c_in, c_in, kernel_size, padding=kernel_size // 2, groups=c_in)
-        self.norm = nn.GroupNorm(4, c_in)
-        self.pointwise = nn.Conv2d(c_in, c_out, 1)
+        self.norm = GroupNorm(4, c_in)
+        self.pointwise = PointwiseConv(c_in, c_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.pointwise(self.norm(self.depthwise(x)))

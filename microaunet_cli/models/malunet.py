@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from microaunet_cli.models.base import UNetBase
+from microaunet_cli.models.cpu_training import GroupNorm, PointwiseConv, takes_training_path
 from microaunet_cli.models.layers import DWConv, channel_pool, global_descriptor
 from microaunet_cli.models.registry import register_model
 
@@ -24,12 +25,12 @@ class DilatedGatedAttention(nn.Module):
         self.branches = nn.ModuleList(
             nn.Conv2d(quarter, quarter, 3, padding=d, dilation=d, groups=quarter) for d in self.DILATIONS
         )
-        self.norm = nn.GroupNorm(4, c_in)
-        self.mix = nn.Conv2d(c_in, c_in, 1)
+        self.norm = GroupNorm(4, c_in)
+        self.mix = PointwiseConv(c_in, c_in)
         self.gate = DWConv(c_in, c_in, 3)
         self.value = DWConv(c_in, c_in, 5)
         self.project = DWConv(c_in, c_out, 3)
-        self.shortcut = nn.Conv2d(c_in, c_out, 1)
+        self.shortcut = PointwiseConv(c_in, c_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         chunks = torch.chunk(x, 4, dim=1)
@@ -45,10 +46,10 @@ class InvertedExternalAttention(nn.Module):
     def __init__(self, channels: int, expansion: int = 4) -> None:
         super().__init__()
         slots = channels * expansion
-        self.inp = nn.Conv2d(channels, channels, 1)
+        self.inp = PointwiseConv(channels, channels)
         self.to_slots = nn.Conv1d(channels, slots, 1, bias=False)
         self.from_slots = nn.Conv1d(slots, channels, 1, bias=False)
-        self.out = nn.Sequential(nn.Conv2d(channels, channels, 1, bias=False), nn.GroupNorm(4, channels))
+        self.out = nn.Sequential(PointwiseConv(channels, channels, bias=False), GroupNorm(4, channels))
         self.tie_memory()
 
     def tie_memory(self) -> None:
@@ -60,6 +61,14 @@ class InvertedExternalAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
+        if takes_training_path(x):
+            # The same products on the map's pixel rows (B×HW×C, a view of channels-last memory):
+            # no copy to B×C×HW and back, and the output stays channels-last.
+            rows = self.inp(x).permute(0, 2, 3, 1).reshape(b, h * w, c)
+            attn = F.linear(rows, self.to_slots.weight.flatten(1)).softmax(dim=1)  # B×HW×slots
+            attn = attn / (attn.sum(dim=2, keepdim=True) + 1e-9)
+            y = F.linear(attn, self.from_slots.weight.flatten(1)).view(b, h, w, c).permute(0, 3, 1, 2)
+            return F.gelu(self.out(y) + x)
         attn = self.to_slots(self.inp(x).flatten(2))
         attn = attn.softmax(dim=-1)
         attn = attn / (attn.sum(dim=1, keepdim=True) + 1e-9)

@@ -20,6 +20,7 @@ from microaunet_cli.losses import (
     l2_penalty,
     pixel_infonce,
 )
+from microaunet_cli.models.cpu_training import also_without_gradients
 from microaunet_cli.training.deep_supervision import DeepSupervision
 from microaunet_cli.training.objectives import Objective, StepContext
 from microaunet_cli.training.optim import shrinkable_parameters
@@ -135,7 +136,7 @@ class DistillationObjective(Objective):
 
     def forward(self, images: torch.Tensor, masks: torch.Tensor, ctx: StepContext):
         self.teacher.eval()
-        with torch.no_grad():
+        with torch.no_grad(), also_without_gradients():  # the teacher's part of a training step
             t_logits, t_skips, t_dec = self.teacher(images, return_features=True)
         if self.side is not None:
             self.side.arm()

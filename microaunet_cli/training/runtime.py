@@ -13,6 +13,7 @@ import torch
 import torch.distributed as dist
 
 from microaunet_cli.config import TrainSettings
+from microaunet_cli.cpu_memory import keep_freed_memory
 from microaunet_cli.cpu_threads import use_threads
 from microaunet_cli.devices import autocast, pick_amp, pick_device
 from microaunet_cli.errors import ConfigError
@@ -71,6 +72,8 @@ def setup_runtime(train: TrainSettings) -> Runtime:
         dist.init_process_group(backend=backend, rank=rank, world_size=world)
         log.info("distributed: rank %d of %d (%s)", rank, world, backend)
     use_threads(train.num_threads)
+    if device.type == "cpu":
+        keep_freed_memory()
     return Runtime(device, pick_amp(train.amp, device), rank, world, local_rank)
 
 

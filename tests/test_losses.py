@@ -406,3 +406,19 @@ def test_kl_is_the_four_term_bernoulli_kl_even_at_saturated_logits():
         ls = F.logsigmoid
         want = (pt * (ls(t) - ls(s)) + (1 - pt) * (ls(-t) - ls(-s))).mean() * tau**2
         assert float(bernoulli_kl(zs, zt, tau)) == pytest.approx(float(want), rel=1e-5)
+
+
+def test_feature_mimic_is_the_distance_between_normalised_maps_zero_vectors_included():
+    """The expanded form against F.normalize's unit vectors, value and gradient, with pixels whose
+    student vector is exactly zero (a ReLU map) and maps of several widths."""
+    g = torch.Generator().manual_seed(0)
+    s = [torch.randn(2, c, 6, 6, generator=g).relu() for c in (4, 8)]
+    s[0][:, :, :2] = 0  # whole channel vectors of zeros
+    t = [torch.randn(2, c, 6, 6, generator=g) for c in (4, 8)]
+    s = [x.requires_grad_() for x in s]
+    got = feature_mimic(s, t)
+    unit = [(F.normalize(a, dim=1) - F.normalize(b, dim=1)).pow(2).sum(1).mean() for a, b in zip(s, t)]
+    want = torch.stack(unit).mean()
+    assert float(got.detach()) == pytest.approx(float(want.detach()), rel=1e-6)
+    for a, b in zip(torch.autograd.grad(got, s), torch.autograd.grad(want, s)):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6 * float(b.abs().max()))

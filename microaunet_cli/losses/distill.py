@@ -66,11 +66,19 @@ def feature_mimic(
         if mode == "attention":
             terms.append(F.mse_loss(_attention_map(s), _attention_map(t.detach())))
         else:
-            s = F.normalize(adapt(s).float(), dim=1)
-            t = F.normalize(t.detach().float(), dim=1)
             # Sum over channels, mean over pixels: squared distance between unit vectors, in [0, 4].
-            terms.append((s - t).pow(2).sum(dim=1).mean())
+            terms.append(_unit_distance_sq(adapt(s).float(), t.detach().float()).mean())
     return torch.stack(terms).mean()
+
+
+def _unit_distance_sq(s: torch.Tensor, t: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """Per pixel ‖ŝ − t̂‖² with ŝ = s / max(‖s‖, eps) over dim 1 (``F.normalize``'s unit vectors, a zero
+    vector staying zero), expanded as ‖ŝ‖² + ‖t̂‖² − 2·ŝ·t̂: three channel sums, then per-pixel
+    arithmetic, instead of dividing whole maps by their per-pixel norms (a broadcast that is slow on
+    channels-last CPU maps). max(‖s‖, eps)² is max(‖s‖², eps²), whose gradient stays finite at 0."""
+    ss, tt, st = (s * s).sum(1), (t * t).sum(1), (s * t).sum(1)
+    ns2, nt2 = ss.clamp_min(eps * eps), tt.clamp_min(eps * eps)
+    return ss / ns2 + tt / nt2 - 2 * st * ns2.rsqrt() * nt2.rsqrt()
 
 
 def pixel_infonce(

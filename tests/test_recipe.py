@@ -97,6 +97,21 @@ def test_weight_average_follows_the_formula_with_its_warm_up():
     assert not avg.model.weight.requires_grad
 
 
+def test_weight_average_averages_float_state_and_copies_step_counts():
+    """BatchNorm's running statistics are averaged like weights; its step count is an integer and is
+    copied, and an untouched tensor stays put."""
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 1), torch.nn.BatchNorm2d(2))
+    avg = WeightAverage(net, decay=0.9)
+    net.train()(torch.randn(4, 1, 3, 3))  # moves running_mean/var and counts one batch
+    before = avg.model.state_dict()["0.weight"].clone()
+    avg.update()
+    live, kept = net.state_dict(), avg.model.state_dict()
+    assert int(kept["1.num_batches_tracked"]) == int(live["1.num_batches_tracked"]) == 1
+    start = torch.zeros(2)
+    torch.testing.assert_close(kept["1.running_mean"], start + 0.9 * (live["1.running_mean"] - start))
+    torch.testing.assert_close(kept["0.weight"], before)
+
+
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("prepared") / "synthetic"

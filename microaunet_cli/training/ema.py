@@ -20,7 +20,11 @@ class WeightAverage:
         self.model = copy.deepcopy(model).eval().requires_grad_(False)
         # (average, live) tensor pairs, gathered once: state_dict() rebuilt every step is wasted work,
         # and both modules keep their tensors (loading a state dict copies into them).
-        self._pairs = list(zip(self.model.state_dict().values(), model.state_dict().values()))
+        pairs = list(zip(self.model.state_dict().values(), model.state_dict().values()))
+        # Floating-point tensors are averaged, the rest (BatchNorm's step counts) copied; each group in
+        # one foreach call rather than one call per tensor.
+        self._averaged = tuple(map(list, zip(*[p for p in pairs if p[0].is_floating_point()]))) or ([], [])
+        self._copied = tuple(map(list, zip(*[p for p in pairs if not p[0].is_floating_point()]))) or ([], [])
 
     def rate(self) -> float:
         """The decay at this step: a warm-up (1 + t)/(10 + t) keeps the first steps from weighing
@@ -32,11 +36,10 @@ class WeightAverage:
         """One step of the average towards the network it was made from."""
         d = self.rate()
         self.steps += 1
-        for avg, new in self._pairs:
-            if avg.is_floating_point():
-                avg.lerp_(new.detach(), 1.0 - d)
-            else:
-                avg.copy_(new)
+        if self._averaged[0]:
+            torch._foreach_lerp_(self._averaged[0], self._averaged[1], 1.0 - d)
+        if self._copied[0]:
+            torch._foreach_copy_(self._copied[0], self._copied[1])
 
     def state_dict(self) -> dict:
         return {"steps": self.steps, "decay": self.decay}

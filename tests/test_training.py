@@ -208,6 +208,20 @@ def test_distill_trains_student_and_leaves_teacher_untouched(prepared, tmp_path)
     assert any(not torch.equal(student["model"][k], v) for k, v in fresh.items() if k.endswith("weight"))
 
 
+def test_distill_takes_a_shipped_teacher_by_name(prepared, tmp_path):
+    """--teacher malunet-polyp is the shipped file (here on other data, so the mismatch is allowed);
+    an unknown name is refused with the shipped names listed."""
+    sets = ("train.epochs=1", "distill.allow_teacher_mismatch=true")
+    summary = distill(
+        settings_for(prepared, tmp_path, *sets, "distill.teacher=malunet-polyp", model="microaunet")
+    )
+    assert summary.teacher["checksum"] == state_checksum(load_trained("malunet-polyp").network)
+    with pytest.raises(CheckpointError, match="shipped name: malunet-polyp, microaunet_rt-polyp"):
+        distill(
+            settings_for(prepared, tmp_path / "b", *sets, "distill.teacher=malunet-nope", model="microaunet")
+        )
+
+
 def test_distill_rejects_teacher_of_other_size(prepared, tmp_path):
     train_teacher(settings_for(prepared, tmp_path, "train.epochs=1"))
     ckpt_path = tmp_path / "synthetic-malunet" / "checkpoints" / "best.pt"

@@ -109,7 +109,7 @@ Teacher = Annotated[
     Path | None,
     _opt(
         "distill.teacher",
-        "Teacher checkpoint.",
+        "Teacher checkpoint, or shipped weights by name (e.g. malunet-polyp; see `microaunet models`).",
         "--teacher",
         panel="Teacher",
         unset="checkpoints/best.pt of runs/<dataset>-<teacher network>, the train-teacher run of the same "

@@ -25,6 +25,7 @@ from microaunet_cli.training.provenance import check_teacher_data, verify_arrays
 from microaunet_cli.training.run_folder import RunFolder
 from microaunet_cli.training.runtime import barrier, seed_everything, setup_runtime, shutdown_runtime
 from microaunet_cli.training.summary import TrainingSummary
+from microaunet_cli.weights import resolve_checkpoint, shipped_names
 
 log = logging.getLogger(__name__)
 
@@ -182,11 +183,13 @@ def _supervised(settings: RunSettings, model: nn.Module, data: PreparedData) -> 
 
 
 def _distillation(settings: RunSettings, model: nn.Module, data: PreparedData) -> Objective:
-    path = settings.distill.teacher or default_teacher_path(settings)
+    # A shipped name (`microaunet models`) stands for its file, as --ckpt does elsewhere.
+    path = resolve_checkpoint(settings.distill.teacher or default_teacher_path(settings))
     if not Path(path).exists():
         raise CheckpointError(
             f"no teacher checkpoint at {path}; train one first with `microaunet train-teacher --dataset "
-            f"{settings.data.dataset}` (same data and size), or point to one with --teacher PATH"
+            f"{settings.data.dataset}` (same data and size), or point to one with --teacher PATH "
+            f"(or a shipped name: {', '.join(shipped_names()) or 'none installed'})"
         )
     trained = load_trained(path)
     teacher = trained.network

@@ -92,6 +92,8 @@ GROUPS: dict[str, Group] = {
         (f"{PKG}/evaluation/scoring.py",),
         ("tests/test_original_resolution.py", "tests/test_scoring_mutants.py"),
     ),
+    # the teacher's CPU training paths (folded GroupNorm backward, 1x1 convs as matrix products)
+    "cpu_training": Group((f"{PKG}/models/cpu_training.py",), ("tests/test_cpu_training.py",)),
     "distillation": Group(
         (f"{PKG}/training/distillation.py",),
         ("tests/test_losses.py", "tests/test_objectives.py", "tests/test_distillation_mutants.py"),

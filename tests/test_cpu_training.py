@@ -50,6 +50,7 @@ def stock_paths(monkeypatch):
         ((2, 8, 71, 61), 2),
         ((2, 12, 60, 50), 3),
         ((2, 32, 32, 36), 8),
+        ((1, 8, 128, 128), 4),
     ],
 )
 def test_folded_group_norm_matches_the_stock_layer(shape, groups):
@@ -87,6 +88,37 @@ def test_group_norm_takes_the_stock_path_where_the_fold_does_not_pay_or_apply():
     assert type(norm(frozen).grad_fn).__name__ == "NativeGroupNormBackward0"
 
 
+def test_without_gradients_a_new_thread_takes_the_stock_path():
+    """The block's flag is per thread, and a thread that never entered it is off."""
+    import threading
+
+    seen = []
+
+    def check():
+        with torch.no_grad():
+            seen.append(cpu_training.takes_training_path(channels_last(1, 8, 8, 8)))
+
+    with also_without_gradients():
+        thread = threading.Thread(target=check)
+        thread.start()
+        thread.join()
+    assert seen == [False]
+
+
+def test_fold_factor_divides_the_pixels_near_the_row_length():
+    assert cpu_training.fold_factor(128 * 128, 8) == 16  # 16 pixels of 8 channels: 128 values
+    assert cpu_training.fold_factor(54 * 50, 16) == 6  # 8 does not divide 2,700; 7 neither
+    assert cpu_training.fold_factor(71 * 61, 8) == 1  # 4,331 = 71 × 61: nothing below 16 divides
+    assert cpu_training.fold_factor(16, 256) == 1  # wider than a row: one pixel a row
+
+
+def test_group_norm_keeps_its_eps_on_both_paths():
+    norm = GroupNorm(4, 8, eps=0.5)
+    for x in (channels_last(2, 8, 4, 4), channels_last(2, 8, 64, 64).requires_grad_()):
+        want = F.group_norm(x, 4, norm.weight, norm.bias, 0.5)
+        torch.testing.assert_close(norm(x), want)
+
+
 def test_pointwise_conv_matches_conv2d_and_stays_channels_last():
     conv = PointwiseConv(24, 32)
     x = channels_last(2, 24, 16, 12)
@@ -114,6 +146,9 @@ def test_inference_export_and_contiguous_maps_take_the_stock_convolution():
         assert not cpu_training.takes_training_path(x)  # the block restores the state it found
     assert not cpu_training.takes_training_path(x.contiguous())
     assert not cpu_training.takes_training_path(x.double())
+    assert not cpu_training.takes_training_path(x[:, ::2])  # neither layout: a channel slice
+    on_meta = torch.empty(1, 8, 8, 8, device="meta").contiguous(memory_format=torch.channels_last)
+    assert not cpu_training.takes_training_path(on_meta)  # another device
     assert cpu_training.takes_training_path(x)
     traced = torch.jit.trace(conv, x, check_trace=False)
     assert "aten::_convolution" in str(traced.graph) and "aten::linear" not in str(traced.graph)

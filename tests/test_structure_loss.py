@@ -64,7 +64,9 @@ def test_box_mean_is_the_zero_padded_window_mean(shape, k):
     binary = (rng.random((2, 1, *shape)) > 0.6).astype(np.float32)
     soft = rng.random((2, 1, *shape)).astype(np.float32)
     for x, atol in ((binary, 1e-7), (soft, 1e-6)):
-        got = box_mean(torch.from_numpy(x), k).numpy()
+        got = box_mean(torch.from_numpy(x), k)
+        assert got.dtype == torch.float32  # summed in float64, returned in the input's dtype
+        got = got.numpy()
         want = np.stack([[_window_means_by_hand(c, k) for c in im] for im in x])
         np.testing.assert_allclose(got, want, atol=atol)
 

@@ -58,9 +58,8 @@ def takes_training_path(x: torch.Tensor) -> bool:
     gradients on, outside tracing, scripting, export and compilation."""
     if not ENABLED or not (torch.is_grad_enabled() or getattr(_without_gradients, "on", False)):
         return False
+    # ONNX export traces (TorchScript exporter) or compiles (torch.export): both covered here.
     if torch.jit.is_scripting() or torch.jit.is_tracing() or torch.compiler.is_compiling():
-        return False
-    if torch.onnx.is_in_onnx_export():
         return False
     if x.dim() != 4 or x.device.type != "cpu" or x.dtype != torch.float32:
         return False

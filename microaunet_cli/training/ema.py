@@ -20,11 +20,14 @@ class WeightAverage:
         self.model = copy.deepcopy(model).eval().requires_grad_(False)
         # (average, live) tensor pairs, gathered once: state_dict() rebuilt every step is wasted work,
         # and both modules keep their tensors (loading a state dict copies into them).
-        pairs = list(zip(self.model.state_dict().values(), model.state_dict().values()))
         # Floating-point tensors are averaged, the rest (BatchNorm's step counts) copied; each group in
         # one foreach call rather than one call per tensor.
-        self._averaged = tuple(map(list, zip(*[p for p in pairs if p[0].is_floating_point()]))) or ([], [])
-        self._copied = tuple(map(list, zip(*[p for p in pairs if not p[0].is_floating_point()]))) or ([], [])
+        self._averaged: tuple[list[torch.Tensor], list[torch.Tensor]] = ([], [])
+        self._copied: tuple[list[torch.Tensor], list[torch.Tensor]] = ([], [])
+        for avg, live in zip(self.model.state_dict().values(), model.state_dict().values()):
+            group = self._averaged if avg.is_floating_point() else self._copied
+            group[0].append(avg)
+            group[1].append(live)
 
     def rate(self) -> float:
         """The decay at this step: a warm-up (1 + t)/(10 + t) keeps the first steps from weighing

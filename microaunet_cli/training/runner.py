@@ -185,7 +185,7 @@ def _supervised(settings: RunSettings, model: nn.Module, data: PreparedData) -> 
 def _distillation(settings: RunSettings, model: nn.Module, data: PreparedData) -> Objective:
     # A shipped name (`microaunet models`) stands for its file, as --ckpt does elsewhere.
     path = resolve_checkpoint(settings.distill.teacher or default_teacher_path(settings))
-    if not Path(path).exists():
+    if not path.exists():
         raise CheckpointError(
             f"no teacher checkpoint at {path}; train one first with `microaunet train-teacher --dataset "
             f"{settings.data.dataset}` (same data and size), or point to one with --teacher PATH "

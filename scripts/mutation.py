@@ -63,9 +63,10 @@ GROUPS: dict[str, Group] = {
         (f"{PKG}/inference/resize.py",), ("tests/test_resize_mutants.py", "tests/test_original_resolution.py")
     ),
     "losses": Group(
-        (f"{PKG}/losses/distill.py", f"{PKG}/losses/segmentation.py"),
+        (f"{PKG}/losses/distill.py", f"{PKG}/losses/segmentation.py", f"{PKG}/losses/logistic.py"),
         (
             "tests/test_losses.py",
+            "tests/test_logistic.py",
             "tests/test_losses_mutants.py",
             "tests/test_structure_loss.py",
             "tests/test_infonce_heads.py",

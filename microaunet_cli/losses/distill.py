@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from microaunet_cli.losses.logistic import log_sigmoid
+
 
 def imitation_weight(t: float, stage_length: float) -> float:
     """ω(t) = ½(1 + cos(π(T − t)/T)): 0 at the start of stage 1, 1 at its end (features first, outputs
@@ -34,7 +36,7 @@ def bernoulli_kl(
     """
     zs = student_logits.float() / temperature
     zt = teacher_logits.float() / temperature
-    kl = F.logsigmoid(zt) - F.logsigmoid(zs) + torch.sigmoid(-zt) * (zs - zt)
+    kl = log_sigmoid(zt) - log_sigmoid(zs) + torch.sigmoid(-zt) * (zs - zt)
     return kl.mean() * temperature**2
 
 

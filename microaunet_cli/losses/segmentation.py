@@ -6,6 +6,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from microaunet_cli.losses.logistic import bce_with_logits
+
 
 def soft_dice_loss(logits: torch.Tensor, masks: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
     """1 - Dice per image (smooth = 1), then the mean over the batch."""
@@ -18,7 +20,7 @@ def soft_dice_loss(logits: torch.Tensor, masks: torch.Tensor, smooth: float = 1.
 
 def bce_dice_loss(logits: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Loss and its two terms; computed in float32 whatever the autocast dtype of the logits."""
-    bce = F.binary_cross_entropy_with_logits(logits.float(), masks.float())
+    bce = bce_with_logits(logits.float(), masks.float()).mean()
     dice = soft_dice_loss(logits, masks)
     return bce + dice, {"bce": bce.detach(), "dice": dice.detach()}
 
@@ -46,7 +48,7 @@ def structure_loss(logits: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Ten
     """
     logits, masks = logits.float(), masks.float()
     weight = 1 + 5 * (box_mean(masks, 31) - masks).abs()
-    bce = F.binary_cross_entropy_with_logits(logits, masks, reduction="none")
+    bce = bce_with_logits(logits, masks)
     wbce = (weight * bce).sum((2, 3)) / weight.sum((2, 3))
     probs = torch.sigmoid(logits)
     inter = (probs * masks * weight).sum((2, 3))

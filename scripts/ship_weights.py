@@ -66,6 +66,7 @@ def card(
     settings = payload["settings"]
     epochs, best = settings["train"]["epochs"], summary.get("best_epoch")
     machine = env.get("cpu") or env.get("device_name")
+    threads = f"{env.get('cpu_threads')} thread" + ("" if env.get("cpu_threads") == 1 else "s")
     return f"""# `{name}`
 
 `{settings["model"]["name"]}` ({summary.get("params", 0):,} parameters), {payload.get("training")} on
@@ -101,7 +102,7 @@ Resolved settings of the run (`config.yaml`):
 ```
 
 - Commit: `{env.get("git_revision")}`; torch {env.get("torch_version")}, on {machine}
-  ({env.get("cpu_threads")} threads), training took {summary.get("wall_seconds", 0) / 60:.1f} min.
+  ({threads}), training took {summary.get("wall_seconds", 0) / 60:.1f} min.
 - Packaged with `python scripts/ship_weights.py RUN {name}`: the run's `best.pt` without its
   optimiser and training state, loadable with `torch.load(weights_only=True)`.
 - SHA-256 of `{name}.pt`: `{digest}`

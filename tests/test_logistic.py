@@ -62,7 +62,8 @@ def test_gradients_match_the_stock_functions():
             torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
 
 
-def test_bce_gradient_only_where_asked():
+def test_bce_gradient_is_sigmoid_minus_a_soft_target():
+    """The logits' gradient, with soft targets and no gradient asked for the target."""
     x = torch.randn(4, requires_grad=True)
     y = torch.rand(4)
     (d_x,) = torch.autograd.grad(bce_with_logits(x, y).sum(), x)

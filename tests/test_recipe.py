@@ -148,6 +148,22 @@ def test_ema_run_saves_the_average_and_resumes_exactly(prepared, tmp_path):
     net.load_state_dict(a["model"])
 
 
+def test_weight_average_leaves_the_training_unchanged(prepared, tmp_path):
+    # The average only watches: with it and without, one seed trains the same weights bit for bit,
+    # so the two runs' validation curves differ only in which weights were scored (the comparison
+    # docs/RESULTS.md rests its choice on).
+    train_teacher(_settings(prepared, tmp_path / "avg", "train.epochs=2", "train.ema_decay=0.9"))
+    train_teacher(_settings(prepared, tmp_path / "raw", "train.epochs=2"))
+    avg, raw = (
+        load_checkpoint(tmp_path / run / "synthetic-malunet" / "checkpoints" / "last.pt")
+        for run in ("avg", "raw")
+    )
+    assert "train_model" not in raw
+    for key, value in raw["model"].items():
+        assert torch.equal(avg["train_model"][key], value), key
+    assert any(not torch.equal(avg["model"][k], v) for k, v in raw["model"].items())
+
+
 def test_distill_with_structure_loss_and_multiscale_runs(prepared, tmp_path):
     train_teacher(_settings(prepared, tmp_path, "train.epochs=1"))
     summary = distill(

@@ -140,7 +140,10 @@ def test_masks_from_video_frames_equal_predict_on_the_same_frames_as_png(
     predict_frames_as_png(video, tiny_checkpoint, threshold, tmp_path)
     runner = load_runner(tiny_checkpoint, None, "cpu", threshold)
     for masks in ("png", "video"):
-        predict_video(runner, video, tmp_path / masks, VideoSettings(masks=masks), batch_size=8)
+        # Batches of 4 as ``predict_frames_as_png``: a convolution over another batch size may sum in
+        # another order (oneDNN picks its blocking per shape and CPU), which flips pixels that sit
+        # within rounding of the threshold; the claim is the same computation, not the same batching.
+        predict_video(runner, video, tmp_path / masks, VideoSettings(masks=masks), batch_size=4)
 
     from_video = read_frames(tmp_path / "video" / "mask.mkv")
     assert len(from_video) == N

@@ -28,6 +28,10 @@ from microaunet_cli.inference.settings import VideoSettings
 from microaunet_cli.inference.video import predict_video, predict_video_source, predict_videos, stages
 
 W, H, FPS, N = 96, 80, 10.0, 10
+# The batch of both paths wherever their masks are compared: a convolution over another batch size may
+# sum in another order (oneDNN picks its blocking per shape and CPU), which flips pixels that sit within
+# rounding of the threshold. The claim is the same computation, so the same batching.
+SAME_BATCH = 4
 
 
 def write_video(path: Path, n: int = N, fps: float = FPS, seed: int = 0) -> Path:
@@ -77,8 +81,7 @@ def predict_frames_as_png(video: Path, ckpt: Path, threshold: float, tmp_path: P
     frames.mkdir()
     for i, bgr in enumerate(read_frames(video)):
         cv2.imwrite(str(frames / f"f{i:02d}.png"), bgr)
-    # Batches of 4, as the video path below runs them: the same sums, so the same probabilities.
-    predict(frames, tmp_path / "images", ckpt=ckpt, device="cpu", threshold=threshold, batch_size=4)
+    predict(frames, tmp_path / "images", ckpt=ckpt, device="cpu", threshold=threshold, batch_size=SAME_BATCH)
 
 
 @pytest.fixture(scope="module")
@@ -140,10 +143,7 @@ def test_masks_from_video_frames_equal_predict_on_the_same_frames_as_png(
     predict_frames_as_png(video, tiny_checkpoint, threshold, tmp_path)
     runner = load_runner(tiny_checkpoint, None, "cpu", threshold)
     for masks in ("png", "video"):
-        # Batches of 4 as ``predict_frames_as_png``: a convolution over another batch size may sum in
-        # another order (oneDNN picks its blocking per shape and CPU), which flips pixels that sit
-        # within rounding of the threshold; the claim is the same computation, not the same batching.
-        predict_video(runner, video, tmp_path / masks, VideoSettings(masks=masks), batch_size=4)
+        predict_video(runner, video, tmp_path / masks, VideoSettings(masks=masks), batch_size=SAME_BATCH)
 
     from_video = read_frames(tmp_path / "video" / "mask.mkv")
     assert len(from_video) == N
@@ -160,7 +160,7 @@ def test_frame_rows_give_the_area_and_confidence_predict_gives_for_the_frame_as_
 ):
     predict_frames_as_png(video, tiny_checkpoint, threshold, tmp_path)
     runner = load_runner(tiny_checkpoint, None, "cpu", threshold)
-    predict_video(runner, video, tmp_path / "video", VideoSettings(masks="none"), batch_size=4)
+    predict_video(runner, video, tmp_path / "video", VideoSettings(masks="none"), batch_size=SAME_BATCH)
 
     images = {r["file"]: r for r in csv_rows(tmp_path / "images" / "predictions.csv")}
     rows = csv_rows(tmp_path / "video" / "frames.csv")

@@ -158,6 +158,9 @@ GROUPS: dict[str, Group] = {
         )
         + ("*RunScoresǁgroup__mutmut_*",),
     ),
+    # the interval of a mean difference that report prints (t quantiles, seed and image variance parts);
+    # test_report.py's coverage simulation guards it too, but is too slow to run for each mutant
+    "intervals": Group((f"{PKG}/evaluation/intervals.py",), ("tests/test_intervals_mutants.py",)),
 }
 
 # A timeout is not counted as a kill: beside training runs a niced test can outlast mutmut's wall-clock

@@ -31,6 +31,10 @@ def t2_cdf(x: float) -> float:
     return 0.5 + x / (2 * math.sqrt(2 + x * x))
 
 
+def t3_cdf(x: float) -> float:
+    return 0.5 + (x / (math.sqrt(3) * (1 + x * x / 3)) + math.atan(x / math.sqrt(3))) / math.pi
+
+
 def cauchy_quantile(p: float) -> float:
     return math.tan(math.pi * (p - 0.5))
 
@@ -55,6 +59,14 @@ def test_cdf_matches_the_closed_forms(x):
     assert t_cdf(x, 2.0) == pytest.approx(t2_cdf(x), abs=1e-9)
 
 
+@pytest.mark.parametrize("x", [1.0, 4.0])
+def test_cdf_is_exact_to_rounding_where_the_density_is_smooth(x):
+    """Simpson's rule on 2,001 points in atan(t) is good to ~1e-14 here: a wrong end weight or a
+    dropped interior point shows at 1e-12 and more."""
+    assert t_cdf(x, 2.0) == pytest.approx(t2_cdf(x), abs=2e-13)
+    assert t_cdf(x, 3.0) == pytest.approx(t3_cdf(x), abs=2e-13)
+
+
 def test_cdf_tends_to_the_normal_for_many_degrees_of_freedom():
     assert t_cdf(1.959964, 1e7) == pytest.approx(0.975, abs=1e-6)
     assert t_cdf(-1.0, 1e7) == pytest.approx(0.158655, abs=1e-6)
@@ -72,7 +84,7 @@ def test_quantile_at_the_median_is_zero():
 
 @pytest.mark.parametrize(("p", "df"), [(0.0, 3.0), (1.0, 3.0), (-0.1, 3.0), (0.5, 0.0), (0.5, -1.0)])
 def test_quantile_outside_its_domain_is_an_error(p, df):
-    with pytest.raises(ValueError, match="0 < p < 1 and df > 0"):
+    with pytest.raises(ValueError, match=f"0 < p < 1 and df > 0, got p={p}, df={df}"):
         t_quantile(p, df)
 
 
@@ -104,10 +116,26 @@ def test_images_only_when_the_reference_has_one_run_and_the_runs_are_not_paired(
 
 
 def test_one_image_and_one_run_has_no_interval():
-    iv = difference_interval(np.array([0.7]), np.array([0.5]), paired=True)
+    iv = difference_interval(np.array([0.7]), np.array([0.5]), paired=True, confidence=0.9)
     assert iv.difference == pytest.approx(0.2)
     assert math.isnan(iv.low) and math.isnan(iv.high) and iv.df is None
-    assert iv.over == "images only"
+    assert (iv.over, iv.seeds, iv.reference_seeds, iv.paired, iv.confidence) == (
+        "images only",
+        1,
+        1,
+        True,
+        0.9,
+    )
+    unpaired = difference_interval(np.array([[0.7]]), np.array([[0.5]]), paired=False)
+    assert (unpaired.seeds, unpaired.reference_seeds, unpaired.paired) == (1, 1, False)
+
+
+def test_two_images_are_enough_for_an_interval():
+    """One run a side, differences 0.1 and 0.3 over two images: Cauchy quantile, sd √0.02."""
+    iv = difference_interval(np.array([0.6, 0.8]), np.array([0.5, 0.5]), paired=True)
+    half = cauchy_quantile(0.975) * math.sqrt(0.02 / 2)
+    assert (iv.low, iv.high) == pytest.approx((0.2 - half, 0.2 + half), rel=1e-9)
+    assert iv.df == pytest.approx(1.0)
 
 
 def test_paired_seeds_dominate_when_every_image_moves_alike():
@@ -121,6 +149,21 @@ def test_paired_seeds_dominate_when_every_image_moves_alike():
     assert (iv.low, iv.high) == pytest.approx((0.04 - half, 0.04 + half), rel=1e-9)
     assert iv.over == "seeds and images" and iv.df == pytest.approx(2.0)
     assert iv.label == "t, 3 seeds paired"
+
+
+def test_pairing_cancels_a_seed_effect_both_sides_share():
+    """The reference's seeds 0.05 apart and each run 0.02 above the reference of its seed: paired,
+    the per-seed differences agree exactly, so only the images' spread is left."""
+    base = np.array([0.5, 0.6, 0.4, 0.7])
+    theirs = np.stack([base - 0.05, base, base + 0.05])
+    ours = theirs + 0.02 + np.array([0.01, -0.01, 0.0, 0.0])
+    iv = difference_interval(ours, theirs, paired=True)
+    half = t_quantile(0.975, 3.0) * math.sqrt(np.var([0.03, 0.01, 0.02, 0.02], ddof=1) / 4)
+    assert iv.difference == pytest.approx(0.02)
+    assert (iv.low, iv.high) == pytest.approx((0.02 - half, 0.02 + half), rel=1e-7)
+    assert iv.df == pytest.approx(3.0)
+    unpaired = difference_interval(ours, theirs, paired=False)
+    assert unpaired.high - unpaired.low > 5 * (iv.high - iv.low)
 
 
 def test_paired_images_dominate_when_every_seed_moves_alike():
@@ -188,6 +231,20 @@ def test_unpaired_seeds_take_welchs_interval_over_the_two_sides_means():
     assert (iv.low, iv.high) == pytest.approx((0.08 - half, 0.08 + half), rel=1e-7)
     assert iv.df == pytest.approx(df, rel=1e-9)
     assert iv.label == "t, 2 vs 3 seeds" and not iv.paired
+
+
+def test_unpaired_three_runs_against_two_estimate_both_spreads():
+    """As above with the sides swapped in count: three runs against two (df 2 and 1)."""
+    base = np.array([0.4, 0.7, 0.55])
+    ours = np.stack([base + 0.10, base + 0.13, base + 0.19])  # variance 0.0021
+    theirs = np.stack([base, base + 0.04])  # variance 0.0008
+    iv = difference_interval(ours, theirs, paired=False, confidence=0.9)
+    va, vb = 0.0021 / 3, 0.0008 / 2
+    df = (va + vb) ** 2 / (va**2 / 2 + vb**2 / 1)
+    half = t_quantile(0.95, df) * math.sqrt(va + vb)
+    assert iv.difference == pytest.approx(0.14 - 0.02)
+    assert (iv.low, iv.high) == pytest.approx((0.12 - half, 0.12 + half), rel=1e-7)
+    assert iv.over == "seeds and images" and iv.label == "t, 3 vs 2 seeds" and iv.confidence == 0.9
 
 
 def test_no_spread_anywhere_gives_a_zero_width_interval():

@@ -67,6 +67,14 @@ def card(
     epochs, best = settings["train"]["epochs"], summary.get("best_epoch")
     machine = env.get("cpu") or env.get("device_name")
     threads = f"{env.get('cpu_threads')} thread" + ("" if env.get("cpu_threads") == 1 else "s")
+    wall, train = summary.get("wall_seconds", 0), summary.get("train_seconds", 0)
+    if train > wall:  # resumed: wall_seconds is the last session's only
+        took = (
+            f"trained over several sessions with `--resume`: {train / 60:.1f} min of training epochs"
+            f" in all, {wall / 60:.1f} min of wall time in the last"
+        )
+    else:
+        took = f"training took {wall / 60:.1f} min"
     return f"""# `{name}`
 
 `{settings["model"]["name"]}` ({summary.get("params", 0):,} parameters), {payload.get("training")} on
@@ -102,7 +110,7 @@ Resolved settings of the run (`config.yaml`):
 ```
 
 - Commit: `{env.get("git_revision")}`; torch {env.get("torch_version")}, on {machine}
-  ({threads}), training took {summary.get("wall_seconds", 0) / 60:.1f} min.
+  ({threads}), {took}.
 - Packaged with `python scripts/ship_weights.py RUN {name}`: the run's `best.pt` without its
   optimiser and training state, loadable with `torch.load(weights_only=True)`.
 - SHA-256 of `{name}.pt`: `{digest}`

@@ -68,7 +68,7 @@ def card(
     machine = env.get("cpu") or env.get("device_name")
     threads = f"{env.get('cpu_threads')} thread" + ("" if env.get("cpu_threads") == 1 else "s")
     wall, train = summary.get("wall_seconds", 0), summary.get("train_seconds", 0)
-    if train > wall:  # resumed: wall_seconds is the last session's only
+    if "--resume" in env.get("command_line", ""):  # wall_seconds is the last session's only
         took = (
             f"trained over several sessions with `--resume`: {train / 60:.1f} min of training epochs"
             f" in all, {wall / 60:.1f} min of wall time in the last"

@@ -22,7 +22,7 @@ from microaunet_cli.config import RunSettings
 from microaunet_cli.errors import CheckpointError
 from microaunet_cli.fileio import atomic_path
 from microaunet_cli.models import create_model, model_entry
-from microaunet_cli.weights import looks_like_name, resolve_checkpoint, shipped_names
+from microaunet_cli.weights import looks_like_name, resolve_checkpoint, shipped_names, shipped_path
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,14 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if path.is_dir():
         inside = path / "checkpoints" / "best.pt"
         example = inside if inside.is_file() else "RUN/checkpoints/best.pt"
-        raise CheckpointError(f"{path} is a folder, not a checkpoint file; pass the .pt file, e.g. {example}")
+        hidden = (
+            f"; this folder hides the shipped weights of the same name, at {shipped_path(str(path))}"
+            if looks_like_name(path) and str(path) in shipped_names()
+            else ""
+        )
+        raise CheckpointError(
+            f"{path} is a folder, not a checkpoint file; pass the .pt file, e.g. {example}{hidden}"
+        )
     if not path.is_file():
         names = ", ".join(shipped_names()) or "none installed"
         if looks_like_name(path):

@@ -64,6 +64,24 @@ def test_an_unknown_name_lists_the_shipped_ones(tmp_path, monkeypatch):
     assert "microaunet_rt-polyp" in result.output and "Traceback" not in result.output
 
 
+def test_a_folder_bearing_a_shipped_name_is_never_answered_with_the_shipped_weights(tmp_path, monkeypatch):
+    """A run folder named like shipped weights, given as --ckpt, is the user's folder: the error says
+    to pass its .pt file and where the shipped file is, rather than running other weights silently."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "microaunet_rt-polyp" / "checkpoints").mkdir(parents=True)
+    for given in ("microaunet_rt-polyp", Path("microaunet_rt-polyp"), "./microaunet_rt-polyp"):
+        with pytest.raises(CheckpointError) as err:
+            load_trained(given)
+        assert "is a folder" in str(err.value)
+        assert str(shipped_path("microaunet_rt-polyp")) in str(err.value)
+    cv2.imwrite(str(tmp_path / "a.png"), np.full((20, 30, 3), 128, np.uint8))
+    result = CliRunner().invoke(
+        app, ["predict", "--ckpt", "microaunet_rt-polyp", "--input", "a.png", "--out", "o"]
+    )
+    assert result.exit_code == 2 and "is a folder" in result.output, result.output
+    assert load_trained("malunet-polyp").role == "teacher"  # other names still resolve
+
+
 def test_models_lists_the_shipped_weights():
     result = CliRunner().invoke(app, ["models"])
     assert result.exit_code == 0, result.output

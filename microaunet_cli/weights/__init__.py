@@ -33,10 +33,12 @@ def looks_like_name(path: str | Path) -> bool:
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
-    """``path`` itself when it is a file; the shipped file when it names shipped weights; else ``path``
-    unchanged, for the caller's "does not exist" error (which lists the names)."""
+    """``path`` itself when it exists (a file, or a folder for the caller's "not a file" error: a run
+    folder that happens to bear a shipped name must never be answered with the shipped weights); the
+    shipped file when it names shipped weights; else ``path`` unchanged, for the caller's "does not
+    exist" error (which lists the names)."""
     path = Path(path)
-    if path.is_file() or not looks_like_name(path):
+    if path.exists() or not looks_like_name(path):
         return path
     return shipped_path(str(path)) if str(path) in shipped_names() else path
 

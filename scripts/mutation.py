@@ -161,6 +161,16 @@ GROUPS: dict[str, Group] = {
     # the interval of a mean difference that report prints (t quantiles, seed and image variance parts);
     # test_report.py's coverage simulation guards it too, but is too slow to run for each mutant
     "intervals": Group((f"{PKG}/evaluation/intervals.py",), ("tests/test_intervals_mutants.py",)),
+    # shipped weights by name, and flip test-time augmentation around any predictor
+    "weights": Group(
+        (f"{PKG}/weights/__init__.py", f"{PKG}/inference/runners.py"),
+        ("tests/test_weights_mutants.py", "tests/test_tta.py"),
+        functions=(
+            "*weights.x_*",
+            "*FlipAveragedǁ*",
+            "*x_with_tta__mutmut_*",
+        ),
+    ),
 }
 
 # A timeout is not counted as a kill: beside training runs a niced test can outlast mutmut's wall-clock

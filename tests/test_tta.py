@@ -31,7 +31,9 @@ def test_an_equivariant_network_is_unchanged_by_flips():
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(2, 4, 6, 3), dtype=np.uint8)
     red = _Fixed(lambda x: x[..., 0].astype(np.float32) / 255)
-    np.testing.assert_allclose(FlipAveraged(red).probs(images), red.probs(images), rtol=1e-6)
+    averaged = FlipAveraged(red).probs(images)
+    np.testing.assert_allclose(averaged, red.probs(images), rtol=1e-6)
+    assert averaged.dtype == np.float32  # as every predictor answers, whatever the average's type
 
 
 def test_each_flip_is_undone_before_averaging():

@@ -38,14 +38,11 @@ def resolve_checkpoint(path: str | Path) -> Path:
     shipped file when it names shipped weights; else ``path`` unchanged, for the caller's "does not
     exist" error (which lists the names)."""
     path = Path(path)
-    if path.exists() or not looks_like_name(path):
+    if path.exists():
         return path
     return shipped_path(str(path)) if str(path) in shipped_names() else path
 
 
 def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """The file's SHA-256, hex; shipped files are small (at most 1 MB), so read whole."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

@@ -20,7 +20,7 @@ from microaunet_cli.errors import CheckpointError
 from microaunet_cli.evaluation.evaluate import evaluate_checkpoint
 from microaunet_cli.weights import card_path, sha256, shipped_names, shipped_path
 
-SHIPPED = ("malunet-polyp", "malunet-polyp-full", "microaunet_rt-polyp")
+SHIPPED = ("malunet-polyp", "malunet-polyp-full", "microaunet_rt-polyp", "microaunet_rt-polyp-full")
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 

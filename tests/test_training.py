@@ -216,7 +216,7 @@ def test_distill_takes_a_shipped_teacher_by_name(prepared, tmp_path):
         settings_for(prepared, tmp_path, *sets, "distill.teacher=malunet-polyp", model="microaunet")
     )
     assert summary.teacher["checksum"] == state_checksum(load_trained("malunet-polyp").network)
-    listed = "shipped name: malunet-polyp, malunet-polyp-full, microaunet_rt-polyp"
+    listed = "shipped name: malunet-polyp, malunet-polyp-full, microaunet_rt-polyp, microaunet_rt-polyp-full"
     with pytest.raises(CheckpointError, match=listed):
         distill(
             settings_for(prepared, tmp_path / "b", *sets, "distill.teacher=malunet-nope", model="microaunet")

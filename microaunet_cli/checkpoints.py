@@ -67,7 +67,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         example = inside if inside.is_file() else "RUN/checkpoints/best.pt"
         hidden = (
             f"; this folder hides the shipped weights of the same name, at {shipped_path(str(path))}"
-            if looks_like_name(path) and str(path) in shipped_names()
+            if str(path) in shipped_names()
             else ""
         )
         raise CheckpointError(

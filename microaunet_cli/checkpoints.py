@@ -22,7 +22,13 @@ from microaunet_cli.config import RunSettings
 from microaunet_cli.errors import CheckpointError
 from microaunet_cli.fileio import atomic_path
 from microaunet_cli.models import create_model, model_entry
-from microaunet_cli.weights import looks_like_name, resolve_checkpoint, shipped_names, shipped_path
+from microaunet_cli.weights import (
+    closest_name,
+    looks_like_name,
+    resolve_checkpoint,
+    shipped_names,
+    shipped_path,
+)
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +81,12 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         )
     if not path.is_file():
         names = ", ".join(shipped_names()) or "none installed"
+        meant = closest_name(path)
+        if meant is not None:
+            raise CheckpointError(
+                f"{path}: no such file; did you mean the shipped weights {meant!r}? "
+                f"The shipped names are: {names}"
+            )
         if looks_like_name(path):
             raise CheckpointError(
                 f"{path}: no such file, and no shipped weights of that name; the shipped names "

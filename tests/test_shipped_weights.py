@@ -64,6 +64,19 @@ def test_an_unknown_name_lists_the_shipped_ones(tmp_path, monkeypatch):
     assert "microaunet_rt-polyp" in result.output and "Traceback" not in result.output
 
 
+def test_a_near_miss_of_a_shipped_name_says_which_one_was_meant(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for given in ("MicroAUNet_RT-polyp-full", "microaunet_rt-polyp-full.pt", "malunet-polip"):
+        with pytest.raises(CheckpointError) as err:
+            load_checkpoint(given)
+        meant = "malunet-polyp" if given.startswith("malunet") else "microaunet_rt-polyp-full"
+        assert f"did you mean the shipped weights '{meant}'" in str(err.value)
+        assert all(name in str(err.value) for name in SHIPPED)
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint("runs/microaunet_rt-polyp-full.pt")  # a path of the user's own: no guess
+    assert "did you mean" not in str(err.value) and "does not exist" in str(err.value)
+
+
 def test_a_folder_bearing_a_shipped_name_is_never_answered_with_the_shipped_weights(tmp_path, monkeypatch):
     """A run folder named like shipped weights, given as --ckpt, is the user's folder: the error says
     to pass its .pt file and where the shipped file is, rather than running other weights silently."""

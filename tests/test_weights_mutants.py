@@ -74,6 +74,34 @@ def test_an_existing_file_or_folder_wins_over_a_shipped_name(shelf):
     assert weights.resolve_checkpoint("zeta-polyp") == shelf / "zeta-polyp.pt"
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("alpha-polyp", "alpha-polyp"),
+        ("ALPHA-Polyp", "alpha-polyp"),
+        ("alpha-polyp.pt", "alpha-polyp"),
+        ("Alpha-Polyp.PT", "alpha-polyp"),
+        ("alpha-polp", "alpha-polyp"),
+        ("zeta-polyps", "zeta-polyp"),
+        ("beta.v2.pt", "beta.v2"),
+        ("Mi-Polp.pt", "mid-polyp"),  # matched once the suffix is dropped, not before
+        ("beta", None),
+        ("omega-colon", None),
+        ("", None),
+        ("runs/alpha-polyp.pt", None),
+        ("runs\\alpha-polyp", None),
+    ],
+)
+def test_the_name_a_near_miss_meant(shelf, text, expected):
+    assert weights.closest_name(text) == expected
+
+
+def test_a_near_miss_is_answered_with_the_name_as_shipped(shelf):
+    (shelf / "Kappa-Polyp.pt").write_bytes(b"k")
+    assert weights.closest_name("kappa-polyp") == "Kappa-Polyp"
+    assert weights.resolve_checkpoint("Kappa-Polyp") == shelf / "Kappa-Polyp.pt"
+
+
 @pytest.mark.parametrize("size", [0, 5, (1 << 20) - 1, 1 << 20, (1 << 20) + 7, 3 << 20])
 def test_the_checksum_is_sha256_of_the_whole_file(tmp_path, size):
     data = bytes((i * 7 + 3) % 251 for i in range(size))

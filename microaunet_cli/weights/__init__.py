@@ -7,6 +7,7 @@ data and terms, the command that reproduces it, its test scores, commit and chec
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 from pathlib import Path
 
@@ -41,6 +42,18 @@ def resolve_checkpoint(path: str | Path) -> Path:
     if path.exists():
         return path
     return shipped_path(str(path)) if str(path) in shipped_names() else path
+
+
+def closest_name(path: str | Path) -> str | None:
+    """The shipped name a bare word most likely meant (another case, a ``.pt`` suffix, a typo), if
+    any; None for a path with a folder, which names a file of the user's own."""
+    text = str(path)
+    if "/" in text or "\\" in text:
+        return None
+    wanted = (text[: -len(".pt")] if text.lower().endswith(".pt") else text).lower()
+    names = {name.lower(): name for name in shipped_names()}
+    close = difflib.get_close_matches(wanted, list(names), n=1, cutoff=0.8)
+    return names[close[0]] if close else None
 
 
 def sha256(path: Path) -> str:

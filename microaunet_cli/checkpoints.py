@@ -68,6 +68,11 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """A checkpoint file, or shipped weights by name (``microaunet models`` lists them)."""
     path = resolve_checkpoint(path)
+    if path.suffix.lower() == ".onnx":
+        raise CheckpointError(
+            f"{path} is an exported ONNX file, not a training checkpoint; pass the .pt file it was "
+            f"exported from (or a shipped name); `predict` and `microaunet_cli.load` take the .onnx itself"
+        )
     if path.is_dir():
         inside = path / "checkpoints" / "best.pt"
         example = inside if inside.is_file() else "RUN/checkpoints/best.pt"

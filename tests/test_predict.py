@@ -20,7 +20,7 @@ from microaunet_cli.checkpoints import load_trained
 from microaunet_cli.cli.app import app
 from microaunet_cli.errors import CheckpointError, DataError
 from microaunet_cli.inference.predict import list_images, output_names, predict
-from microaunet_cli.inference.runners import load_runner
+from microaunet_cli.inference.runners import OnnxRunner, TorchRunner, load_runner
 
 
 def _write_image(path: Path, height: int, width: int, seed: int = 0) -> Path:
@@ -132,6 +132,27 @@ def test_onnx_and_checkpoint_give_the_same_masks(ckpt, tmp_path):
         ma = cv2.imread(str(tmp_path / "pt" / "masks" / name), cv2.IMREAD_UNCHANGED)
         mb = cv2.imread(str(tmp_path / "ox" / "masks" / name), cv2.IMREAD_UNCHANGED)
         assert ma.shape == mb.shape and (ma != mb).mean() < 1e-3  # float rounding at the threshold only
+
+
+def test_a_file_given_to_the_other_option_is_used_for_what_it_is(ckpt, tmp_path):
+    """--ckpt m.onnx runs the export and --onnx best.pt the checkpoint, as load() does; the commands
+    that need a training checkpoint say what an .onnx is instead of failing to unpickle it."""
+    onnx = _export_onnx(ckpt, tmp_path / "m.onnx")
+    src = _write_image(tmp_path / "one.png", 50, 70)
+    assert isinstance(load_runner(onnx, None, "cpu"), OnnxRunner)
+    assert isinstance(load_runner(None, ckpt, "cpu"), TorchRunner)
+    for args in (["--ckpt", str(onnx)], ["--onnx", str(ckpt)]):
+        out = tmp_path / args[0].strip("-")
+        result = CliRunner().invoke(
+            app, ["predict", *args, "--input", str(src), "--out", str(out), "--device", "cpu"]
+        )
+        assert result.exit_code == 0, result.output
+        assert (out / "masks" / "one.png").is_file()
+    with pytest.raises(CheckpointError, match=r"m\.onnx is an exported ONNX file.*the \.pt file"):
+        load_trained(onnx)
+    result = CliRunner().invoke(app, ["export", "--ckpt", str(onnx), "--out", str(tmp_path / "x.onnx")])
+    assert result.exit_code == 2 and "exported ONNX file" in result.output, result.output
+    assert "Traceback" not in result.output
 
 
 def test_onnx_without_sidecar_is_a_clear_error(tmp_path):

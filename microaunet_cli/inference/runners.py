@@ -208,6 +208,11 @@ def load_runner(
     """The predictor of a checkpoint or an ONNX file; ``tta`` averages it with its flipped images."""
     if (ckpt is None) == (onnx is None):
         raise ConfigError("give exactly one of --ckpt (a .pt checkpoint) or --onnx (an exported .onnx file)")
+    # A file given to the other option is used for what its suffix says it is, as load() does.
+    if ckpt is not None and Path(ckpt).suffix.lower() == ".onnx":
+        ckpt, onnx = None, Path(ckpt)
+    elif onnx is not None and Path(onnx).suffix.lower() == ".pt":
+        ckpt, onnx = Path(onnx), None
     if ckpt is not None:
         return with_tta(torch_runner(ckpt, device, threshold), tta)
     return with_tta(onnx_runner(onnx, device, threshold), tta)

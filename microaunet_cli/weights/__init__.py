@@ -52,7 +52,7 @@ def closest_name(path: str | Path) -> str | None:
         return None
     wanted = (text[: -len(".pt")] if text.lower().endswith(".pt") else text).lower()
     names = {name.lower(): name for name in shipped_names()}
-    close = difflib.get_close_matches(wanted, list(names), n=1, cutoff=0.8)
+    close = difflib.get_close_matches(wanted, list(names), cutoff=0.8)  # best first
     return names[close[0]] if close else None
 
 

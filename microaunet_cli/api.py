@@ -165,9 +165,8 @@ def load(
     averaged; three forward passes).
     """
     _check_threshold(threshold)
-    path = Path(path)
-    onnx = path.suffix.lower() == ".onnx"
-    return Segmenter(load_runner(None if onnx else path, path if onnx else None, device, threshold, tta))
+    # load_runner takes an .onnx given as the checkpoint for the export it is.
+    return Segmenter(load_runner(Path(path), None, device, threshold, tta))
 
 
 @dataclass
